@@ -1,0 +1,36 @@
+"""Phase timing rows: each activity records when its phase ran and how it ended."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from stratlab.store.sessions import SessionRepo
+
+
+@asynccontextmanager
+async def recorded_phase(
+    sessions: SessionRepo, session_id: str, iteration: int, phase: str
+) -> AsyncIterator[dict[str, Any]]:
+    """Yields a dict the activity may fill with details; the row is written either way."""
+    started = datetime.now(UTC)
+    detail: dict[str, Any] = {}
+    status = "ok"
+    try:
+        yield detail
+    except BaseException as err:
+        status = "error"
+        detail["error"] = f"{type(err).__name__}: {err}"[:1000]
+        raise
+    finally:
+        await sessions.record_phase(
+            session_id=session_id,
+            iteration=iteration,
+            phase=phase,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            status=status,
+            detail=detail,
+        )

@@ -1,0 +1,54 @@
+"""LLM-pool activities: design and assess. Business failures become non-retryable errors."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities import names
+from activities._phases import recorded_phase
+from stratlab.llm.base import LlmError
+from stratlab.llm.prompts import PromptRenderError
+from stratlab.models.research import AssessInput, AssessResult, DesignInput, DesignResult
+from stratlab.research.assessor import AssessmentError, Assessor
+from stratlab.research.designer import Designer, StrategyDesignError
+from stratlab.research.llm_calls import BudgetExhaustedError
+from stratlab.store.sessions import SessionRepo
+
+
+def _as_application_error(err: Exception, business_type: str) -> ApplicationError:
+    if isinstance(err, BudgetExhaustedError):
+        return ApplicationError(str(err), type="BudgetExhaustedError", non_retryable=True)
+    if isinstance(err, LlmError):
+        kind = "LlmTransientError" if err.retryable else "LlmRequestError"
+        return ApplicationError(str(err), type=kind, non_retryable=not err.retryable)
+    return ApplicationError(str(err), type=business_type, non_retryable=True)
+
+
+class LlmActivities:
+    def __init__(self, designer: Designer, assessor: Assessor, sessions: SessionRepo) -> None:
+        self._designer = designer
+        self._assessor = assessor
+        self._sessions = sessions
+
+    @activity.defn(name=names.DESIGN_STRATEGY)
+    async def design_strategy(self, inp: DesignInput) -> DesignResult:
+        attempt = activity.info().attempt
+        async with recorded_phase(self._sessions, inp.session_id, inp.iteration, "design") as d:
+            try:
+                result = await self._designer.design(inp, attempt=attempt)
+            except (StrategyDesignError, BudgetExhaustedError, LlmError, PromptRenderError) as err:
+                raise _as_application_error(err, "StrategyDesignError") from err
+            d.update(strategy_id=result.strategy_id, name=result.spec.name, attempt=attempt)
+            return result
+
+    @activity.defn(name=names.ASSESS_STRATEGY)
+    async def assess_strategy(self, inp: AssessInput) -> AssessResult:
+        attempt = activity.info().attempt
+        async with recorded_phase(self._sessions, inp.session_id, inp.iteration, "assess") as d:
+            try:
+                result = await self._assessor.assess(inp, attempt=attempt)
+            except (AssessmentError, BudgetExhaustedError, LlmError, PromptRenderError) as err:
+                raise _as_application_error(err, "AssessmentError") from err
+            d.update(verdict=result.assessment.verdict)
+            return result

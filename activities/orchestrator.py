@@ -1,0 +1,27 @@
+"""Orchestrator-pool activities: light store work at the start and end of a cycle."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities import names
+from stratlab.models.research import (
+    FinishSessionInput,
+    ResearchCycleResult,
+    SessionStarted,
+    StartSessionInput,
+)
+from stratlab.research.sessions import SessionService
+
+
+class SessionActivities:
+    def __init__(self, service: SessionService) -> None:
+        self._service = service
+
+    @activity.defn(name=names.START_SESSION)
+    async def start_session(self, inp: StartSessionInput) -> SessionStarted:
+        return await self._service.start(inp)
+
+    @activity.defn(name=names.FINISH_SESSION)
+    async def finish_session(self, inp: FinishSessionInput) -> ResearchCycleResult:
+        return await self._service.finish(inp)

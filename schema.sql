@@ -1,0 +1,353 @@
+-- stratlab schema: the single source of truth for every table the lab keeps in Postgres.
+--
+-- Applying this file twice is harmless: tables and indexes use IF NOT EXISTS, functions
+-- CREATE OR REPLACE, triggers CREATE OR REPLACE TRIGGER (Postgres 14+). The store applies
+-- it with `stratlab.store.db.apply_schema`, inside one transaction holding an advisory
+-- lock, so workers that start together do not race on the catalog. The file holds no
+-- BEGIN/COMMIT of its own for that reason.
+--
+-- Conventions: text ids are UUID strings made by workflows (`workflow.uuid4()`), so an
+-- activity retry reuses them and every insert can be idempotent; timestamps are
+-- timestamptz; money is numeric (exact decimal arithmetic for the budget); documents
+-- that mirror pydantic DTOs are jsonb.
+
+-- ===================================================================================
+-- Prompt registry (seed 003): immutable prompt rows, append-only lifecycle tags
+-- ===================================================================================
+
+CREATE TABLE IF NOT EXISTS prompts (
+    prompt_id    text PRIMARY KEY,
+    role         text NOT NULL,
+    version      text NOT NULL DEFAULT '1.0.0',
+    system       text NOT NULL DEFAULT '',
+    content      text NOT NULL,
+    content_hash text NOT NULL,
+    parent_ids   text[] NOT NULL DEFAULT '{}',
+    generation   integer NULL,
+    metadata     jsonb NOT NULL DEFAULT '{}',
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    -- The same text for the same role is the same prompt: inserts are idempotent on it.
+    CONSTRAINT prompts_role_content_hash_key UNIQUE (role, content_hash)
+);
+COMMENT ON TABLE prompts IS
+    'Prompt registry: one immutable row per prompt text and role, with lineage '
+    '(parent_ids, generation). content_hash = sha256(system || E''\n---\n'' || content). '
+    'UPDATE, DELETE and TRUNCATE are rejected by triggers; lifecycle lives in prompt_tags.';
+CREATE INDEX IF NOT EXISTS prompts_role_idx ON prompts (role, created_at DESC);
+
+CREATE TABLE IF NOT EXISTS prompt_tags (
+    event_id   bigserial PRIMARY KEY,
+    prompt_id  text NOT NULL REFERENCES prompts (prompt_id),
+    tag        text NOT NULL
+        CHECK (tag IN ('draft', 'experimental', 'candidate', 'prod', 'archived')),
+    actor      text NOT NULL DEFAULT 'system',
+    reason     text NOT NULL DEFAULT '',
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE prompt_tags IS
+    'Append-only lifecycle events of prompts: a prompt''s current tag is its latest event '
+    '(highest event_id). UPDATE, DELETE and TRUNCATE are rejected by triggers.';
+CREATE INDEX IF NOT EXISTS prompt_tags_prompt_idx ON prompt_tags (prompt_id, event_id DESC);
+
+-- One function serves both tables and both trigger levels: TG_TABLE_NAME and TG_OP name
+-- what was refused, so the error says exactly which statement broke the rule.
+CREATE OR REPLACE FUNCTION stratlab_reject_mutation() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is immutable (append-only): % is not allowed', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'restrict_violation',
+              HINT = 'Prompts are immutable: insert a new prompt row, or append a '
+                     'prompt_tags event to change a lifecycle tag.';
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER prompts_immutable_rows
+    BEFORE UPDATE OR DELETE ON prompts
+    FOR EACH ROW EXECUTE FUNCTION stratlab_reject_mutation();
+CREATE OR REPLACE TRIGGER prompts_immutable_truncate
+    BEFORE TRUNCATE ON prompts
+    FOR EACH STATEMENT EXECUTE FUNCTION stratlab_reject_mutation();
+CREATE OR REPLACE TRIGGER prompt_tags_append_only_rows
+    BEFORE UPDATE OR DELETE ON prompt_tags
+    FOR EACH ROW EXECUTE FUNCTION stratlab_reject_mutation();
+CREATE OR REPLACE TRIGGER prompt_tags_append_only_truncate
+    BEFORE TRUNCATE ON prompt_tags
+    FOR EACH STATEMENT EXECUTE FUNCTION stratlab_reject_mutation();
+
+-- Ordered by event_id, not created_at: events written in one transaction share now().
+CREATE OR REPLACE VIEW prompt_current_tags AS
+SELECT DISTINCT ON (prompt_id)
+       prompt_id, tag, actor, reason, created_at AS tagged_at, event_id
+  FROM prompt_tags
+ ORDER BY prompt_id, event_id DESC;
+COMMENT ON VIEW prompt_current_tags IS 'Each tagged prompt''s current tag: its latest event.';
+
+-- If several prompts of a role are still tagged prod, the one promoted last is current.
+CREATE OR REPLACE VIEW prompt_current_prod AS
+SELECT DISTINCT ON (p.role)
+       p.prompt_id, p.role, t.tagged_at, t.event_id
+  FROM prompts p
+  JOIN prompt_current_tags t ON t.prompt_id = p.prompt_id
+ WHERE t.tag = 'prod'
+ ORDER BY p.role, t.event_id DESC;
+COMMENT ON VIEW prompt_current_prod IS
+    'The prod prompt of each role: the latest-promoted prompt whose current tag is prod.';
+
+-- ===================================================================================
+-- Research sessions (seed 002: agent_sessions, agent_actions, agent_triggers,
+-- agent_metrics) and their progress
+-- ===================================================================================
+
+CREATE TABLE IF NOT EXISTS agent_sessions (
+    session_id         text PRIMARY KEY,
+    workflow_id        text NOT NULL,
+    run_id             text NOT NULL DEFAULT '',
+    trigger            text NOT NULL DEFAULT 'manual',
+    symbol             text NOT NULL,
+    kind               text NULL,  -- null: the designer picks rules or ml
+    status             text NOT NULL DEFAULT 'running'
+        CHECK (status IN ('running', 'finished')),
+    outcome            text NULL CHECK (outcome IN (
+        'success', 'failed_design', 'failed_training', 'failed_training_gate',
+        'failed_backtest', 'failed_backtest_gate', 'failed_assessment', 'skipped_budget')),
+    best_strategy_id   text NULL,
+    input              jsonb NOT NULL DEFAULT '{}',
+    result             jsonb NULL,
+    started_at         timestamptz NOT NULL DEFAULT now(),
+    finished_at        timestamptz NULL,
+    designer_prompt_id text NULL,
+    assessor_prompt_id text NULL,
+    -- A finished session always says how it ended; a running one never does.
+    CONSTRAINT agent_sessions_outcome_when_finished
+        CHECK ((status = 'finished') = (outcome IS NOT NULL))
+);
+COMMENT ON TABLE agent_sessions IS
+    'One row per research cycle (ResearchCycleWorkflow run): created running, finished '
+    'with an outcome; input is the ResearchCycleInput, result the ResearchCycleResult.';
+CREATE INDEX IF NOT EXISTS agent_sessions_started_idx ON agent_sessions (started_at DESC);
+CREATE INDEX IF NOT EXISTS agent_sessions_symbol_idx ON agent_sessions (symbol, started_at DESC);
+CREATE INDEX IF NOT EXISTS agent_sessions_running_idx
+    ON agent_sessions (started_at DESC) WHERE status = 'running';
+
+CREATE TABLE IF NOT EXISTS agent_actions (
+    action_id         text PRIMARY KEY,  -- the idempotency key of the LLM call
+    session_id        text NULL,
+    experiment_id     text NULL,         -- regression / optimizer runs have no session
+    iteration         integer NULL,
+    role              text NOT NULL,
+    prompt_id         text NULL,
+    provider          text NOT NULL,
+    model             text NOT NULL,
+    input_tokens      integer NOT NULL DEFAULT 0 CHECK (input_tokens >= 0),
+    output_tokens     integer NOT NULL DEFAULT 0 CHECK (output_tokens >= 0),
+    cost_usd          numeric NOT NULL DEFAULT 0 CHECK (cost_usd >= 0),
+    latency_ms        double precision NOT NULL DEFAULT 0,
+    latency_simulated boolean NOT NULL DEFAULT false,
+    outcome           text NOT NULL DEFAULT 'ok',
+    error             text NULL,
+    created_at        timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE agent_actions IS
+    'Every LLM call (the design''s llm_calls): role, prompt, model, tokens, cost, latency '
+    '(latency_simulated for the offline provider) and outcome. One row per action_id.';
+CREATE INDEX IF NOT EXISTS agent_actions_session_idx ON agent_actions (session_id, created_at);
+CREATE INDEX IF NOT EXISTS agent_actions_experiment_idx
+    ON agent_actions (experiment_id, created_at) WHERE experiment_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS agent_actions_created_idx ON agent_actions (created_at DESC);
+
+CREATE TABLE IF NOT EXISTS agent_triggers (
+    trigger_id  text PRIMARY KEY,
+    kind        text NOT NULL,  -- schedule, manual, cli, demo
+    workflow_id text NULL,
+    session_id  text NULL,
+    decision    text NOT NULL CHECK (decision IN ('started', 'skipped_budget')),
+    reason      text NOT NULL DEFAULT '',
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE agent_triggers IS
+    'Every trigger check: what fired (schedule, manual, cli, demo) and whether a research '
+    'cycle started or was skipped for budget, with the reason.';
+CREATE INDEX IF NOT EXISTS agent_triggers_created_idx ON agent_triggers (created_at DESC);
+
+CREATE TABLE IF NOT EXISTS agent_metrics (
+    session_id       text PRIMARY KEY REFERENCES agent_sessions (session_id),
+    symbol           text NOT NULL,
+    outcome          text NOT NULL,
+    iterations       integer NOT NULL DEFAULT 0,
+    llm_calls        integer NOT NULL DEFAULT 0,
+    input_tokens     bigint NOT NULL DEFAULT 0,
+    output_tokens    bigint NOT NULL DEFAULT 0,
+    tokens           bigint NOT NULL DEFAULT 0,
+    cost_usd         numeric NOT NULL DEFAULT 0,
+    duration_ms      double precision NOT NULL DEFAULT 0,
+    best_strategy_id text NULL,
+    best_sharpe      double precision NULL,
+    computed_at      timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE agent_metrics IS
+    'Aggregates of a finished session, computed from agent_actions and backtests when the '
+    'session finishes (recomputed if it is finished again).';
+
+CREATE TABLE IF NOT EXISTS session_phases (
+    session_id  text NOT NULL,
+    iteration   integer NOT NULL DEFAULT 0,
+    phase       text NOT NULL,  -- starting, budget, design, train, backtest, assess, ...
+    started_at  timestamptz NOT NULL,
+    finished_at timestamptz NULL,
+    status      text NOT NULL DEFAULT 'running'
+        CHECK (status IN ('running', 'ok', 'failed', 'skipped')),
+    detail      jsonb NOT NULL DEFAULT '{}',
+    PRIMARY KEY (session_id, iteration, phase)
+);
+COMMENT ON TABLE session_phases IS
+    'Progress of a research cycle, one row per (iteration, phase), upserted at its start '
+    'and end, so a run under way is visible from the database alone.';
+
+-- ===================================================================================
+-- Research artifacts: strategies, training, backtests, assessments
+-- ===================================================================================
+
+CREATE TABLE IF NOT EXISTS strategies (
+    strategy_id text PRIMARY KEY,
+    session_id  text NULL,
+    iteration   integer NOT NULL DEFAULT 0,
+    name        text NOT NULL,
+    kind        text NOT NULL,
+    symbol      text NOT NULL,
+    spec        jsonb NOT NULL,  -- StrategySpec
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE strategies IS
+    'Every strategy the designer proposed (StrategySpec in spec); name, kind and symbol '
+    'are copied out of the spec for listing.';
+CREATE INDEX IF NOT EXISTS strategies_session_idx ON strategies (session_id, iteration);
+CREATE INDEX IF NOT EXISTS strategies_symbol_idx ON strategies (symbol, created_at DESC);
+
+CREATE TABLE IF NOT EXISTS training_runs (
+    training_run_id text PRIMARY KEY,
+    strategy_id     text NOT NULL REFERENCES strategies (strategy_id),
+    session_id      text NULL,
+    status          text NOT NULL DEFAULT 'running'
+        CHECK (status IN ('running', 'completed', 'failed')),
+    report          jsonb NULL,  -- TrainingReport
+    gate            jsonb NULL,  -- GateResult of the training gate
+    model           bytea NULL,  -- the fitted ML model, serialized; null for rules
+    best_params     jsonb NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    finished_at     timestamptz NULL
+);
+COMMENT ON TABLE training_runs IS
+    'In-sample fitting of a strategy: report, training gate, best parameters and, for ML '
+    'strategies, the fitted model. Upserted: created running, updated to its final state.';
+CREATE INDEX IF NOT EXISTS training_runs_session_idx ON training_runs (session_id, created_at);
+CREATE INDEX IF NOT EXISTS training_runs_strategy_idx ON training_runs (strategy_id);
+
+-- No foreign key to training_runs: the training loop checkpoints epochs before the run's
+-- row necessarily exists, and a checkpoint is only ever read back by its run id.
+CREATE TABLE IF NOT EXISTS training_checkpoints (
+    training_run_id text NOT NULL,
+    epoch           integer NOT NULL,
+    state           bytea NOT NULL,
+    metrics         jsonb NOT NULL DEFAULT '{}',
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (training_run_id, epoch)
+);
+COMMENT ON TABLE training_checkpoints IS
+    'Per-epoch training state, so a retried training activity resumes from its latest epoch.';
+
+CREATE TABLE IF NOT EXISTS backtests (
+    backtest_id     text PRIMARY KEY,
+    strategy_id     text NOT NULL REFERENCES strategies (strategy_id),
+    training_run_id text NULL REFERENCES training_runs (training_run_id),
+    session_id      text NULL,
+    metrics         jsonb NOT NULL,  -- BacktestMetrics
+    gate            jsonb NULL,      -- GateResult of the backtest gate
+    params          jsonb NOT NULL DEFAULT '{}',
+    equity          jsonb NULL,      -- {"ts": [iso...], "equity": [...], "benchmark": [...]}
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE backtests IS
+    'Out-of-sample backtests: metrics, backtest gate, the parameters used and the equity '
+    'curve with its buy-and-hold benchmark (large: loaded separately).';
+CREATE INDEX IF NOT EXISTS backtests_session_idx ON backtests (session_id, created_at);
+CREATE INDEX IF NOT EXISTS backtests_strategy_idx ON backtests (strategy_id, created_at DESC);
+
+CREATE TABLE IF NOT EXISTS assessments (
+    assessment_id text PRIMARY KEY,
+    session_id    text NULL,
+    iteration     integer NOT NULL DEFAULT 0,
+    strategy_id   text NOT NULL REFERENCES strategies (strategy_id),
+    backtest_id   text NULL REFERENCES backtests (backtest_id),
+    assessment    jsonb NOT NULL,  -- Assessment
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE assessments IS 'The assessor''s verdict on a backtest (Assessment in assessment).';
+CREATE INDEX IF NOT EXISTS assessments_session_idx ON assessments (session_id, iteration);
+
+-- ===================================================================================
+-- Budget (seed 002): one daily budget per scope, reserved before every LLM call
+-- ===================================================================================
+
+CREATE TABLE IF NOT EXISTS agent_budget (
+    scope        text NOT NULL,  -- research, optimizer
+    day          date NOT NULL,  -- UTC day
+    cap_usd      numeric NOT NULL CHECK (cap_usd >= 0),
+    spent_usd    numeric NOT NULL DEFAULT 0 CHECK (spent_usd >= 0),
+    reserved_usd numeric NOT NULL DEFAULT 0 CHECK (reserved_usd >= 0),
+    -- Spend that a settled call reported beyond what was left under the cap (a call that
+    -- cost more than its reservation). Kept apart so the cap check below stays true and
+    -- the ledger still shows every cent.
+    overrun_usd  numeric NOT NULL DEFAULT 0 CHECK (overrun_usd >= 0),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (scope, day),
+    -- The last line of defence: no code path can commit more than the cap.
+    CONSTRAINT agent_budget_within_cap CHECK (spent_usd + reserved_usd <= cap_usd)
+);
+COMMENT ON TABLE agent_budget IS
+    'Daily budget per scope. cap_usd is the configured budget minus the safety buffer; '
+    'reserved_usd is held by calls under way, spent_usd by settled calls.';
+
+CREATE TABLE IF NOT EXISTS budget_reservations (
+    reservation_id text PRIMARY KEY,  -- idempotency key: made by the caller per LLM call
+    scope          text NOT NULL,
+    day            date NOT NULL,
+    amount_usd     numeric NOT NULL CHECK (amount_usd >= 0),
+    actual_usd     numeric NULL CHECK (actual_usd >= 0),
+    -- denied: the cap did not allow it; kept so a retry gets the same answer.
+    status         text NOT NULL CHECK (status IN ('reserved', 'settled', 'denied')),
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    settled_at     timestamptz NULL,
+    FOREIGN KEY (scope, day) REFERENCES agent_budget (scope, day)
+);
+COMMENT ON TABLE budget_reservations IS
+    'One row per reserve() call: the amount held, then the actual cost once settled.';
+CREATE INDEX IF NOT EXISTS budget_reservations_day_idx ON budget_reservations (scope, day);
+CREATE INDEX IF NOT EXISTS budget_reservations_open_idx
+    ON budget_reservations (created_at) WHERE status = 'reserved';
+
+-- ===================================================================================
+-- Market data
+-- ===================================================================================
+
+CREATE TABLE IF NOT EXISTS datasets (
+    symbol       text PRIMARY KEY,
+    source       text NOT NULL,  -- e.g. arch:sp500, a CSV path, synthetic:<seed>
+    rows         integer NOT NULL,
+    first_ts     timestamptz NULL,
+    last_ts      timestamptz NULL,
+    content_hash text NOT NULL,  -- sha256 of the bars, to tell re-imports apart
+    imported_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE datasets IS 'Imported OHLCV data sets, one per symbol; bars in market_bars.';
+
+CREATE TABLE IF NOT EXISTS market_bars (
+    symbol text NOT NULL REFERENCES datasets (symbol) ON DELETE CASCADE,
+    ts     timestamptz NOT NULL,
+    open   double precision NOT NULL,
+    high   double precision NOT NULL,
+    low    double precision NOT NULL,
+    close  double precision NOT NULL,
+    volume double precision NULL,  -- null where the source has none
+    PRIMARY KEY (symbol, ts)
+);
+COMMENT ON TABLE market_bars IS 'OHLCV bars of a data set, replaced as a whole on re-import.';

@@ -1,0 +1,1 @@
+"""stratlab: an autonomous research lab for trading strategies."""

@@ -1,0 +1,204 @@
+"""Backtest metrics with stable, documented definitions.
+
+``compute_metrics`` is pure (arrays in, a ``BacktestMetrics`` out) so every number can be
+checked by hand; ``metrics_from_portfolio`` only extracts its inputs from a vectorbt
+``Portfolio``; ``score_columns`` is the vectorised Sharpe used to rank a parameter grid.
+
+Definitions (fractions, never percent; ``v`` is the equity curve, one value per bar at
+the close; ``v_init`` is the value before the first bar, ``initial_value`` when given,
+else ``v[0]``):
+
+* ``total_return`` = ``v[-1] / v_init - 1``.
+* ``cagr`` = ``(1 + total_return) ** (1 / years) - 1`` with ``years`` = calendar days
+  from the first to the last bar / 365.25; 0 when that span is zero, -1 when all is lost.
+* daily returns ``r[t] = v[t] / v[t-1] - 1``, with ``v[-1] = v_init`` when
+  ``initial_value`` is given (else the first bar has no return).
+* ``sharpe`` = ``mean(r) / std(r, ddof=1) * sqrt(periods_per_year)``, zero risk-free
+  rate; 0 with fewer than two returns or a flat curve (std below 1e-12).
+* ``sortino`` = ``mean(r) / sqrt(mean(min(r, 0) ** 2)) * sqrt(periods_per_year)``; with
+  no downside it is ``RATIO_CAP`` when ``mean(r) > 0`` else 0; clipped to ±``RATIO_CAP``.
+* ``max_drawdown`` = largest ``1 - v[t] / max(v_init, v[..t])``: a positive fraction.
+* ``trades`` = closed trades; ``win_rate`` = trades with return > 0 / ``trades`` (0 when
+  none); ``profit_factor`` = sum of winning trade returns / |sum of losing trade
+  returns|, ``RATIO_CAP`` when there are wins and no losses, 0 without wins, and never
+  above ``RATIO_CAP``. Trade returns are P&L after fees over entry value, so each trade
+  weighs the same whatever its size.
+* ``exposure`` = fraction of bars holding a position at the close.
+* ``benchmark_return`` = buy-and-hold over the same bars: ``close[-1] / close[0] - 1``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import vectorbt as vbt
+
+from stratlab.models.research import BacktestMetrics
+
+RATIO_CAP = 100.0
+"""Ceiling of ``profit_factor`` and ``|sortino|``: both are unbounded when nothing is lost."""
+
+_FLAT = 1e-12  # a return spread below this is a flat curve, not a huge Sharpe
+
+
+def compute_metrics(
+    *,
+    equity: pd.Series,
+    trade_returns: Sequence[float],
+    in_market: np.ndarray,
+    benchmark_close: pd.Series,
+    periods_per_year: int = 252,
+    initial_value: float | None = None,
+) -> BacktestMetrics:
+    """Metrics of one equity curve (DatetimeIndex) and its closed trades' returns."""
+    values = _clean_equity(equity)
+    if values.size == 0:
+        return BacktestMetrics()
+    v_init = _initial(values, initial_value)
+    returns = _returns(values, v_init if initial_value is not None else None)
+    start, end = pd.Timestamp(equity.index[0]), pd.Timestamp(equity.index[-1])
+    total_return = values[-1] / v_init - 1.0 if v_init > 0 else 0.0
+    wins, trades, profit_factor = _trade_stats(trade_returns)
+    exposure = np.asarray(in_market, dtype=bool)
+    return BacktestMetrics(
+        total_return=_finite(total_return),
+        cagr=_cagr(total_return, start, end),
+        sharpe=float(sharpe_ratios(returns[:, None], periods_per_year=periods_per_year)[0]),
+        sortino=_sortino(returns, periods_per_year),
+        max_drawdown=_max_drawdown(values, v_init),
+        win_rate=wins / trades if trades else 0.0,
+        trades=trades,
+        profit_factor=profit_factor,
+        exposure=float(exposure.mean()) if exposure.size else 0.0,
+        benchmark_return=_buy_and_hold(benchmark_close),
+        start=start.to_pydatetime(),
+        end=end.to_pydatetime(),
+        bars=int(values.size),
+    )
+
+
+def metrics_from_portfolio(
+    pf: vbt.Portfolio,
+    *,
+    column: int | None = None,
+    benchmark_close: pd.Series | None = None,
+) -> BacktestMetrics:
+    """``compute_metrics`` of one column of ``pf`` (``column`` may be omitted when there
+    is only one). The benchmark defaults to the portfolio's own close prices."""
+    one = _select(pf, column)
+    equity = one.value()
+    close = one.close if benchmark_close is None else benchmark_close
+    return compute_metrics(
+        equity=equity,
+        trade_returns=np.asarray(one.trades.closed.returns.values, dtype=np.float64),
+        in_market=np.asarray(one.assets()) > 0,
+        benchmark_close=pd.Series(np.asarray(close, dtype=np.float64).ravel()),
+        initial_value=float(np.asarray(one.init_cash).ravel()[0]),
+    )
+
+
+def score_columns(pf: vbt.Portfolio, *, periods_per_year: int = 252) -> np.ndarray:
+    """Sharpe of every column of ``pf`` (the ``sharpe`` of ``compute_metrics``), finite."""
+    returns = np.asarray(pf.returns(), dtype=np.float64)
+    if returns.ndim == 1:
+        returns = returns[:, None]
+    return sharpe_ratios(returns, periods_per_year=periods_per_year)
+
+
+def sharpe_ratios(returns: np.ndarray, *, periods_per_year: int = 252) -> np.ndarray:
+    """Annualised Sharpe of each column of a (bars, columns) array of periodic returns;
+    non-finite returns count as 0, and flat or too-short columns score 0."""
+    clean = np.where(np.isfinite(returns), returns, 0.0)
+    bars = clean.shape[0]
+    if bars < 2:
+        return np.zeros(clean.shape[1])
+    mean = clean.mean(axis=0)
+    std = clean.std(axis=0, ddof=1)
+    flat = std < _FLAT
+    ratio = np.divide(mean, std, out=np.zeros_like(mean), where=~flat)
+    return ratio * math.sqrt(periods_per_year)
+
+
+def _clean_equity(equity: pd.Series) -> np.ndarray:
+    # A missing value carries the last known one: a gap in prices is not a loss.
+    values = pd.Series(np.asarray(equity, dtype=np.float64)).ffill().bfill()
+    return values.to_numpy(dtype=np.float64)
+
+
+def _initial(values: np.ndarray, initial_value: float | None) -> float:
+    if initial_value is not None and math.isfinite(initial_value) and initial_value > 0:
+        return float(initial_value)
+    return float(values[0])
+
+
+def _returns(values: np.ndarray, v_init: float | None) -> np.ndarray:
+    previous = values[:-1] if v_init is None else np.concatenate(([v_init], values[:-1]))
+    current = values[1:] if v_init is None else values
+    safe = previous > 0
+    return np.divide(current - previous, previous, out=np.zeros_like(current), where=safe)
+
+
+def _cagr(total_return: float, start: pd.Timestamp, end: pd.Timestamp) -> float:
+    years = (end - start).total_seconds() / (365.25 * 86_400)
+    growth = 1.0 + total_return
+    if years <= 0 or not math.isfinite(growth):
+        return 0.0
+    if growth <= 0:
+        return -1.0
+    # Clamped in log space so a huge return over a few days stays a (huge) finite number.
+    return math.exp(min(math.log(growth) / years, 700.0)) - 1.0
+
+
+def _sortino(returns: np.ndarray, periods_per_year: int) -> float:
+    if returns.size < 2:
+        return 0.0
+    mean = float(returns.mean())
+    downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
+    if downside < _FLAT:
+        return RATIO_CAP if mean > _FLAT else 0.0
+    ratio = mean / downside * math.sqrt(periods_per_year)
+    return float(np.clip(ratio, -RATIO_CAP, RATIO_CAP))
+
+
+def _max_drawdown(values: np.ndarray, v_init: float) -> float:
+    peaks = np.maximum.accumulate(np.concatenate(([v_init], values)))[1:]
+    drawdowns = np.divide(peaks - values, peaks, out=np.zeros_like(values), where=peaks > 0)
+    return float(np.clip(drawdowns.max(), 0.0, 1.0))
+
+
+def _trade_stats(trade_returns: Sequence[float]) -> tuple[int, int, float]:
+    """(winning trades, closed trades, profit factor) of finite trade returns."""
+    returns = np.asarray(trade_returns, dtype=np.float64).ravel()
+    returns = returns[np.isfinite(returns)]
+    gross_profit = float(returns[returns > 0].sum())
+    gross_loss = float(-returns[returns < 0].sum())
+    if gross_loss > 0:
+        profit_factor = min(gross_profit / gross_loss, RATIO_CAP)
+    else:
+        profit_factor = RATIO_CAP if gross_profit > 0 else 0.0
+    return int((returns > 0).sum()), int(returns.size), profit_factor
+
+
+def _buy_and_hold(close: pd.Series) -> float:
+    prices = np.asarray(close, dtype=np.float64).ravel()
+    prices = prices[np.isfinite(prices)]
+    if prices.size < 2 or prices[0] <= 0:
+        return 0.0
+    return _finite(prices[-1] / prices[0] - 1.0)
+
+
+def _finite(value: float) -> float:
+    return float(value) if math.isfinite(value) else 0.0
+
+
+def _select(pf: vbt.Portfolio, column: int | None) -> vbt.Portfolio:
+    if pf.wrapper.ndim == 1:
+        return pf
+    if column is None:
+        if pf.wrapper.shape_2d[1] != 1:
+            raise ValueError(f"pf has {pf.wrapper.shape_2d[1]} columns: pass column=")
+        column = 0
+    return pf[pf.wrapper.columns[column]]

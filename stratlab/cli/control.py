@@ -1,0 +1,95 @@
+"""Starting cycles and steering the research trigger schedule."""
+
+from __future__ import annotations
+
+import uuid
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    SchedulePolicy,
+    ScheduleSpec,
+    WorkflowHandle,
+)
+from temporalio.common import ScheduleOverlapPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from stratlab.cli._common import CliError
+from stratlab.config import Settings
+from stratlab.models.research import ResearchCycleInput, ResearchCycleResult
+from workflows.constants import (
+    RESEARCH_SCHEDULE_ID,
+    RESEARCH_SCHEDULE_INTERVAL,
+    RESEARCH_WORKFLOW_ID,
+)
+from workflows.research import ResearchCycleWorkflow
+
+
+async def start_cycle(
+    client: Client, cfg: Settings, cycle: ResearchCycleInput
+) -> WorkflowHandle[ResearchCycleWorkflow, ResearchCycleResult]:
+    """Start a cycle with its business-key workflow id ``research-<session>``."""
+    session_id = cycle.session_id or str(uuid.uuid4())
+    cycle = cycle.model_copy(update={"session_id": session_id})
+    return await client.start_workflow(
+        ResearchCycleWorkflow.run,
+        cycle,
+        id=RESEARCH_WORKFLOW_ID.format(session_id=session_id),
+        task_queue=cfg.task_queue("orchestrator"),
+    )
+
+
+async def ensure_research_schedule(client: Client, cfg: Settings) -> bool:
+    """Create the 5-minute trigger (overlap Skip) if missing; True when it was created."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            ResearchCycleWorkflow.run,
+            ResearchCycleInput(trigger="schedule"),
+            id="research-scheduled",
+            task_queue=cfg.task_queue("orchestrator"),
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=RESEARCH_SCHEDULE_INTERVAL)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(RESEARCH_SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        return False
+    return True
+
+
+async def set_schedule_paused(client: Client, *, paused: bool, note: str) -> None:
+    handle = client.get_schedule_handle(RESEARCH_SCHEDULE_ID)
+    try:
+        if paused:
+            await handle.pause(note=note)
+        else:
+            await handle.unpause(note=note)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CliError(
+                f"schedule {RESEARCH_SCHEDULE_ID} does not exist; "
+                "`stratlab dev` creates it (or `stratlab schedule create`)"
+            ) from err
+        raise
+
+
+async def schedule_state(client: Client) -> dict[str, object] | None:
+    try:
+        desc = await client.get_schedule_handle(RESEARCH_SCHEDULE_ID).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    upcoming = desc.info.next_action_times[:1]
+    return {
+        "id": RESEARCH_SCHEDULE_ID,
+        "paused": desc.schedule.state.paused,
+        "note": desc.schedule.state.note,
+        "next_run": upcoming[0].isoformat() if upcoming else None,
+        "runs": desc.info.num_actions,
+        "skipped_overlaps": desc.info.num_actions_skipped_overlap,
+    }

@@ -1,0 +1,150 @@
+"""``stratlab demo``: the whole lab once, end to end, then a table of what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from rich.live import Live
+from rich.table import Table
+from temporalio.client import WorkflowHandle
+
+from stratlab.cli._common import console, fmt_num, fmt_pct, fmt_usd, outcome_text
+from stratlab.cli.control import start_cycle
+from stratlab.cli.stack import local_lab, running_workers
+from stratlab.config import Settings
+from stratlab.models.research import (
+    CycleStatus,
+    GateResult,
+    ResearchCycleInput,
+    ResearchCycleResult,
+    StrategyKind,
+)
+from stratlab.telemetry import configure_logging
+
+DEMO_CYCLES: tuple[tuple[str, StrategyKind | None], ...] = (
+    ("sp500", "rules"),
+    ("nasdaq", "rules"),
+    ("sp500", "ml"),
+)
+
+
+@dataclass
+class DemoRun:
+    symbol: str
+    kind: str
+    handle: WorkflowHandle
+    started: float
+    status: CycleStatus | None = None
+    result: ResearchCycleResult | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+async def demo(cfg: Settings, *, cycles: int) -> list[DemoRun]:
+    log_file = (cfg.home / "demo.log").open("a")
+    configure_logging(cfg.model_copy(update={"log_format": "json"}), stream=log_file)
+    console.rule("[bold]stratlab demo")
+    console.print(
+        "The offline provider is a deterministic stand-in, not an AI: its designs are real "
+        "specs measured by real backtests on real market data (S&P 500 and NASDAQ, 1999–2018)."
+    )
+    async with local_lab(cfg) as lab, running_workers(lab):
+        runs = []
+        for i in range(cycles):
+            symbol, kind = DEMO_CYCLES[i % len(DEMO_CYCLES)]
+            handle = await start_cycle(
+                lab.client, cfg, ResearchCycleInput(symbol=symbol, kind=kind, trigger="demo")
+            )
+            runs.append(DemoRun(symbol, kind or "any", handle, time.perf_counter()))
+        await _follow(runs)
+    _print_results(runs, cfg)
+    log_file.close()
+    return runs
+
+
+async def _follow(runs: list[DemoRun]) -> None:
+    async def wait(run: DemoRun) -> None:
+        try:
+            run.result = await run.handle.result()
+        except Exception as err:  # a failed workflow is reported in the table, not raised
+            run.error = str(err)
+        run.seconds = time.perf_counter() - run.started
+
+    waiters = [asyncio.create_task(wait(r)) for r in runs]
+    with Live(_progress_table(runs), console=console, refresh_per_second=4) as live:
+        while not all(w.done() for w in waiters):
+            for run in runs:
+                if run.result is None and run.error is None:
+                    try:
+                        run.status = await run.handle.query("status", result_type=CycleStatus)
+                    except Exception:  # the first workflow task may not have run yet
+                        pass
+            live.update(_progress_table(runs))
+            await asyncio.sleep(0.25)
+        live.update(_progress_table(runs))
+
+
+def _progress_table(runs: list[DemoRun]) -> Table:
+    table = Table(title="Research cycles", expand=False)
+    for col in ("workflow", "symbol", "kind", "phase", "iteration", "last OOS sharpe"):
+        table.add_column(col)
+    for run in runs:
+        st = run.status
+        phase = "done" if run.result else ("error" if run.error else (st.phase if st else "queued"))
+        table.add_row(
+            run.handle.id,
+            run.symbol,
+            run.kind,
+            phase,
+            str(st.iteration) if st else "—",
+            fmt_num(st.last_sharpe) if st else "—",
+        )
+    return table
+
+
+def _gates_text(training: GateResult | None, backtest: GateResult | None) -> str:
+    parts = []
+    for label, gate in (("train", training), ("backtest", backtest)):
+        if gate is not None:
+            parts.append(f"{label} {'✓' if gate.passed else '✗'}")
+    return " ".join(parts) or "—"
+
+
+def _print_results(runs: list[DemoRun], cfg: Settings) -> None:
+    table = Table(title="What happened", show_lines=True)
+    for col in ("symbol", "outcome", "strategy", "gates", "OOS sharpe", "OOS return",
+                "buy&hold", "max DD", "win rate", "trades", "tokens", "cost", "time"):
+        table.add_column(col, overflow="fold")
+    for run in runs:
+        res = run.result
+        if res is None:
+            table.add_row(run.symbol, "[red]error[/red]", run.error or "", *[""] * 10)
+            continue
+        best = next((i for i in res.iterations if i.strategy_id == res.best_strategy_id), None)
+        shown = best or (res.iterations[-1] if res.iterations else None)
+        m = shown.metrics if shown else None
+        table.add_row(
+            run.symbol,
+            outcome_text(res.outcome),
+            f"{shown.strategy_name} ({shown.kind}, {len(res.iterations)} it.)" if shown else "—",
+            _gates_text(shown.training_gate, shown.backtest_gate) if shown else "—",
+            fmt_num(m.sharpe) if m else "—",
+            fmt_pct(m.total_return) if m else "—",
+            fmt_pct(m.benchmark_return) if m else "—",
+            fmt_pct(-m.max_drawdown) if m else "—",
+            f"{m.win_rate:.0%}" if m else "—",
+            str(m.trades) if m else "—",
+            f"{res.tokens:,}",
+            fmt_usd(res.cost_usd),
+            f"{run.seconds:.1f}s",
+        )
+    console.print(table)
+    console.print("[bold]Workflows[/bold] (open them while `stratlab dev` runs):")
+    for run in runs:
+        sid = run.result.session_id if run.result else run.handle.id
+        console.print(f"  {cfg.workflow_ui_link(run.handle.id)}   stratlab session {sid}")
+    console.print(
+        "Costs are shadow prices of the offline provider, charged to the real daily budget."
+    )

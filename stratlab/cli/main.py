@@ -1,0 +1,188 @@
+"""The ``stratlab`` command: run the lab, start and steer cycles, read what happened.
+
+Every read command takes ``--json``. A user error (unknown id, bad argument, unreachable
+service) prints one line on stderr and exits 1; there is no traceback for those.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import psycopg
+import typer
+
+from stratlab.cli import read
+from stratlab.cli._common import CliError, console, err_console, print_json, run, settings, store
+from stratlab.market.datasets import DataImportError, UnknownSymbolError
+from stratlab.runtime import StackError
+from workflows.constants import POOLS
+
+app = typer.Typer(
+    help="stratlab: an autonomous research lab for trading strategies.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Market data sets: import and list.", no_args_is_help=True)
+db_app = typer.Typer(help="Database set-up.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(db_app, name="db")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+@app.command()
+def dev(
+    schedule: Annotated[bool, typer.Option(help="create the 5-minute research trigger")] = True,
+) -> None:
+    """Run Temporal, Postgres and all four worker pools in the foreground (Ctrl-C stops)."""
+    from stratlab.cli.stack import dev as run_dev
+
+    run(run_dev(settings(), schedule=schedule))
+
+
+@app.command()
+def demo(
+    cycles: Annotated[int, typer.Option(min=1, max=12, help="research cycles to run")] = 3,
+) -> None:
+    """Start everything, run research cycles on the bundled data, print what happened."""
+    from stratlab.cli.demo import demo as run_demo
+
+    runs = run(run_demo(settings(), cycles=cycles))
+    if any(r.result is None for r in runs):
+        raise typer.Exit(1)
+
+
+@app.command()
+def worker(pool: Annotated[str, typer.Argument(help=f"one of: {', '.join(POOLS)}")]) -> None:
+    """Run one worker pool against TEMPORAL_ADDRESS / DATABASE_URL (for deployments)."""
+    if pool not in POOLS:
+        raise CliError(f"unknown pool {pool!r}; pools are: {', '.join(POOLS)}")
+    from stratlab.cli.stack import worker as run_worker
+
+    run(run_worker(settings(), pool))
+
+
+@app.command()
+def status(as_json: JsonOpt = False) -> None:
+    """Current cycles, recent outcomes and today's budget (no LLM call, no tokens)."""
+    run(read.status(settings(), as_json=as_json))
+
+
+@app.command()
+def history(
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20, as_json: JsonOpt = False
+) -> None:
+    """Recent research sessions, newest first."""
+    run(read.history(settings(), limit=limit, as_json=as_json))
+
+
+@app.command()
+def session(
+    session_id: Annotated[str, typer.Argument(help="session id (or research-<id> workflow id)")],
+    plot: Annotated[
+        Path | None, typer.Option(help="write equity vs buy-and-hold and drawdown to a PNG")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Everything about one session: phases, gates, spec, training, backtest, assessment, calls."""
+    run(read.session(settings(), session_id.removeprefix("research-"), plot=plot, as_json=as_json))
+
+
+@app.command()
+def budget(
+    days: Annotated[int, typer.Option(min=1, max=365)] = 7, as_json: JsonOpt = False
+) -> None:
+    """Today's budget per scope and the recent daily spend."""
+    run(read.budget(settings(), days=days, as_json=as_json))
+
+
+@app.command()
+def trigger(
+    symbol: Annotated[str, typer.Option(help="data set")] = "sp500",
+    kind: Annotated[str | None, typer.Option(help="rules | ml (default: designer picks)")] = None,
+    max_iterations: Annotated[int, typer.Option(min=1, max=10)] = 3,
+    wait: Annotated[bool, typer.Option(help="wait for the outcome")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start a research cycle now."""
+    if kind not in (None, "rules", "ml"):
+        raise CliError(f"unknown kind {kind!r}; kinds are: rules, ml")
+    run(read.trigger(settings(), symbol, kind, max_iterations, wait=wait, as_json=as_json))
+
+
+@app.command()
+def pause(reason: Annotated[str, typer.Option(help="note shown in the UI")] = "paused") -> None:
+    """Pause the research trigger schedule."""
+    run(read.set_paused(settings(), paused=True, note=reason))
+
+
+@app.command()
+def resume(reason: Annotated[str, typer.Option(help="note shown in the UI")] = "resumed") -> None:
+    """Resume the research trigger schedule."""
+    run(read.set_paused(settings(), paused=False, note=reason))
+
+
+@data_app.command("import")
+def data_import(
+    file: Annotated[Path, typer.Argument(help="CSV or Parquet with date + OHLCV columns")],
+    symbol: Annotated[str, typer.Option(help="name to use in cycles, e.g. btc-daily")],
+) -> None:
+    """Import OHLCV bars for a symbol (replaces an earlier import of that symbol)."""
+    run(read.import_data(settings(), file, symbol))
+
+
+@data_app.command("list")
+def data_list(as_json: JsonOpt = False) -> None:
+    """Bundled and imported data sets."""
+    run(read.list_data(settings(), as_json=as_json))
+
+
+@db_app.command("init")
+def db_init() -> None:
+    """Apply schema.sql (idempotent) and insert the default prompts."""
+
+    async def _init() -> None:
+        async with store(settings()):
+            pass
+
+    run(_init())
+    console.print("schema applied")
+
+
+USER_ERRORS = (
+    CliError,
+    StackError,
+    DataImportError,
+    UnknownSymbolError,
+    psycopg.OperationalError,
+    FileNotFoundError,
+)
+
+
+def main() -> None:
+    """Entry point: one-line errors and exit code 1 for anything the user can fix."""
+    try:
+        app(standalone_mode=False)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except click.exceptions.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    except click.ClickException as err:
+        err_console.print(f"error: {err.format_message()}", highlight=False, markup=False)
+        sys.exit(1)
+    except USER_ERRORS as err:
+        text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        message = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+        err_console.print(f"error: {message}", highlight=False, markup=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""Bodies of the CLI commands that read or steer the lab (no LLM call in any of them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from stratlab.cli._common import (
+    CliError,
+    console,
+    fmt_num,
+    fmt_pct,
+    fmt_time,
+    fmt_usd,
+    outcome_text,
+    print_json,
+    store,
+    temporal,
+)
+from stratlab.cli.session_view import load_session, render_session
+from stratlab.config import Settings
+from stratlab.market.datasets import BUNDLED_SYMBOLS, read_ohlcv_file
+from stratlab.models.research import CycleStatus, ResearchCycleInput
+from stratlab.runtime import StackError
+from stratlab.store.budget import BudgetRepo
+from stratlab.store.market import MarketRepo
+from stratlab.store.sessions import SessionRepo
+
+SCOPES = ("research", "optimizer")
+
+
+async def _live_status(cfg: Settings, workflow_ids: list[str]) -> dict[str, CycleStatus]:
+    """The workflow's own ``status`` query, when Temporal is reachable (free: no LLM)."""
+    if not workflow_ids:
+        return {}
+    try:
+        client = await temporal(cfg)
+    except StackError:
+        return {}
+    found: dict[str, CycleStatus] = {}
+    for wid in workflow_ids:
+        try:
+            status = await client.get_workflow_handle(wid).query("status", result_type=CycleStatus)
+        except Exception:  # finished, unknown to this server, or not started yet
+            continue
+        if status is not None:
+            found[wid] = status
+    return found
+
+
+async def _budget_days(cfg: Settings, repo: BudgetRepo) -> list[dict[str, Any]]:
+    today = datetime.now(UTC).date()
+    days = []
+    for scope in SCOPES:
+        day = await repo.day_status(scope, today)
+        cap = cfg.budget_cap(scope) - cfg.budget_buffer_usd
+        spent = day.spent_usd if day else 0.0
+        reserved = day.reserved_usd if day else 0.0
+        days.append(
+            {
+                "scope": scope,
+                "day": today.isoformat(),
+                "cap_usd": cap,
+                "buffer_usd": cfg.budget_buffer_usd,
+                "spent_usd": spent,
+                "reserved_usd": reserved,
+                "remaining_usd": cap - spent - reserved,
+            }
+        )
+    return days
+
+
+def _budget_table(days: list[dict[str, Any]], title: str = "Budget today (UTC)") -> Table:
+    table = Table(title=title)
+    for col in ("scope", "day", "cap", "spent", "reserved", "remaining"):
+        table.add_column(col)
+    for d in days:
+        table.add_row(
+            d["scope"],
+            d["day"],
+            fmt_usd(d["cap_usd"]),
+            fmt_usd(d["spent_usd"]),
+            fmt_usd(d["reserved_usd"]),
+            fmt_usd(d["remaining_usd"]),
+        )
+    return table
+
+
+async def status(cfg: Settings, *, as_json: bool) -> None:
+    async with store(cfg) as db:
+        sessions = SessionRepo(db)
+        running = await sessions.running()
+        recent = await sessions.recent(5)
+        days = await _budget_days(cfg, BudgetRepo(db))
+    live = await _live_status(cfg, [s.workflow_id for s in running])
+    if as_json:
+        print_json(
+            {
+                "running": [
+                    {**s.model_dump(mode="json"), "live": live.get(s.workflow_id)}
+                    for s in running
+                ],
+                "recent": recent,
+                "budget": days,
+            }
+        )
+        return
+    table = Table(title="Current cycles")
+    for col in ("session", "symbol", "phase", "iteration", "started", "last sharpe"):
+        table.add_column(col)
+    for s in running:
+        st = live.get(s.workflow_id)
+        table.add_row(
+            s.session_id,
+            s.symbol,
+            st.phase if st else "?",
+            str(st.iteration) if st else "?",
+            fmt_time(s.started_at),
+            fmt_num(st.last_sharpe) if st else "—",
+        )
+    if not running:
+        table.add_row("[dim]none running[/dim]", "", "", "", "", "")
+    console.print(table)
+    console.print(_history_table(recent, title="Recent outcomes"))
+    console.print(_budget_table(days))
+
+
+def _history_table(sessions: list[Any], *, title: str) -> Table:
+    table = Table(title=title)
+    for col in ("session", "started", "symbol", "outcome", "iterations", "tokens", "cost"):
+        table.add_column(col, overflow="fold")
+    for s in sessions:
+        iterations = len(s.result.iterations) if s.result else 0
+        table.add_row(
+            s.session_id,
+            fmt_time(s.started_at),
+            s.symbol,
+            outcome_text(s.outcome),
+            str(iterations),
+            f"{s.tokens:,}",
+            fmt_usd(s.cost_usd),
+        )
+    return table
+
+
+async def history(cfg: Settings, *, limit: int, as_json: bool) -> None:
+    async with store(cfg) as db:
+        recent = await SessionRepo(db).recent(limit)
+    if as_json:
+        print_json(recent)
+        return
+    if not recent:
+        console.print("no sessions yet: `stratlab trigger` or `make demo` starts one")
+        return
+    console.print(_history_table(recent, title=f"Last {len(recent)} sessions"))
+
+
+async def session(cfg: Settings, session_id: str, *, plot: Path | None, as_json: bool) -> None:
+    async with store(cfg) as db:
+        detail = await load_session(db, session_id)
+    if detail is None:
+        raise CliError(f"no session {session_id!r}; `stratlab history` lists them")
+    if plot is not None:
+        from stratlab.cli.plots import plot_session
+
+        written = plot_session(detail, plot)
+        if written is None:
+            raise CliError(f"session {session_id} has no backtest to plot")
+    if as_json:
+        print_json(detail.as_dict())
+        return
+    render_session(detail, cfg)
+    if plot is not None:
+        console.print(f"plot written to {plot}")
+
+
+async def budget(cfg: Settings, *, days: int, as_json: bool) -> None:
+    async with store(cfg) as db:
+        repo = BudgetRepo(db)
+        today = await _budget_days(cfg, repo)
+        past = {scope: await repo.history(scope, days) for scope in SCOPES}
+    if as_json:
+        print_json({"today": today, "history": past})
+        return
+    console.print(_budget_table(today))
+    table = Table(title=f"Daily spend, last {days} days")
+    for col in ("scope", "day", "cap", "spent"):
+        table.add_column(col)
+    since = datetime.now(UTC).date() - timedelta(days=days)
+    for scope, rows in past.items():
+        for row in rows:
+            if row.day >= since:
+                table.add_row(scope, row.day.isoformat(), fmt_usd(row.cap_usd), fmt_usd(row.spent_usd))
+    console.print(table)
+
+
+async def trigger(
+    cfg: Settings,
+    symbol: str,
+    kind: str | None,
+    max_iterations: int,
+    *,
+    wait: bool,
+    as_json: bool,
+) -> None:
+    from stratlab.cli.control import start_cycle
+    from stratlab.research.data import known_symbols
+
+    async with store(cfg) as db:
+        symbols = await known_symbols(MarketRepo(db))
+    if symbol not in symbols:
+        raise CliError(f"unknown symbol {symbol!r}; known: {', '.join(symbols)}")
+    client = await temporal(cfg)
+    cycle = ResearchCycleInput(
+        symbol=symbol, kind=kind, max_iterations=max_iterations, trigger="cli"  # type: ignore[arg-type]
+    )
+    handle = await start_cycle(client, cfg, cycle)
+    info = {"workflow_id": handle.id, "ui": cfg.workflow_ui_link(handle.id)}
+    if wait:
+        with console.status(f"waiting for {handle.id}…"):
+            result = await handle.result()
+        info["result"] = result.model_dump(mode="json")
+    if as_json:
+        print_json(info)
+        return
+    console.print(f"started {handle.id}\n  {info['ui']}")
+    if wait:
+        console.print(f"outcome: {outcome_text(result.outcome)}  (stratlab session {result.session_id})")
+
+
+async def set_paused(cfg: Settings, *, paused: bool, note: str) -> None:
+    from stratlab.cli.control import set_schedule_paused
+
+    client = await temporal(cfg)
+    await set_schedule_paused(client, paused=paused, note=note)
+    console.print(f"research trigger {'paused' if paused else 'resumed'}")
+
+
+async def import_data(cfg: Settings, file: Path, symbol: str) -> None:
+    if not file.exists():
+        raise CliError(f"no such file: {file}")
+    if not symbol or not symbol.replace("-", "").replace("_", "").isalnum():
+        raise CliError(f"symbol {symbol!r} must be letters, digits, '-' or '_'")
+    frame = read_ohlcv_file(file)
+    async with store(cfg) as db:
+        await MarketRepo(db).replace_bars(symbol, frame, source=str(file))
+    console.print(
+        f"imported {len(frame):,} bars for {symbol} "
+        f"({frame.index[0]:%Y-%m-%d} → {frame.index[-1]:%Y-%m-%d})"
+    )
+
+
+async def list_data(cfg: Settings, *, as_json: bool) -> None:
+    async with store(cfg) as db:
+        imported = await MarketRepo(db).list_datasets()
+    rows = [{"symbol": s, "source": "bundled (arch)", "description": d} for s, d in BUNDLED_SYMBOLS.items()]
+    rows += [
+        {"symbol": d.symbol, "source": d.source, "description": f"{d.rows} bars, imported"}
+        for d in imported
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="Data sets")
+    for col in ("symbol", "source", "description"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["symbol"], r["source"], r["description"])
+    console.print(table)

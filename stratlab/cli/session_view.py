@@ -1,0 +1,180 @@
+"""``stratlab session ID``: every row of one session, gathered and rendered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+
+from stratlab.cli._common import console, fmt_num, fmt_pct, fmt_time, fmt_usd, outcome_text, to_jsonable
+from stratlab.config import Settings
+from stratlab.models.records import (
+    ActionRecord,
+    AssessmentRecord,
+    BacktestRecord,
+    EquityCurve,
+    PhaseRecord,
+    SessionRecord,
+    StrategyRecord,
+    TrainingRunRecord,
+)
+from stratlab.models.research import GateResult
+from stratlab.store.actions import ActionRepo
+from stratlab.store.research import ResearchRepo
+from stratlab.store.sessions import SessionRepo
+
+
+@dataclass
+class SessionDetail:
+    session: SessionRecord
+    phases: list[PhaseRecord]
+    strategies: list[StrategyRecord]
+    training_runs: list[TrainingRunRecord]
+    backtests: list[BacktestRecord]
+    assessments: list[AssessmentRecord]
+    actions: list[ActionRecord]
+    equity: dict[str, EquityCurve] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return to_jsonable(
+            {
+                "session": self.session,
+                "phases": self.phases,
+                "strategies": self.strategies,
+                "training_runs": self.training_runs,
+                "backtests": self.backtests,
+                "assessments": self.assessments,
+                "llm_calls": self.actions,
+            }
+        )
+
+    def best_backtest(self) -> BacktestRecord | None:
+        best_id = self.session.best_strategy_id
+        chosen = [b for b in self.backtests if b.strategy_id == best_id] or self.backtests
+        return chosen[-1] if chosen else None
+
+
+async def load_session(db: AsyncConnectionPool, session_id: str) -> SessionDetail | None:
+    sessions, research = SessionRepo(db), ResearchRepo(db)
+    record = await sessions.get(session_id)
+    if record is None:
+        return None
+    detail = SessionDetail(
+        session=record,
+        phases=await sessions.phases(session_id),
+        strategies=await research.strategies_for_session(session_id),
+        training_runs=await research.training_runs_for_session(session_id),
+        backtests=await research.backtests_for_session(session_id),
+        assessments=await research.assessments_for_session(session_id),
+        actions=await ActionRepo(db).by_session(session_id),
+    )
+    best = detail.best_backtest()
+    if best is not None:
+        curve = await research.load_equity(best.backtest_id)
+        if curve is not None:
+            detail.equity[best.backtest_id] = curve
+    return detail
+
+
+def _gate_table(gate: GateResult, title: str) -> Table:
+    table = Table(title=f"{title}: {'passed' if gate.passed else 'FAILED'}", title_justify="left")
+    for col in ("check", "value", "needs", "result"):
+        table.add_column(col)
+    for c in gate.checks:
+        table.add_row(
+            c.name,
+            fmt_num(c.value, 3),
+            f"{c.op} {c.threshold:g}",
+            "[green]pass[/green]" if c.passed else "[red]fail[/red]",
+        )
+    return table
+
+
+def _phases_table(detail: SessionDetail) -> Table:
+    table = Table(title="Phases", title_justify="left")
+    for col in ("iteration", "phase", "started", "took", "status", "detail"):
+        table.add_column(col, overflow="fold")
+    for p in detail.phases:
+        took = (p.finished_at - p.started_at).total_seconds() if p.finished_at else None
+        detail_text = ", ".join(f"{k}={v}" for k, v in p.detail.items())[:120]
+        table.add_row(
+            str(p.iteration), p.phase, fmt_time(p.started_at),
+            f"{took * 1000:.0f} ms" if took is not None else "running", p.status, detail_text,
+        )
+    return table
+
+
+def _calls_table(detail: SessionDetail) -> Table:
+    table = Table(title="LLM calls", title_justify="left")
+    for col in ("iteration", "role", "model", "in", "out", "cost", "latency", "outcome"):
+        table.add_column(col)
+    for a in detail.actions:
+        latency = f"{a.latency_ms:.0f} ms" + (" (simulated)" if a.latency_simulated else "")
+        table.add_row(
+            str(a.iteration), a.role, a.model, str(a.input_tokens), str(a.output_tokens),
+            fmt_usd(a.cost_usd), latency, a.outcome if a.outcome == "ok" else f"[red]{a.outcome}[/red]",
+        )
+    return table
+
+
+def _render_iteration(detail: SessionDetail, strategy: StrategyRecord) -> None:
+    console.rule(f"iteration {strategy.iteration}: {strategy.name} ({strategy.kind})")
+    console.print(Syntax(strategy.spec.model_dump_json(indent=2, exclude_none=True), "json"))
+    for run in (r for r in detail.training_runs if r.strategy_id == strategy.strategy_id):
+        rep = run.report
+        if rep is not None:
+            if rep.kind == "ml":
+                console.print(
+                    f"training: {len(rep.epochs)} epochs (resumed from {rep.resumed_from_epoch}), "
+                    f"accuracy {fmt_pct(rep.accuracy)}, final loss {fmt_num(rep.final_loss, 3)}, "
+                    f"loss decrease {fmt_pct(rep.loss_decrease)}, {rep.duration_ms:.0f} ms"
+                )
+            else:
+                val = rep.validation_metrics
+                console.print(
+                    f"training: grid of {rep.grid_size}, best {rep.best_params}, validation "
+                    f"sharpe {fmt_num(val.sharpe if val else None)}, trades {val.trades if val else 0}"
+                    f", {rep.duration_ms:.0f} ms"
+                )
+        if run.gate is not None:
+            console.print(_gate_table(run.gate, "training gate"))
+    for bt in (b for b in detail.backtests if b.strategy_id == strategy.strategy_id):
+        m = bt.metrics
+        console.print(
+            f"backtest (test split {m.start:%Y-%m-%d} → {m.end:%Y-%m-%d}, {m.bars} bars): "
+            f"return {fmt_pct(m.total_return)} vs buy-and-hold {fmt_pct(m.benchmark_return)}, "
+            f"CAGR {fmt_pct(m.cagr)}, sharpe {fmt_num(m.sharpe)}, sortino {fmt_num(m.sortino)}, "
+            f"max DD {fmt_pct(-m.max_drawdown)}, win rate {fmt_pct(m.win_rate)}, "
+            f"trades {m.trades}, profit factor {fmt_num(m.profit_factor)}, exposure {fmt_pct(m.exposure)}"
+            if m.start and m.end else f"backtest: {m.model_dump()}"
+        )
+        if bt.gate is not None:
+            console.print(_gate_table(bt.gate, "backtest gate"))
+    for a in (x for x in detail.assessments if x.strategy_id == strategy.strategy_id):
+        body = a.assessment
+        text = f"[bold]{body.verdict}[/bold]: {body.summary}"
+        for label, items in (("+", body.strengths), ("-", body.weaknesses), ("→", body.suggestions)):
+            text += "".join(f"\n {label} {item}" for item in items)
+        console.print(Panel(text, title="assessment", title_align="left"))
+
+
+def render_session(detail: SessionDetail, cfg: Settings) -> None:
+    s = detail.session
+    console.print(
+        Panel(
+            f"outcome {outcome_text(s.outcome)}   symbol {s.symbol}   trigger {s.trigger}\n"
+            f"started {fmt_time(s.started_at)}   finished {fmt_time(s.finished_at)}\n"
+            f"tokens {s.tokens:,}   cost {fmt_usd(s.cost_usd)}   calls {s.llm_calls}\n"
+            f"workflow {cfg.workflow_ui_link(s.workflow_id, s.run_id or None)}",
+            title=f"session {s.session_id}",
+            title_align="left",
+        )
+    )
+    console.print(_phases_table(detail))
+    for strategy in detail.strategies:
+        _render_iteration(detail, strategy)
+    console.print(_calls_table(detail))

@@ -1,0 +1,131 @@
+"""One frozen Settings object, read from the environment once and passed explicitly.
+
+Every knob has a default so a fresh machine needs no configuration at all. Nothing here
+is a mutable global: code that needs settings receives a ``Settings`` instance.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stratlab.models.research import BacktestGateThresholds, TrainingGateThresholds
+
+POOLS = ("orchestrator", "llm", "compute", "optimizer")
+
+
+class Settings(BaseModel):
+    """Everything the lab can be configured with. Field docs name the environment variable."""
+
+    model_config = ConfigDict(frozen=True)
+
+    home: Path = Field(Path(".stratlab"), description="STRATLAB_HOME: local state directory")
+    database_url: str | None = Field(
+        None, description="DATABASE_URL: Postgres; unset = embedded pgserver under home"
+    )
+    temporal_address: str | None = Field(
+        None, description="TEMPORAL_ADDRESS: host:port; unset = embedded dev server"
+    )
+    temporal_namespace: str = Field("default", description="TEMPORAL_NAMESPACE")
+    temporal_ui_url: str = Field(
+        "http://localhost:8233", description="STRATLAB_TEMPORAL_UI: base URL of the web UI"
+    )
+    temporal_port: int = Field(7233, description="STRATLAB_TEMPORAL_PORT: embedded server port")
+    temporal_ui_port: int = Field(8233, description="STRATLAB_TEMPORAL_UI_PORT")
+    task_queue_prefix: str = Field(
+        "", description="STRATLAB_TASK_QUEUE_PREFIX: lets several labs share one Temporal"
+    )
+
+    # LLM layer
+    llm_provider: str = Field(
+        "offline", description="STRATLAB_LLM_PROVIDER: offline | openai | anthropic"
+    )
+    llm_model: str | None = Field(None, description="STRATLAB_LLM_MODEL: model name override")
+    openai_base_url: str | None = Field(None, description="OPENAI_BASE_URL")
+    openai_api_key: str | None = Field(None, description="OPENAI_API_KEY", repr=False)
+    anthropic_api_key: str | None = Field(None, description="ANTHROPIC_API_KEY", repr=False)
+    llm_timeout_seconds: float = Field(60.0, description="STRATLAB_LLM_TIMEOUT")
+    max_output_tokens: int = Field(2048, description="STRATLAB_MAX_OUTPUT_TOKENS")
+    # The offline provider is priced at a shadow price so the budget path is real.
+    offline_input_usd_per_mtok: float = Field(3.0, description="STRATLAB_OFFLINE_INPUT_PRICE")
+    offline_output_usd_per_mtok: float = Field(15.0, description="STRATLAB_OFFLINE_OUTPUT_PRICE")
+    offline_ms_per_output_token: float = Field(
+        0.0, description="STRATLAB_OFFLINE_MS_PER_TOKEN: simulated latency (recorded, not slept)"
+    )
+
+    # Budget
+    research_daily_budget_usd: float = Field(5.0, description="STRATLAB_RESEARCH_BUDGET")
+    optimizer_daily_budget_usd: float = Field(5.0, description="STRATLAB_OPTIMIZER_BUDGET")
+    budget_buffer_usd: float = Field(0.10, description="STRATLAB_BUDGET_BUFFER")
+
+    # Backtests
+    fees_bps: float = Field(5.0, description="STRATLAB_FEES_BPS: per side")
+    slippage_bps: float = Field(5.0, description="STRATLAB_SLIPPAGE_BPS: per side")
+    train_fraction: float = Field(0.6, description="STRATLAB_TRAIN_FRACTION")
+    validation_fraction: float = Field(0.2, description="STRATLAB_VALIDATION_FRACTION")
+    max_grid_size: int = Field(4096, description="STRATLAB_MAX_GRID: rules parameter grid cap")
+    training_gate: TrainingGateThresholds = TrainingGateThresholds()
+    backtest_gate: BacktestGateThresholds = BacktestGateThresholds()
+
+    # Workers
+    compute_threads: int = Field(2, description="STRATLAB_COMPUTE_THREADS")
+    llm_max_concurrency: int = Field(8, description="STRATLAB_LLM_CONCURRENCY")
+    llm_activities_per_second: float | None = Field(None, description="STRATLAB_LLM_RATE")
+    log_format: str = Field("auto", description="STRATLAB_LOG_FORMAT: auto | json | console")
+    log_level: str = Field("INFO", description="STRATLAB_LOG_LEVEL")
+
+    @property
+    def pgdata_dir(self) -> Path:
+        return self.home / "pgdata"
+
+    @property
+    def temporal_db_file(self) -> Path:
+        return self.home / "temporal.db"
+
+    @property
+    def numba_cache_dir(self) -> Path:
+        return self.home / "numba-cache"
+
+    def task_queue(self, pool: str) -> str:
+        """The task queue of a pool, under this lab's prefix."""
+        from workflows.constants import task_queue_for
+
+        return task_queue_for(pool, self.task_queue_prefix)
+
+    def budget_cap(self, scope: str) -> float:
+        caps = {
+            "research": self.research_daily_budget_usd,
+            "optimizer": self.optimizer_daily_budget_usd,
+        }
+        if scope not in caps:
+            raise ValueError(f"unknown budget scope {scope!r}; known: {', '.join(caps)}")
+        return caps[scope]
+
+    def workflow_ui_link(self, workflow_id: str, run_id: str | None = None) -> str:
+        base = f"{self.temporal_ui_url.rstrip('/')}/namespaces/{self.temporal_namespace}"
+        link = f"{base}/workflows/{workflow_id}"
+        return f"{link}/{run_id}/history" if run_id else link
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from environment variables; keyword overrides win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, field in cls.model_fields.items():
+            var = _env_name(field.description)
+            if var and env.get(var) not in (None, ""):
+                values[name] = env[var]
+        values.update(overrides)
+        return cls.model_validate(values)
+
+
+def _env_name(description: str | None) -> str | None:
+    """Field descriptions start with their environment variable, e.g. ``DATABASE_URL: ...``."""
+    if not description:
+        return None
+    head = description.split(":", 1)[0].strip()
+    return head if head.isupper() and " " not in head else None

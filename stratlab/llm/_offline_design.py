@@ -1,0 +1,311 @@
+"""The offline designer: a StrategySpec from what the prompt says, deterministically.
+
+Fresh designs pick a family (weighted by kind, directives, feedback and recent failures)
+and build it; with a previous spec in the prompt the designer revises that spec instead,
+keeping its family, unless the feedback reports a low win rate on a non-mean-reversion
+design, which switches to a mean-reversion family. Feedback handling:
+
+    drawdown                       add a stop loss, or tighten the existing one (x0.7)
+    too few / no / only N trades   windows x0.6 and looser entry thresholds
+    too many trades, overtrading   windows x1.5
+    low win rate                   mean-reversion family
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, replace
+
+from stratlab.llm._offline_families import (
+    FAMILIES,
+    MEAN_REVERSION,
+    ML,
+    Draft,
+    Knobs,
+    family_from_name,
+    family_of,
+    fixed_window,
+    is_window_key,
+    style_of,
+    values_in,
+)
+from stratlab.llm._offline_prompt import DesignerView
+from stratlab.models.research import IndicatorRef, ParamRange, StrategySpec
+
+_FEW_TRADES = re.compile(
+    r"\b(?:too few|not enough|few|no|zero|only \d+) trades\b|\bno trade|trades\W+\d+(?:\.\d+)?\s*<",
+    re.IGNORECASE,
+)
+_MANY_TRADES = re.compile(r"too many trades|overtrad", re.IGNORECASE)
+_LOW_WIN_RATE = re.compile(
+    r"low win[ _]rate|win[ _]rate\W+(?:is\W+)?(?:too\W+)?low|win[ _]rate\W+0?\.\d+\s*<",
+    re.IGNORECASE,
+)
+# Threshold parameters of the families and the shift that lets more trades through.
+_LOOSEN = {"oversold": 5.0, "entry_pctb": 0.1, "entry_z": 0.5, "band": -0.25, "bb_k": -0.5}
+_LOOSEN_FLOOR = {"band": 0.0, "bb_k": 0.5}
+
+
+@dataclass(frozen=True)
+class FeedbackSignals:
+    drawdown: bool = False
+    few_trades: bool = False
+    many_trades: bool = False
+    low_win_rate: bool = False
+
+
+def read_feedback(text: str) -> FeedbackSignals:
+    return FeedbackSignals(
+        drawdown="drawdown" in text.lower(),
+        few_trades=bool(_FEW_TRADES.search(text)),
+        many_trades=bool(_MANY_TRADES.search(text)),
+        low_win_rate=bool(_LOW_WIN_RATE.search(text)),
+    )
+
+
+def design(view: DesignerView, rng: random.Random) -> StrategySpec:
+    """The offline designer's answer to a designer prompt."""
+    signals = read_feedback(view.feedback)
+    previous = view.previous_spec
+    if previous is None:
+        return _fresh(view, signals, rng, notes=[])
+    family = family_of(previous)
+    if signals.low_win_rate and previous.kind == "rules" and style_of(family) != MEAN_REVERSION:
+        note = f"Switched from {previous.name} to mean reversion because its win rate was low."
+        return _fresh(view, signals, rng, notes=[note])
+    return _revise(previous, view, signals, rng)
+
+
+def _knobs(view: DesignerView, signals: FeedbackSignals) -> Knobs:
+    scale = 1.0
+    if "longer_lookbacks" in view.directives:
+        scale *= 2.0
+    if "shorter_lookbacks" in view.directives:
+        scale *= 0.5
+    if signals.few_trades:
+        scale *= 0.6
+    if signals.many_trades:
+        scale *= 1.5
+    return Knobs(window_scale=min(4.0, max(0.25, scale)), loose=signals.few_trades)
+
+
+def _choose_family(view: DesignerView, signals: FeedbackSignals, rng: random.Random) -> str:
+    directives = view.directives
+    rules = [name for name in FAMILIES if name != "ml"]
+    if view.kind == "ml":
+        return "ml"
+    if view.kind == "rules" or "rules_only" in directives:
+        allowed = rules
+    elif "machine_learning" in directives:
+        return "ml"
+    else:
+        allowed = [*rules, "ml"]
+    styles = {s for s in ("mean_reversion", "trend_following", "breakout") if s in directives}
+    if signals.low_win_rate:
+        styles.add("mean_reversion")
+    wanted = {style.replace("trend_following", "trend") for style in styles}
+    preferred = [name for name in allowed if style_of(name) in wanted]
+    candidates = preferred or allowed
+    # Families that failed recently on this symbol are tried less often, not banned.
+    failed = {family_from_name(r.name) for r in view.recent if r.outcome and r.outcome != "success"}
+    weights = [0.3 if name in failed else 1.0 for name in candidates]
+    return rng.choices(candidates, weights=weights)[0]
+
+
+def _fresh(
+    view: DesignerView, signals: FeedbackSignals, rng: random.Random, notes: list[str]
+) -> StrategySpec:
+    knobs = _knobs(view, signals)
+    family = _choose_family(view, signals, rng)
+    draft: Draft = FAMILIES[family][1](rng, knobs)
+    spec = StrategySpec(
+        name=f"{_slug(view.symbol)}-{family.replace('_', '-')}-{rng.getrandbits(16):04x}",
+        kind="ml" if family == "ml" else "rules",
+        symbol=view.symbol,
+        indicators=draft.indicators,
+        entry=draft.entry,
+        exit=draft.exit,
+        parameters=draft.parameters,
+        ml=draft.ml,
+    )
+    if signals.drawdown:
+        notes.append("A stop loss caps the drawdown the feedback complained about.")
+    if signals.few_trades:
+        notes.append("Shorter windows and looser thresholds should trade more often.")
+    spec = _apply_directives(spec, view, rng, notes, knobs, drawdown=signals.drawdown)
+    return spec.model_copy(update={"rationale": _rationale(draft.idea, notes, view)})
+
+
+def _revise(
+    previous: StrategySpec, view: DesignerView, signals: FeedbackSignals, rng: random.Random
+) -> StrategySpec:
+    spec = previous.model_copy(deep=True, update={"symbol": view.symbol})
+    notes: list[str] = []
+    if signals.drawdown:
+        spec.stop_loss = _tighter_stop(spec.stop_loss, rng)
+        notes.append(f"Stop loss now {spec.stop_loss:.1%} because drawdown was too deep.")
+    if signals.few_trades:
+        spec = _loosen(_scale_windows(spec, 0.6))
+        notes.append("Shortened windows and loosened entry thresholds to trade more often.")
+    if signals.many_trades:
+        spec = _scale_windows(spec, 1.5)
+        notes.append("Lengthened windows to trade less often.")
+    if not notes:
+        spec, note = _nudge(spec, rng)
+        notes.append(note)
+    knobs = Knobs()
+    spec = _apply_directives(spec, view, rng, notes, knobs, drawdown=False)
+    base = re.sub(r"-r\d+$", "", previous.name)
+    idea = f"Revision of {previous.name}, same family."
+    return spec.model_copy(
+        update={"name": f"{base}-r{view.iteration}", "rationale": _rationale(idea, notes, view)}
+    )
+
+
+def _nudge(spec: StrategySpec, rng: random.Random) -> tuple[StrategySpec, str]:
+    """A small change when the feedback names nothing the designer knows how to fix."""
+    if spec.kind == "rules" and not _has_trend_filter(spec) and rng.random() < 0.4:
+        return _add_trend_filter(spec, Knobs()), "Added a 200-day trend filter to the entry."
+    factor = rng.choice([0.8, 1.25])
+    verb = "Shortened" if factor < 1 else "Lengthened"
+    return _scale_windows(spec, factor), f"{verb} the lookback windows by {abs(1 - factor):.0%}."
+
+
+def _apply_directives(
+    spec: StrategySpec,
+    view: DesignerView,
+    rng: random.Random,
+    notes: list[str],
+    knobs: Knobs,
+    *,
+    drawdown: bool,
+) -> StrategySpec:
+    directives = view.directives
+    update: dict[str, object] = {}
+    if ("stop_loss" in directives or drawdown) and spec.stop_loss is None:
+        update["stop_loss"] = round(rng.uniform(0.05, 0.08), 3)
+    if "take_profit" in directives and spec.take_profit is None:
+        update["take_profit"] = round(rng.uniform(0.10, 0.20), 3)
+        notes.append("A take-profit level locks in gains.")
+    spec = spec.model_copy(update=update)
+    if "trend_filter" in directives and spec.kind == "rules" and not _has_trend_filter(spec):
+        spec = _add_trend_filter(spec, knobs)
+        notes.append("Entries only when the close is above its long-term average.")
+    if "small_grid" in directives:
+        spec = spec.model_copy(update={"parameters": [_three_values(p) for p in spec.parameters]})
+    return spec
+
+
+def _tighter_stop(current: float | None, rng: random.Random) -> float:
+    if current is None:
+        return round(rng.uniform(0.05, 0.08), 3)
+    return round(max(0.02, current * 0.7), 3)
+
+
+def _has_trend_filter(spec: StrategySpec) -> bool:
+    return any(ref.alias == "trend" for ref in spec.indicators)
+
+
+def _add_trend_filter(spec: StrategySpec, knobs: Knobs) -> StrategySpec:
+    trend = IndicatorRef(alias="trend", kind="sma", params={"window": fixed_window(200, knobs)})
+    return spec.model_copy(
+        update={
+            "indicators": [*spec.indicators, trend],
+            "entry": f"({spec.entry}) and close > trend",
+        }
+    )
+
+
+def _scale_windows(spec: StrategySpec, factor: float) -> StrategySpec:
+    """Scale every lookback: window parameter ranges and fixed window params."""
+    window_params: set[str] = set()
+    indicators = []
+    for ref in spec.indicators:
+        params: dict[str, float | int | str] = {}
+        for key, value in ref.params.items():
+            if is_window_key(key) and isinstance(value, str):
+                window_params.add(value)
+            elif is_window_key(key) and isinstance(value, int | float):
+                value = max(2, round(value * factor))
+            params[key] = value
+        indicators.append(IndicatorRef(alias=ref.alias, kind=ref.kind, params=params))
+    parameters = [_scale_range(p, factor) if p.name in window_params else p for p in spec.parameters]
+    update: dict[str, object] = {"indicators": indicators, "parameters": parameters}
+    if spec.ml is not None:
+        horizon = max(1, round(spec.ml.label_horizon * factor))
+        update["ml"] = spec.ml.model_copy(update={"label_horizon": horizon})
+    return spec.model_copy(update=update)
+
+
+def _scale_range(param: ParamRange, factor: float) -> ParamRange:
+    count = values_in(param)
+    low = max(2, round(param.low * factor))
+    step = max(1, round(param.step * factor))
+    return replace_range(param, low=low, high=low + step * (count - 1), step=step)
+
+
+def _loosen(spec: StrategySpec) -> StrategySpec:
+    """Move entry thresholds so that more bars qualify (known parameter names only)."""
+    parameters = []
+    for param in spec.parameters:
+        shift = _LOOSEN.get(param.name, 0.0)
+        floor = _LOOSEN_FLOOR.get(param.name)
+        low, high = param.low + shift, param.high + shift
+        if floor is not None and low < floor:
+            low, high = floor, max(floor, high)
+        parameters.append(replace_range(param, low=round(low, 4), high=round(high, 4)))
+    update: dict[str, object] = {"parameters": parameters}
+    if spec.ml is not None:
+        threshold = max(0.5, spec.ml.threshold - 0.03)
+        exit_threshold = min(spec.ml.exit_threshold, threshold) - 0.02
+        update["ml"] = spec.ml.model_copy(
+            update={"threshold": round(threshold, 3), "exit_threshold": round(exit_threshold, 3)}
+        )
+    return spec.model_copy(update=update)
+
+
+def _three_values(param: ParamRange) -> ParamRange:
+    """The same span with at most three grid values."""
+    if values_in(param) <= 3:
+        return param
+    integral = all(float(v).is_integer() for v in (param.low, param.high, param.step))
+    step = (param.high - param.low) / 2
+    step = max(1.0, float(round(step))) if integral else round(step, 6)
+    return replace_range(param, high=param.low + 2 * step, step=step)
+
+
+def replace_range(param: ParamRange, **changes: float) -> ParamRange:
+    return param.model_copy(update=changes)
+
+
+def _rationale(idea: str, notes: list[str], view: DesignerView) -> str:
+    if "concise" in view.directives:
+        return idea.split(": ", 1)[-1]
+    parts = [idea, *notes]
+    parts.append(
+        f"Parameters are searched on the {view.symbol} training split and checked on "
+        "validation; the grid stays small to limit overfitting."
+    )
+    if "detailed" in view.directives:
+        parts.append(_DETAIL)
+    return " ".join(parts)
+
+
+_DETAIL = (
+    "In more detail: daily index data alternates between trending regimes and choppy, "
+    "range-bound stretches, so every rule here is a bet on one regime, and the exit is "
+    "chosen so that a wrong bet is closed quickly rather than held. The search space is "
+    "deliberately coarse: neighbouring parameter values should give similar results, and "
+    "if only a narrow island of values works on the training split the validation split "
+    "will usually expose it. Costs of five basis points per side plus slippage are "
+    "charged on every trade, which penalises designs that trade on noise; a design that "
+    "trades too rarely, on the other hand, leaves too few trades to judge it at all."
+)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "symbol"
+
+
+__all__ = ["ML", "FeedbackSignals", "design", "read_feedback", "replace"]

@@ -1,0 +1,172 @@
+"""Prompt rendering: sandboxed Jinja2 templates, their context models and the defaults.
+
+Templates are text prompts, so autoescape is off. They come from the prompt registry and
+are rewritten by the optimizer, so they are untrusted: rendering runs in Jinja2's
+``SandboxedEnvironment`` with ``StrictUndefined``, and every failure becomes a
+``PromptRenderError`` with a one-line message the optimizer can store and show.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Literal
+
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from pydantic import BaseModel, Field
+
+from stratlab.models.research import BacktestMetrics
+
+PROMPT_VERSION = "1.0.0"
+
+_ENV = SandboxedEnvironment(
+    undefined=StrictUndefined,
+    autoescape=False,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=False,
+)
+"""One shared environment: it holds no state that a render can change."""
+
+
+class PromptRenderError(ValueError):
+    """A template could not be rendered; the message is one line."""
+
+
+class RecentStrategy(BaseModel):
+    """A recent design on the same symbol, shown so the designer does not repeat itself."""
+
+    name: str
+    kind: str
+    outcome: str
+    sharpe: float | None = None
+
+
+class DesignerContext(BaseModel):
+    symbol: str
+    kind: Literal["rules", "ml", "any"] = "any"
+    iteration: int = 1
+    max_iterations: int = 3
+    indicator_catalogue: str
+    data_summary: str
+    recent_strategies: list[RecentStrategy] = Field(default_factory=list)
+    feedback: str = ""
+    previous_spec_json: str = ""
+
+
+class AssessorContext(BaseModel):
+    symbol: str
+    iteration: int = 1
+    max_iterations: int = 3
+    spec_json: str
+    training_summary: str
+    metrics: BacktestMetrics
+    benchmark_return: float
+    gate_passed: bool
+    gate_failures: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DefaultPrompt:
+    """A role's built-in prompt: the seed of the prompt registry."""
+
+    role: str
+    system: str
+    content: str
+    version: str = PROMPT_VERSION
+
+
+def render_prompt(template: str, context: BaseModel | Mapping[str, Any]) -> str:
+    """Render ``template`` with ``context`` in the sandbox; raise ``PromptRenderError``."""
+    values = context.model_dump() if isinstance(context, BaseModel) else dict(context)
+    try:
+        compiled = _ENV.from_string(template)
+    except TemplateSyntaxError as exc:
+        raise PromptRenderError(f"syntax error at line {exc.lineno}: {_one_line(exc)}") from exc
+    except TemplateError as exc:
+        raise PromptRenderError(f"invalid template: {_one_line(exc)}") from exc
+    try:
+        return compiled.render(values)
+    except SecurityError as exc:
+        raise PromptRenderError(f"sandbox violation{_at(exc)}: {_one_line(exc)}") from exc
+    except UndefinedError as exc:
+        raise PromptRenderError(f"undefined variable{_at(exc)}: {_one_line(exc)}") from exc
+    except Exception as exc:  # a template can raise anything its expressions can
+        raise PromptRenderError(
+            f"render failed{_at(exc)}: {type(exc).__name__}: {_one_line(exc)}"
+        ) from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return " ".join(str(text).split())[:300]
+
+
+def _at(exc: BaseException) -> str:
+    """' at line N' from Jinja's rewritten traceback, or '' when it has none."""
+    line = None
+    tb: types.TracebackType | None = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f" at line {line}" if line else ""
+
+
+def _load(name: str) -> str:
+    return resources.files("stratlab.llm").joinpath("templates", name).read_text("utf-8")
+
+
+def _default(role: str) -> DefaultPrompt:
+    # The system prompts sit beside the templates as .j2 files so the package-data glob
+    # ships them; they are plain text and are not rendered.
+    return DefaultPrompt(
+        role=role,
+        system=_load(f"{role}.system.j2").strip(),
+        content=_load(f"{role}.j2"),
+    )
+
+
+DEFAULT_PROMPTS: dict[str, DefaultPrompt] = {
+    role: _default(role) for role in ("designer", "assessor")
+}
+
+DEFAULT_INDICATOR_CATALOGUE = """\
+- sma(window): simple moving average of close
+- ema(window): exponential moving average of close
+- rsi(window): relative strength index, 0-100
+- macd(fast, slow, signal): outputs macd, signal, hist
+- bbands(window, k): Bollinger bands; outputs upper, middle, lower, pctb (0 at lower, 1 at upper)
+- atr(window): average true range, in price units
+- roc(window): rate of change of close over window bars
+- stoch(k_window, d_window): stochastic oscillator, 0-100; outputs k, d
+- zscore(window): (close - rolling mean) / rolling standard deviation"""
+"""A catalogue for examples and dry renders; the lab passes the registry's own."""
+
+
+def example_context(role: str) -> BaseModel:
+    """A plausible context for ``role``: for dry renders of candidate templates and tests."""
+    if role == "designer":
+        return DesignerContext(
+            symbol="sp500",
+            kind="any",
+            iteration=1,
+            max_iterations=3,
+            indicator_catalogue=DEFAULT_INDICATOR_CATALOGUE,
+            data_summary="sp500 daily bars 1999-01-04 to 2014-12-31 (train and validation).",
+        )
+    if role == "assessor":
+        return AssessorContext(
+            symbol="sp500",
+            iteration=1,
+            max_iterations=3,
+            spec_json='{"name": "example", "kind": "rules"}',
+            training_summary="grid of 25 combinations; validation sharpe 0.62 over 14 trades",
+            metrics=BacktestMetrics(sharpe=0.4, total_return=0.08, trades=12, win_rate=0.5),
+            benchmark_return=0.15,
+            gate_passed=True,
+        )
+    raise ValueError(f"no example context for role {role!r}; known: designer, assessor")

@@ -1,0 +1,275 @@
+"""Market data sets: the bundled real daily bars and import of users' CSV/Parquet files.
+
+Every frame that leaves this module has the same shape: a tz-naive, sorted, unique
+``DatetimeIndex`` named ``ts`` and float64 columns exactly ``open, high, low, close,
+volume``, validated by :func:`normalise_ohlcv`.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import importlib
+import importlib.util
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PRICE_COLUMNS = ("open", "high", "low", "close")
+OHLCV_COLUMNS = (*PRICE_COLUMNS, "volume")
+MIN_ROWS = 100
+
+BUNDLED_SYMBOLS: dict[str, str] = {
+    "sp500": "S&P 500 index, daily OHLCV, 1999-01-04 to 2018-12-31 (~5,000 bars)",
+    "nasdaq": "NASDAQ Composite index, daily OHLCV, 1999-01-04 to 2018-12-31 (~5,000 bars)",
+}
+"""Real daily bars shipped in the PyPI package ``arch`` (``arch.data.sp500`` and
+``arch.data.nasdaq``, originally from Yahoo Finance). Prices are index levels; the
+unadjusted ``Close`` is used (``Adj Close`` is identical for these indices and dropped)."""
+
+# Header spellings accepted on import, after lower-casing and dropping non-alphanumerics;
+# earlier entries win when a file has several candidates for one column.
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "ts": ("ts", "timestamp", "datetime", "date", "time", "dt", "day"),
+    "open": ("open", "o", "openprice", "opening"),
+    "high": ("high", "h", "highprice", "max"),
+    "low": ("low", "l", "lowprice", "min"),
+    "close": ("close", "c", "closeprice", "closing", "last"),
+    "volume": ("volume", "vol", "v", "qty", "quantity"),
+}
+_SUFFIXES = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+class UnknownSymbolError(KeyError):
+    """A symbol that is not bundled; the message lists the bundled ones."""
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class DataImportError(ValueError):
+    """A file or frame that is not usable OHLCV; the message is one line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+def load_bundled(symbol: str) -> pd.DataFrame:
+    """The bundled data set ``symbol`` as a normalised frame (a fresh copy per call)."""
+    return _load_bundled_cached(symbol).copy()
+
+
+@functools.lru_cache(maxsize=len(BUNDLED_SYMBOLS))
+def _load_bundled_cached(symbol: str) -> pd.DataFrame:
+    if symbol not in BUNDLED_SYMBOLS:
+        known = ", ".join(BUNDLED_SYMBOLS)
+        raise UnknownSymbolError(f"unknown symbol {symbol!r}; bundled symbols: {known}")
+    return normalise_ohlcv(_read_arch_data(symbol).drop(columns=["Adj Close"], errors="ignore"))
+
+
+def _read_arch_data(symbol: str) -> pd.DataFrame:
+    """Read ``arch``'s bundled CSV directly: ``import arch`` alone takes over a second."""
+    spec = importlib.util.find_spec("arch")
+    if spec is not None and spec.origin:
+        data_file = Path(spec.origin).parent / "data" / symbol / f"{symbol}.csv.gz"
+        if data_file.is_file():
+            return pd.read_csv(data_file, index_col="Date", parse_dates=["Date"])
+    return importlib.import_module(f"arch.data.{symbol}").load()
+
+
+def read_ohlcv_file(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file of bars and normalise it; DataImportError otherwise."""
+    path = Path(path)
+    fmt = _SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        allowed = ", ".join(_SUFFIXES)
+        raise DataImportError(f"{path.name}: unsupported file type {path.suffix!r}; use {allowed}")
+    if not path.is_file():
+        raise DataImportError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise DataImportError(f"{path.name}: file is empty")
+    try:
+        frame = pd.read_parquet(path) if fmt == "parquet" else _read_csv(path)
+    except DataImportError:
+        raise
+    except Exception as exc:  # pandas and pyarrow raise many types on corrupt input
+        raise DataImportError(f"{path.name}: cannot read as {fmt}: {_first_line(exc)}") from None
+    try:
+        return normalise_ohlcv(frame)
+    except DataImportError as exc:
+        raise DataImportError(f"{path.name}: {exc}") from None
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    head = path.read_bytes()[:8192]
+    if b"\x00" in head:
+        raise DataImportError(f"{path.name}: looks like a binary file, not CSV text")
+    encoding = "utf-8-sig"
+    try:
+        sample = head.decode(encoding)
+    except UnicodeDecodeError:
+        encoding, sample = "latin-1", head.decode("latin-1")
+    try:
+        sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        sep = ","
+    # Everything stays text until normalise_ohlcv, which reports bad cells by row.
+    return pd.read_csv(path, sep=sep, dtype=str, encoding=encoding, skipinitialspace=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def normalise_ohlcv(df: pd.DataFrame) -> pd.DataFrame:
+    """Validate and normalise bars; DataImportError names the first problem found.
+
+    Row numbers in messages count data rows from 1 in the order they were given.
+    """
+    if not isinstance(df, pd.DataFrame) or df.empty:
+        raise DataImportError("no rows of data")
+    frame = _select_columns(df)
+    ts = _parse_timestamps(frame["ts"])
+    rows = np.arange(1, len(frame) + 1)
+    order = np.argsort(ts.to_numpy(), kind="stable")
+    ts, frame, rows = ts[order], frame.iloc[order], rows[order]
+    duplicated = np.flatnonzero(ts.duplicated())
+    if len(duplicated):
+        i = duplicated[0]
+        raise DataImportError(
+            f"duplicate timestamp {_stamp(ts[i])} at rows {rows[i - 1]} and {rows[i]}"
+        )
+    values = {name: _numbers(frame[name], name, rows, ts) for name in OHLCV_COLUMNS}
+    _check_prices(values, rows, ts)
+    if len(ts) < MIN_ROWS:
+        raise DataImportError(f"only {len(ts)} rows; need at least {MIN_ROWS}")
+    out = pd.DataFrame(values, index=pd.DatetimeIndex(ts, name="ts"))
+    return out.astype(np.float64)
+
+
+def _canonical(header: object) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(header).lower())
+
+
+def _select_columns(df: pd.DataFrame) -> pd.DataFrame:
+    by_key: dict[str, object] = {}
+    for column in df.columns:
+        by_key.setdefault(_canonical(column), column)
+    if isinstance(df.index, pd.DatetimeIndex) or _canonical(df.index.name) in _ALIASES["ts"]:
+        by_key.setdefault(_canonical(df.index.name or "ts"), None)  # None: use the index
+    chosen: dict[str, object] = {}
+    for target, spellings in _ALIASES.items():
+        found = next((by_key[s] for s in spellings if s in by_key), _MISSING)
+        if found is not _MISSING:
+            chosen[target] = found
+    missing = [c for c in ("ts", *PRICE_COLUMNS) if c not in chosen]
+    if missing:
+        names = ["timestamp" if c == "ts" else c for c in missing]
+        found_names = ", ".join(str(c) for c in df.columns[:12]) or "none"
+        raise DataImportError(f"missing column(s): {', '.join(names)}; found: {found_names}")
+    out = pd.DataFrame(
+        {
+            target: (df.index if source is None else df[source]).to_numpy()
+            for target, source in chosen.items()
+        }
+    )
+    if "volume" not in out:
+        out["volume"] = 0.0
+    return out
+
+
+_MISSING = object()
+
+
+def _parse_timestamps(values: pd.Series) -> pd.DatetimeIndex:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = pd.to_datetime(values, utc=True)
+    elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        parsed = pd.to_datetime(values, unit=_epoch_unit(values), errors="coerce", utc=True)
+    else:
+        parsed = _parse_text_timestamps(values.astype("string").str.strip())
+    parsed = parsed.dt.tz_localize(None)
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if len(bad):
+        i = bad[0]
+        raise DataImportError(f"row {i + 1}: cannot parse timestamp {values.iloc[i]!r}")
+    return pd.DatetimeIndex(parsed).as_unit("ns")
+
+
+def _parse_text_timestamps(text: pd.Series) -> pd.Series:
+    if text.str.fullmatch(r"\d{8}").fillna(False).all():
+        return pd.to_datetime(text, format="%Y%m%d", errors="coerce", utc=True)
+    if text.str.fullmatch(r"\d{9,19}(\.\d*)?").fillna(False).all():
+        numbers = pd.to_numeric(text, errors="coerce")
+        return pd.to_datetime(numbers, unit=_epoch_unit(numbers), errors="coerce", utc=True)
+    try:
+        return pd.to_datetime(text, errors="coerce", utc=True)
+    except (ValueError, TypeError):
+        return pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
+
+
+def _epoch_unit(values: pd.Series) -> str:
+    """Guess the unit of epoch timestamps from their magnitude."""
+    biggest = float(np.nanmax(np.abs(values.to_numpy(dtype=np.float64)))) if len(values) else 0
+    for unit, threshold in (("ns", 1e17), ("us", 1e14), ("ms", 1e11)):
+        if biggest >= threshold:
+            return unit
+    return "s"
+
+
+def _numbers(values: pd.Series, name: str, rows: np.ndarray, ts: pd.DatetimeIndex) -> np.ndarray:
+    if name == "volume":
+        blank = values.isna() | (values.astype("string").str.strip() == "")
+        values = values.where(~blank.fillna(True), 0)  # missing volume counts as 0
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(numbers))
+    if len(bad):
+        i = bad[0]
+        raw = values.iloc[i]
+        what = "is missing" if _is_blank(raw) else f"is not a finite number ({raw!r})"
+        raise DataImportError(f"{_where(rows[i], ts[i])}: {name} {what}")
+    return numbers
+
+
+def _is_blank(raw: object) -> bool:
+    return raw is None or (isinstance(raw, float) and math.isnan(raw)) or str(raw).strip() == ""
+
+
+def _check_prices(values: dict[str, np.ndarray], rows: np.ndarray, ts: pd.DatetimeIndex) -> None:
+    o, h, lo, c, v = (values[name] for name in OHLCV_COLUMNS)
+    for name in PRICE_COLUMNS:
+        bad = np.flatnonzero(values[name] <= 0)
+        if len(bad):
+            i = bad[0]
+            raise DataImportError(
+                f"{_where(rows[i], ts[i])}: {name} {values[name][i]:g} is not positive"
+            )
+    _fail_first(h < lo, rows, ts, lambda i: f"high {h[i]:g} is below low {lo[i]:g}")
+    _fail_first(h < o, rows, ts, lambda i: f"high {h[i]:g} is below open {o[i]:g}")
+    _fail_first(h < c, rows, ts, lambda i: f"high {h[i]:g} is below close {c[i]:g}")
+    _fail_first(lo > o, rows, ts, lambda i: f"low {lo[i]:g} is above open {o[i]:g}")
+    _fail_first(lo > c, rows, ts, lambda i: f"low {lo[i]:g} is above close {c[i]:g}")
+    _fail_first(v < 0, rows, ts, lambda i: f"volume {v[i]:g} is negative")
+
+
+def _fail_first(
+    mask: np.ndarray, rows: np.ndarray, ts: pd.DatetimeIndex, describe: Callable[[int], str]
+) -> None:
+    bad = np.flatnonzero(mask)
+    if len(bad):
+        # Report the earliest bar in time, which is what a user scrolling the file expects.
+        i = bad[0]
+        raise DataImportError(f"{_where(rows[i], ts[i])}: {describe(i)}")
+
+
+def _where(row: int, stamp: pd.Timestamp) -> str:
+    return f"row {row} ({_stamp(stamp)})"
+
+
+def _stamp(stamp: pd.Timestamp) -> str:
+    return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else stamp.isoformat()

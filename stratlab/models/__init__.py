@@ -1,0 +1,1 @@
+"""Pydantic DTOs only, grouped by domain."""

@@ -1,0 +1,317 @@
+"""DTOs of the research cycle: strategy specs, training and backtest reports, gates.
+
+These cross Temporal (through the pydantic data converter) and the database, so every
+field added later gets a default: old workflow histories must still decode.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+StrategyKind = Literal["rules", "ml"]
+Outcome = Literal[
+    "success",
+    "failed_design",
+    "failed_training",
+    "failed_training_gate",
+    "failed_backtest",
+    "failed_backtest_gate",
+    "failed_assessment",
+    "skipped_budget",
+]
+OUTCOMES: tuple[str, ...] = Outcome.__args__  # type: ignore[attr-defined]
+Phase = Literal[
+    "starting", "budget", "design", "train", "backtest", "assess", "recording", "done"
+]
+
+
+class IndicatorRef(BaseModel):
+    """One indicator instance of a strategy, e.g. ``{"alias": "fast", "kind": "sma",
+    "params": {"window": "fast_window"}}``. A param value that is a string names a
+    strategy parameter (searched over its range); a number is a fixed value."""
+
+    alias: str = Field(description="name used in expressions and ML features")
+    kind: str = Field(description="indicator registry name: sma, ema, rsi, macd, bbands, atr...")
+    params: dict[str, float | int | str] = Field(default_factory=dict)
+
+
+class ParamRange(BaseModel):
+    """An inclusive grid ``low, low+step, ..., high`` searched during training."""
+
+    name: str
+    low: float
+    high: float
+    step: float = 1.0
+
+
+class MlSpec(BaseModel):
+    """The ``ml`` kind: classify whether the close ``label_horizon`` bars ahead is higher."""
+
+    features: list[str] = Field(description="indicator aliases or alias.output, or price columns")
+    label_horizon: int = 5
+    classifier: Literal["logistic", "mlp"] = "logistic"
+    threshold: float = Field(0.55, description="enter when P(up) >= threshold")
+    exit_threshold: float = Field(0.5, description="exit when P(up) < exit_threshold")
+    epochs: int = 20
+
+
+class StrategySpec(BaseModel):
+    """What the designer proposes. ``rules`` uses entry/exit expressions over indicators;
+    ``ml`` uses ``ml``; both are validated by ``stratlab.strategies.validation``."""
+
+    name: str
+    kind: StrategyKind = "rules"
+    symbol: str = "sp500"
+    rationale: str = ""
+    indicators: list[IndicatorRef] = Field(default_factory=list)
+    entry: str = ""
+    exit: str = ""
+    parameters: list[ParamRange] = Field(default_factory=list)
+    stop_loss: float | None = Field(None, description="fraction below entry, e.g. 0.05")
+    take_profit: float | None = Field(None, description="fraction above entry")
+    ml: MlSpec | None = None
+
+
+class TrainingGateThresholds(BaseModel):
+    """Seed 002's training gate (ml) plus the rules-kind equivalents."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_accuracy: float = 0.45
+    max_final_loss: float = 0.8
+    min_loss_decrease: float = 0.20
+    min_validation_trades: int = 3
+    min_validation_score: float = -1.0
+
+
+class BacktestGateThresholds(BaseModel):
+    """Seed 002's backtest gate."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_win_rate: float = 0.45
+    max_drawdown: float = 0.40
+    min_sharpe: float = -0.5
+
+
+class GateCheck(BaseModel):
+    name: str
+    value: float
+    threshold: float
+    op: Literal[">=", "<="]
+    passed: bool
+
+
+class GateResult(BaseModel):
+    gate: Literal["training", "backtest"]
+    passed: bool
+    checks: list[GateCheck] = Field(default_factory=list)
+
+    def failures(self) -> list[GateCheck]:
+        return [c for c in self.checks if not c.passed]
+
+
+class DataSplit(BaseModel):
+    name: Literal["train", "validation", "test"]
+    start: datetime
+    end: datetime
+    bars: int
+
+
+class BacktestMetrics(BaseModel):
+    """Stable, documented metric names (fractions, not percent)."""
+
+    total_return: float = 0.0
+    cagr: float = 0.0
+    sharpe: float = 0.0
+    sortino: float = 0.0
+    max_drawdown: float = Field(0.0, description="positive fraction, 0.25 = -25% peak to trough")
+    win_rate: float = 0.0
+    trades: int = 0
+    profit_factor: float = 0.0
+    exposure: float = Field(0.0, description="fraction of bars in the market")
+    benchmark_return: float = Field(0.0, description="buy-and-hold total return, same period")
+    start: datetime | None = None
+    end: datetime | None = None
+    bars: int = 0
+
+
+class EpochStats(BaseModel):
+    epoch: int
+    loss: float
+    validation_accuracy: float
+
+
+class TrainingReport(BaseModel):
+    kind: StrategyKind
+    splits: list[DataSplit] = Field(default_factory=list)
+    # rules
+    grid_size: int = 0
+    best_params: dict[str, float] = Field(default_factory=dict)
+    train_metrics: BacktestMetrics | None = None
+    validation_metrics: BacktestMetrics | None = None
+    # ml
+    epochs: list[EpochStats] = Field(default_factory=list)
+    accuracy: float | None = None
+    final_loss: float | None = None
+    loss_decrease: float | None = None
+    resumed_from_epoch: int = 0
+    duration_ms: float = 0.0
+
+
+class Assessment(BaseModel):
+    """The assessor's verdict on an out-of-sample result."""
+
+    verdict: Literal["accept", "refine", "reject"]
+    summary: str
+    strengths: list[str] = Field(default_factory=list)
+    weaknesses: list[str] = Field(default_factory=list)
+    suggestions: list[str] = Field(default_factory=list)
+
+
+# --- workflow and activity payloads ----------------------------------------------------
+
+
+class ResearchCycleInput(BaseModel):
+    """Input of ``ResearchCycleWorkflow``; ``{}`` is a valid input."""
+
+    symbol: str = Field("sp500", description="data set: sp500, nasdaq or an imported symbol")
+    kind: StrategyKind | None = Field(None, description="rules | ml; null lets the designer pick")
+    max_iterations: int = Field(3, ge=1, le=10, description="design rounds incl. refinements")
+    convergence_threshold: float = Field(
+        0.05, description="stop refining when OOS Sharpe improves by less than this"
+    )
+    session_id: str = Field("", description="empty: made by the workflow")
+    trigger: str = Field("manual", description="what started it: manual, schedule, cli, demo")
+    training_gate: TrainingGateThresholds | None = None
+    backtest_gate: BacktestGateThresholds | None = None
+
+
+class IterationSummary(BaseModel):
+    iteration: int
+    strategy_id: str | None = None
+    strategy_name: str | None = None
+    kind: StrategyKind | None = None
+    outcome: Outcome
+    training_gate: GateResult | None = None
+    backtest_gate: GateResult | None = None
+    metrics: BacktestMetrics | None = None
+    assessment: Assessment | None = None
+    error: str | None = None
+
+
+class ResearchCycleResult(BaseModel):
+    session_id: str
+    outcome: Outcome
+    iterations: list[IterationSummary] = Field(default_factory=list)
+    best_strategy_id: str | None = None
+    tokens: int = 0
+    cost_usd: float = 0.0
+    converged: bool = False
+
+
+class CycleStatus(BaseModel):
+    """Answer of the workflow's ``status`` query: costs no tokens."""
+
+    session_id: str
+    phase: Phase
+    iteration: int
+    symbol: str
+    started_at: datetime
+    outcome: Outcome | None = None
+    last_sharpe: float | None = None
+    last_error: str | None = None
+
+
+class StartSessionInput(BaseModel):
+    session_id: str
+    workflow_id: str
+    run_id: str
+    symbol: str
+    kind: StrategyKind | None = None
+    trigger: str = "manual"
+    started_at: datetime
+    cycle_input: ResearchCycleInput = ResearchCycleInput()
+
+
+class SessionStarted(BaseModel):
+    session_id: str
+    designer_prompt_id: str
+    assessor_prompt_id: str
+    budget_remaining_usd: float
+    budget_ok: bool
+
+
+class DesignInput(BaseModel):
+    session_id: str
+    iteration: int
+    symbol: str
+    kind: StrategyKind | None = None
+    prompt_id: str
+    strategy_id: str = Field(description="made by the workflow so a retry reuses it")
+    feedback: str = ""
+    previous_strategy_id: str | None = None
+    max_iterations: int = 3
+
+
+class DesignResult(BaseModel):
+    strategy_id: str
+    spec: StrategySpec
+    tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class TrainInput(BaseModel):
+    session_id: str
+    iteration: int
+    strategy_id: str
+    training_run_id: str
+    gate: TrainingGateThresholds | None = None
+
+
+class TrainResult(BaseModel):
+    training_run_id: str
+    report: TrainingReport
+    gate: GateResult
+
+
+class BacktestInput(BaseModel):
+    session_id: str
+    iteration: int
+    strategy_id: str
+    training_run_id: str
+    backtest_id: str
+    gate: BacktestGateThresholds | None = None
+
+
+class BacktestResult(BaseModel):
+    backtest_id: str
+    metrics: BacktestMetrics
+    gate: GateResult
+
+
+class AssessInput(BaseModel):
+    session_id: str
+    iteration: int
+    strategy_id: str
+    backtest_id: str
+    prompt_id: str
+    assessment_id: str
+    max_iterations: int = 3
+
+
+class AssessResult(BaseModel):
+    assessment: Assessment
+    tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class FinishSessionInput(BaseModel):
+    session_id: str
+    outcome: Outcome
+    best_strategy_id: str | None = None
+    finished_at: datetime
+    result: ResearchCycleResult

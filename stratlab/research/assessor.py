@@ -1,0 +1,118 @@
+"""The assessment step: the assessor reads the out-of-sample result and gives a verdict."""
+
+from __future__ import annotations
+
+from stratlab.config import Settings
+from stratlab.llm.parsing import MalformedOutputError, parse_structured
+from stratlab.llm.prompts import AssessorContext, render_prompt
+from stratlab.models.llm import LlmRequest
+from stratlab.models.research import AssessInput, Assessment, AssessResult, TrainingReport
+from stratlab.research.llm_calls import BudgetedLlm, CallContext
+from stratlab.store.prompts import PromptRepo
+from stratlab.store.research import ResearchRepo
+
+MAX_ATTEMPTS = 2
+
+
+class AssessmentError(Exception):
+    """The assessor did not produce a usable assessment."""
+
+
+def summarise_training(report: TrainingReport | None) -> str:
+    if report is None:
+        return "no training report"
+    if report.kind == "ml":
+        return (
+            f"ml model, {len(report.epochs)} epochs (resumed from {report.resumed_from_epoch}); "
+            f"validation accuracy {report.accuracy or 0:.1%}, final loss {report.final_loss or 0:.3f}, "
+            f"loss decrease {report.loss_decrease or 0:.1%}"
+        )
+    val = report.validation_metrics
+    val_text = (
+        f"validation sharpe {val.sharpe:.2f}, {val.trades} trades, return {val.total_return:.1%}"
+        if val
+        else "no validation metrics"
+    )
+    return f"rules grid of {report.grid_size}, best params {report.best_params}; {val_text}"
+
+
+class Assessor:
+    def __init__(
+        self, llm: BudgetedLlm, prompts: PromptRepo, research: ResearchRepo, settings: Settings
+    ) -> None:
+        self._llm = llm
+        self._prompts = prompts
+        self._research = research
+        self._settings = settings
+
+    async def assess(self, inp: AssessInput, *, attempt: int = 1) -> AssessResult:
+        existing = await self._research.get_assessment(inp.assessment_id)
+        if existing is not None:
+            return AssessResult(assessment=existing.assessment)
+        request = await self._request(inp)
+        tokens, cost = 0, 0.0
+        for n in range(1, MAX_ATTEMPTS + 1):
+            ctx = CallContext(
+                action_id=f"{inp.session_id}:{inp.iteration}:assessor:{attempt}:{n}",
+                session_id=inp.session_id,
+                iteration=inp.iteration,
+                prompt_id=inp.prompt_id,
+            )
+            priced = await self._llm.call(request, ctx)
+            tokens += priced.response.input_tokens + priced.response.output_tokens
+            cost += priced.cost_usd
+            try:
+                assessment = parse_structured(priced.response.text, Assessment)
+                break
+            except MalformedOutputError as err:
+                await self._llm.mark(ctx, "malformed", str(err))
+                if n == MAX_ATTEMPTS:
+                    raise AssessmentError(f"assessor answer rejected: {err}") from err
+                request = request.model_copy(
+                    update={
+                        "prompt": f"{request.prompt}\n\nYour previous answer was rejected: "
+                        f"{err}\nAnswer again with one JSON object only."
+                    }
+                )
+        await self._research.insert_assessment(
+            assessment_id=inp.assessment_id,
+            session_id=inp.session_id,
+            iteration=inp.iteration,
+            strategy_id=inp.strategy_id,
+            backtest_id=inp.backtest_id,
+            assessment=assessment,
+        )
+        return AssessResult(assessment=assessment, tokens=tokens, cost_usd=cost)
+
+    async def _request(self, inp: AssessInput) -> LlmRequest:
+        prompt = await self._prompts.get(inp.prompt_id)
+        strategy = await self._research.get_strategy(inp.strategy_id)
+        backtest = await self._research.get_backtest(inp.backtest_id)
+        if prompt is None or strategy is None or backtest is None:
+            raise AssessmentError(
+                f"missing rows for assessment: prompt={prompt is not None}, "
+                f"strategy={strategy is not None}, backtest={backtest is not None}"
+            )
+        training = await self._research.get_training_run(backtest.training_run_id)
+        context = AssessorContext(
+            symbol=strategy.spec.symbol,
+            iteration=inp.iteration,
+            max_iterations=inp.max_iterations,
+            spec_json=strategy.spec.model_dump_json(indent=2),
+            training_summary=summarise_training(training.report if training else None),
+            metrics=backtest.metrics,
+            benchmark_return=backtest.metrics.benchmark_return,
+            gate_passed=backtest.gate.passed,
+            gate_failures=[
+                f"{c.name} {c.value:.3f} (needs {c.op} {c.threshold})"
+                for c in backtest.gate.failures()
+            ],
+        )
+        return LlmRequest(
+            role="assessor",
+            system=prompt.system,
+            prompt=render_prompt(prompt.content, context),
+            schema_name="Assessment",
+            json_schema=Assessment.model_json_schema(),
+            max_output_tokens=self._settings.max_output_tokens,
+        )

@@ -1,0 +1,89 @@
+"""The backtest step: the held-out test split, once, with the parameters training chose."""
+
+from __future__ import annotations
+
+import asyncio
+
+from stratlab.backtest.gates import backtest_gate
+from stratlab.backtest.runner import BacktestRun, backtest_rules, backtest_signals
+from stratlab.config import Settings
+from stratlab.market.splits import Splits
+from stratlab.models.research import BacktestInput, BacktestResult, StrategySpec
+from stratlab.research.data import load_splits
+from stratlab.research.training import costs_from
+from stratlab.store.market import MarketRepo
+from stratlab.store.research import ResearchRepo
+from stratlab.strategies.ml import ml_signals
+
+
+class BacktestError(Exception):
+    """The backtest could not run (missing training, broken model, empty window)."""
+
+
+class Backtester:
+    def __init__(self, research: ResearchRepo, market: MarketRepo, settings: Settings) -> None:
+        self._research = research
+        self._market = market
+        self._settings = settings
+
+    async def backtest(self, inp: BacktestInput) -> BacktestResult:
+        thresholds = inp.gate or self._settings.backtest_gate
+        existing = await self._research.get_backtest(inp.backtest_id)
+        if existing is not None:
+            return BacktestResult(
+                backtest_id=inp.backtest_id,
+                metrics=existing.metrics,
+                gate=backtest_gate(existing.metrics, thresholds),
+            )
+        strategy = await self._research.get_strategy(inp.strategy_id)
+        training = await self._research.get_training_run(inp.training_run_id)
+        if strategy is None or training is None or training.status != "finished":
+            raise BacktestError(f"no finished training run {inp.training_run_id} to backtest")
+        spec = strategy.spec
+        splits = await load_splits(
+            spec.symbol,
+            self._market,
+            train=self._settings.train_fraction,
+            validation=self._settings.validation_fraction,
+        )
+        params = dict(training.best_params or {})
+        try:
+            run = await asyncio.to_thread(self._run, spec, params, training.model, splits)
+        except (ValueError, ArithmeticError) as err:
+            raise BacktestError(f"backtest failed: {err}") from err
+        gate = backtest_gate(run.metrics, thresholds)
+        await self._research.insert_backtest(
+            backtest_id=inp.backtest_id,
+            strategy_id=inp.strategy_id,
+            training_run_id=inp.training_run_id,
+            session_id=inp.session_id,
+            metrics=run.metrics,
+            gate=gate,
+            params=params,
+            equity={
+                "ts": [ts.isoformat() for ts in run.equity.index],
+                "equity": [float(v) for v in run.equity.to_numpy()],
+                "benchmark": [float(v) for v in run.benchmark.to_numpy()],
+            },
+        )
+        return BacktestResult(backtest_id=inp.backtest_id, metrics=run.metrics, gate=gate)
+
+    def _run(
+        self, spec: StrategySpec, params: dict[str, float], model: bytes | None, splits: Splits
+    ) -> BacktestRun:
+        costs = costs_from(self._settings)
+        if spec.kind == "ml":
+            if model is None:
+                raise ValueError("the training run stored no model")
+            history = splits.through("test")
+            entries, exits = ml_signals(spec, model, history)
+            return backtest_signals(
+                history,
+                entries,
+                exits,
+                window=splits.bounds("test"),
+                costs=costs,
+                stop_loss=spec.stop_loss,
+                take_profit=spec.take_profit,
+            )
+        return backtest_rules(spec, params, splits, costs=costs)

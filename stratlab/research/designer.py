@@ -1,0 +1,156 @@
+"""The design step: render the designer prompt, call the LLM, parse and validate the spec.
+
+A malformed or invalid answer is sent back once with the exact problem (the validator's
+message is written for the designer); a second failure ends the design with
+``StrategyDesignError``. The designer only ever sees the train split's summary.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stratlab.config import Settings
+from stratlab.llm.parsing import MalformedOutputError, parse_structured
+from stratlab.llm.prompts import DesignerContext, RecentStrategy, render_prompt
+from stratlab.market.indicators import describe_indicators
+from stratlab.market.splits import Splits
+from stratlab.models.llm import LlmRequest
+from stratlab.models.research import DesignInput, DesignResult, StrategySpec
+from stratlab.research.data import known_symbols, load_splits
+from stratlab.research.llm_calls import BudgetedLlm, CallContext
+from stratlab.store.market import MarketRepo
+from stratlab.store.prompts import PromptRepo
+from stratlab.store.research import ResearchRepo
+from stratlab.store.sessions import SessionRepo
+from stratlab.strategies.validation import StrategyValidationError, validate_spec
+
+MAX_ATTEMPTS = 2
+
+
+class StrategyDesignError(Exception):
+    """The designer did not produce a valid strategy."""
+
+
+def summarise_train_split(splits: Splits) -> str:
+    """What the designer may know about the data: the train split only, never the test."""
+    train = splits.train
+    close = train["close"].to_numpy()
+    daily = np.diff(np.log(close))
+    years = max(len(train) / 252.0, 1e-9)
+    return (
+        f"{len(train)} daily bars from {train.index[0]:%Y-%m-%d} to {train.index[-1]:%Y-%m-%d}; "
+        f"total return {close[-1] / close[0] - 1:.1%}, "
+        f"annualised return {(close[-1] / close[0]) ** (1 / years) - 1:.1%}, "
+        f"annualised volatility {daily.std() * np.sqrt(252):.1%}, "
+        f"worst day {daily.min():.1%}, best day {daily.max():.1%}. "
+        f"Parameters are chosen on a later validation split; a final test split is held out."
+    )
+
+
+class Designer:
+    def __init__(
+        self,
+        llm: BudgetedLlm,
+        prompts: PromptRepo,
+        sessions: SessionRepo,
+        research: ResearchRepo,
+        market: MarketRepo,
+        settings: Settings,
+    ) -> None:
+        self._llm = llm
+        self._prompts = prompts
+        self._sessions = sessions
+        self._research = research
+        self._market = market
+        self._settings = settings
+
+    async def design(self, inp: DesignInput, *, attempt: int = 1) -> DesignResult:
+        existing = await self._research.get_strategy(inp.strategy_id)
+        if existing is not None:  # a retry after the row was written: same answer, no new call
+            return DesignResult(strategy_id=inp.strategy_id, spec=existing.spec)
+        prompt = await self._prompts.get(inp.prompt_id)
+        if prompt is None:
+            raise StrategyDesignError(f"designer prompt {inp.prompt_id} does not exist")
+        context = await self._context(inp)
+        request = LlmRequest(
+            role="designer",
+            system=prompt.system,
+            prompt=render_prompt(prompt.content, context),
+            schema_name="StrategySpec",
+            json_schema=StrategySpec.model_json_schema(),
+            max_output_tokens=self._settings.max_output_tokens,
+        )
+        tokens, cost, spec = 0, 0.0, None
+        symbols = await known_symbols(self._market)
+        for n in range(1, MAX_ATTEMPTS + 1):
+            ctx = CallContext(
+                action_id=f"{inp.session_id}:{inp.iteration}:designer:{attempt}:{n}",
+                session_id=inp.session_id,
+                iteration=inp.iteration,
+                prompt_id=inp.prompt_id,
+            )
+            priced = await self._llm.call(request, ctx)
+            tokens += priced.response.input_tokens + priced.response.output_tokens
+            cost += priced.cost_usd
+            try:
+                spec = self._accept(priced.response.text, inp, symbols)
+                break
+            except (MalformedOutputError, StrategyValidationError) as err:
+                outcome = "malformed" if isinstance(err, MalformedOutputError) else "invalid"
+                await self._llm.mark(ctx, outcome, str(err))
+                if n == MAX_ATTEMPTS:
+                    raise StrategyDesignError(f"designer answer rejected: {err}") from err
+                request = _repair_request(request, priced.response.text, str(err))
+        assert spec is not None
+        await self._research.insert_strategy(
+            strategy_id=inp.strategy_id,
+            session_id=inp.session_id,
+            iteration=inp.iteration,
+            spec=spec,
+        )
+        return DesignResult(strategy_id=inp.strategy_id, spec=spec, tokens=tokens, cost_usd=cost)
+
+    def _accept(self, text: str, inp: DesignInput, symbols: list[str]) -> StrategySpec:
+        spec = parse_structured(text, StrategySpec)
+        # The cycle decides the data set; a designer that names another one is corrected.
+        spec = spec.model_copy(update={"symbol": inp.symbol})
+        if inp.kind is not None and spec.kind != inp.kind:
+            raise StrategyValidationError(
+                [f"this cycle asks for kind {inp.kind!r}, the answer has kind {spec.kind!r}"]
+            )
+        validate_spec(spec, max_grid_size=self._settings.max_grid_size, known_symbols=symbols)
+        return spec
+
+    async def _context(self, inp: DesignInput) -> DesignerContext:
+        splits = await load_splits(
+            inp.symbol,
+            self._market,
+            train=self._settings.train_fraction,
+            validation=self._settings.validation_fraction,
+        )
+        recent = await self._sessions.recent_strategies(inp.symbol, 5)
+        previous_json = ""
+        if inp.previous_strategy_id:
+            previous = await self._research.get_strategy(inp.previous_strategy_id)
+            if previous is not None:
+                previous_json = previous.spec.model_dump_json(indent=2)
+        return DesignerContext(
+            symbol=inp.symbol,
+            kind=inp.kind or "any",
+            iteration=inp.iteration,
+            max_iterations=inp.max_iterations,
+            indicator_catalogue=describe_indicators(),
+            data_summary=summarise_train_split(splits),
+            recent_strategies=[RecentStrategy.model_validate(r) for r in recent],
+            feedback=inp.feedback,
+            previous_spec_json=previous_json,
+        )
+
+
+def _repair_request(request: LlmRequest, answer: str, problem: str) -> LlmRequest:
+    repair = (
+        f"{request.prompt}\n\nYour previous answer was rejected.\nProblem: {problem}\n"
+        f"Previous answer (first 2000 characters):\n{answer[:2000]}\n\n"
+        "Answer again with one corrected JSON object only."
+    )
+    return request.model_copy(update={"prompt": repair})

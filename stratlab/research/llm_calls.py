@@ -1,0 +1,112 @@
+"""Budgeted LLM calls: reserve the worst case, call, settle the real cost, record the call.
+
+Every call, answered or not, becomes one ``agent_actions`` row keyed by an id that the
+caller derives from the session, iteration, activity attempt and call number, so a
+retried activity records its new calls and never duplicates an old one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from stratlab.config import Settings
+from stratlab.llm.base import LlmError, LlmProvider
+from stratlab.llm.pricing import cost_usd, worst_case_cost
+from stratlab.models.llm import CallOutcome, LlmCallRecord, LlmRequest, LlmResponse
+from stratlab.store.actions import ActionRepo
+from stratlab.store.budget import BudgetRepo
+
+
+class BudgetExhaustedError(Exception):
+    """Today's budget cannot cover the worst case of the next call."""
+
+
+@dataclass(frozen=True)
+class CallContext:
+    action_id: str
+    session_id: str | None
+    iteration: int | None
+    prompt_id: str | None
+    scope: str = "research"
+
+
+@dataclass(frozen=True)
+class PricedResponse:
+    response: LlmResponse
+    cost_usd: float
+
+
+class BudgetedLlm:
+    def __init__(
+        self,
+        provider: LlmProvider,
+        budget: BudgetRepo,
+        actions: ActionRepo,
+        settings: Settings,
+    ) -> None:
+        self._provider = provider
+        self._budget = budget
+        self._actions = actions
+        self._settings = settings
+
+    @property
+    def provider(self) -> LlmProvider:
+        return self._provider
+
+    async def call(self, request: LlmRequest, ctx: CallContext) -> PricedResponse:
+        model = self._provider.model_for(request)
+        reserve = worst_case_cost(request, model, settings=self._settings)
+        cap = self._settings.budget_cap(ctx.scope) - self._settings.budget_buffer_usd
+        day = datetime.now(UTC).date()
+        if not await self._budget.reserve(ctx.action_id, ctx.scope, day, reserve, cap):
+            await self._record(ctx, request, model, None, 0.0, "budget_exhausted", None)
+            raise BudgetExhaustedError(
+                f"{ctx.scope} budget for {day} cannot cover ${reserve:.4f} more "
+                f"(cap ${cap:.2f} after the ${self._settings.budget_buffer_usd:.2f} buffer)"
+            )
+        try:
+            response = await self._provider.complete(request)
+        except LlmError as err:
+            await self._budget.settle(ctx.action_id, 0.0)
+            await self._record(ctx, request, model, None, 0.0, "error", str(err))
+            raise
+        cost = cost_usd(
+            response.model, response.input_tokens, response.output_tokens, settings=self._settings
+        )
+        await self._budget.settle(ctx.action_id, cost)
+        await self._record(ctx, request, model, response, cost, "ok", None)
+        return PricedResponse(response=response, cost_usd=cost)
+
+    async def mark(self, ctx: CallContext, outcome: CallOutcome, error: str) -> None:
+        """Re-label a recorded call whose answer the caller rejected (malformed, invalid)."""
+        await self._actions.set_outcome(ctx.action_id, outcome, error[:1000])
+
+    async def _record(
+        self,
+        ctx: CallContext,
+        request: LlmRequest,
+        model: str,
+        response: LlmResponse | None,
+        cost: float,
+        outcome: CallOutcome,
+        error: str | None,
+    ) -> None:
+        await self._actions.record(
+            LlmCallRecord(
+                action_id=ctx.action_id,
+                session_id=ctx.session_id,
+                iteration=ctx.iteration,
+                role=request.role,
+                prompt_id=ctx.prompt_id,
+                provider=response.provider if response else self._provider.name,
+                model=response.model if response else model,
+                input_tokens=response.input_tokens if response else 0,
+                output_tokens=response.output_tokens if response else 0,
+                cost_usd=cost,
+                latency_ms=response.latency_ms if response else 0.0,
+                latency_simulated=response.latency_simulated if response else False,
+                outcome=outcome,
+                error=error[:1000] if error else None,
+            )
+        )

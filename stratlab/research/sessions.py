@@ -1,0 +1,113 @@
+"""Opening and closing a research session: the rows a user reads with ``stratlab session``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from stratlab.config import Settings
+from stratlab.llm.base import LlmProvider
+from stratlab.llm.pricing import worst_case_cost
+from stratlab.models.llm import LlmRequest
+from stratlab.models.research import (
+    FinishSessionInput,
+    ResearchCycleResult,
+    SessionStarted,
+    StartSessionInput,
+)
+from stratlab.store.actions import ActionRepo
+from stratlab.store.budget import BudgetRepo
+from stratlab.store.prompts import PromptRepo
+from stratlab.store.sessions import SessionRepo
+
+
+class SessionService:
+    def __init__(
+        self,
+        sessions: SessionRepo,
+        prompts: PromptRepo,
+        budget: BudgetRepo,
+        actions: ActionRepo,
+        provider: LlmProvider,
+        settings: Settings,
+    ) -> None:
+        self._sessions = sessions
+        self._prompts = prompts
+        self._budget = budget
+        self._actions = actions
+        self._provider = provider
+        self._settings = settings
+
+    async def start(self, inp: StartSessionInput) -> SessionStarted:
+        designer = await self._prompts.current_prod("designer")
+        assessor = await self._prompts.current_prod("assessor")
+        if designer is None or assessor is None:
+            raise LookupError("no prod prompt for designer/assessor: run `stratlab db init`")
+        started = datetime.now(UTC)
+        await self._sessions.create(
+            session_id=inp.session_id,
+            workflow_id=inp.workflow_id,
+            run_id=inp.run_id,
+            trigger=inp.trigger,
+            symbol=inp.symbol,
+            kind=inp.kind,
+            input=inp.cycle_input.model_dump(mode="json"),
+            started_at=inp.started_at,
+            designer_prompt_id=designer.id,
+            assessor_prompt_id=assessor.id,
+        )
+        # The budget check costs no tokens: one database read against the worst case of
+        # the cycle's first call.
+        request = LlmRequest(
+            role="designer",
+            system=designer.system,
+            prompt=designer.content,
+            schema_name="StrategySpec",
+            json_schema={},
+            max_output_tokens=self._settings.max_output_tokens,
+        )
+        needed = worst_case_cost(
+            request, self._provider.model_for(request), settings=self._settings
+        )
+        day = datetime.now(UTC).date()
+        status = await self._budget.day_status("research", day)
+        cap = self._settings.budget_cap("research") - self._settings.budget_buffer_usd
+        used = (status.spent_usd + status.reserved_usd) if status else 0.0
+        remaining = cap - used
+        ok = remaining >= needed
+        await self._sessions.record_trigger(
+            trigger_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"trigger:{inp.session_id}")),
+            kind=inp.trigger,
+            workflow_id=inp.workflow_id,
+            session_id=inp.session_id,
+            decision="started" if ok else "skipped_budget",
+            reason=f"remaining ${remaining:.4f}, first call needs up to ${needed:.4f}",
+        )
+        await self._sessions.record_phase(
+            session_id=inp.session_id,
+            iteration=0,
+            phase="budget",
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            status="ok" if ok else "skipped_budget",
+            detail={"remaining_usd": remaining, "needed_usd": needed},
+        )
+        return SessionStarted(
+            session_id=inp.session_id,
+            designer_prompt_id=designer.id,
+            assessor_prompt_id=assessor.id,
+            budget_remaining_usd=remaining,
+            budget_ok=ok,
+        )
+
+    async def finish(self, inp: FinishSessionInput) -> ResearchCycleResult:
+        tokens, cost = await self._actions.totals_by_session(inp.session_id)
+        result = inp.result.model_copy(update={"tokens": tokens, "cost_usd": cost})
+        await self._sessions.finish(
+            session_id=inp.session_id,
+            outcome=inp.outcome,
+            best_strategy_id=inp.best_strategy_id,
+            result=result.model_dump(mode="json"),
+            finished_at=inp.finished_at,
+        )
+        return result

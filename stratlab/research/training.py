@@ -1,0 +1,122 @@
+"""The training step: fit a strategy on the train split, choose on validation, apply the gate.
+
+``ml`` training runs epoch by epoch, writing a checkpoint row after each; a retried
+attempt (the worker died) resumes from the newest checkpoint instead of epoch 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from stratlab.backtest.engine import Costs
+from stratlab.backtest.gates import training_gate
+from stratlab.config import Settings
+from stratlab.models.research import TrainingReport, TrainInput, TrainResult
+from stratlab.research.data import load_splits
+from stratlab.store.market import MarketRepo
+from stratlab.store.research import ResearchRepo
+from stratlab.strategies.fitting import fit_rules
+from stratlab.strategies.ml import MlTrainer
+
+Heartbeat = Callable[[dict[str, Any]], None]
+
+
+class TrainingError(Exception):
+    """The strategy could not be fitted (not a gate failure: the fit itself failed)."""
+
+
+def costs_from(settings: Settings) -> Costs:
+    return Costs.from_bps(settings.fees_bps, settings.slippage_bps)
+
+
+class Trainer:
+    def __init__(self, research: ResearchRepo, market: MarketRepo, settings: Settings) -> None:
+        self._research = research
+        self._market = market
+        self._settings = settings
+
+    async def train(self, inp: TrainInput, *, heartbeat: Heartbeat) -> TrainResult:
+        finished = await self._research.get_training_run(inp.training_run_id)
+        thresholds = inp.gate or self._settings.training_gate
+        if finished is not None and finished.status == "finished" and finished.report:
+            return TrainResult(
+                training_run_id=inp.training_run_id,
+                report=finished.report,
+                gate=training_gate(finished.report, thresholds),
+            )
+        strategy = await self._research.get_strategy(inp.strategy_id)
+        if strategy is None:
+            raise TrainingError(f"strategy {inp.strategy_id} does not exist")
+        spec = strategy.spec
+        splits = await load_splits(
+            spec.symbol,
+            self._market,
+            train=self._settings.train_fraction,
+            validation=self._settings.validation_fraction,
+        )
+        await self._research.upsert_training_run(
+            training_run_id=inp.training_run_id,
+            strategy_id=inp.strategy_id,
+            session_id=inp.session_id,
+            status="running",
+        )
+        started = time.perf_counter()
+        model: bytes | None = None
+        try:
+            if spec.kind == "ml":
+                report, model = await self._train_ml(inp, spec, splits, heartbeat)
+            else:
+                heartbeat({"phase": "grid"})
+                report = await asyncio.to_thread(
+                    fit_rules,
+                    spec,
+                    splits,
+                    costs=costs_from(self._settings),
+                    max_grid_size=self._settings.max_grid_size,
+                )
+        except (ValueError, ArithmeticError) as err:
+            await self._research.upsert_training_run(
+                training_run_id=inp.training_run_id,
+                strategy_id=inp.strategy_id,
+                session_id=inp.session_id,
+                status="failed",
+            )
+            raise TrainingError(f"training failed: {err}") from err
+        report = report.model_copy(update={"duration_ms": (time.perf_counter() - started) * 1e3})
+        gate = training_gate(report, thresholds)
+        await self._research.upsert_training_run(
+            training_run_id=inp.training_run_id,
+            strategy_id=inp.strategy_id,
+            session_id=inp.session_id,
+            status="finished",
+            report=report,
+            gate=gate,
+            model=model,
+            best_params=report.best_params,
+        )
+        return TrainResult(training_run_id=inp.training_run_id, report=report, gate=gate)
+
+    async def _train_ml(
+        self, inp: TrainInput, spec: Any, splits: Any, heartbeat: Heartbeat
+    ) -> tuple[TrainingReport, bytes]:
+        checkpoint = await self._research.latest_checkpoint(inp.training_run_id)
+        if checkpoint is not None:
+            trainer = await asyncio.to_thread(MlTrainer.restore, spec, splits, checkpoint.state)
+        else:
+            trainer = await asyncio.to_thread(MlTrainer, spec, splits, seed=_seed(inp))
+        while not trainer.done:
+            stats = await asyncio.to_thread(trainer.train_epoch)
+            blob = await asyncio.to_thread(trainer.checkpoint)
+            await self._research.save_checkpoint(
+                inp.training_run_id, stats.epoch, blob, stats.model_dump()
+            )
+            heartbeat({"epoch": stats.epoch, "loss": stats.loss})
+        return trainer.report(), await asyncio.to_thread(trainer.model_blob)
+
+
+def _seed(inp: TrainInput) -> int:
+    """A stable seed per training run, so a rerun of the same run fits the same model."""
+    return int(inp.training_run_id.replace("-", "")[:8], 16)

@@ -1,0 +1,160 @@
+"""The connection pool, the schema and the default prompts.
+
+One ``AsyncConnectionPool`` per process, made here with ``open=False`` and opened by the
+entry point. Connections are in autocommit mode and hand out dict rows: a single
+statement commits on its own, and repositories wrap multi-statement work in
+``conn.transaction()`` explicitly, so no connection is ever left idle in a transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, TypeAlias
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+if TYPE_CHECKING:
+    from stratlab.config import Settings
+
+Pool: TypeAlias = AsyncConnectionPool[AsyncConnection[DictRow]]
+Conn: TypeAlias = AsyncConnection[DictRow]
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema.sql"
+
+# Any fixed bigint works: it only has to be the same in every process applying the schema.
+SCHEMA_LOCK_KEY = 0x5354_524C_4142  # b"STRLAB"
+
+_LOCK_SCHEMA = "SELECT pg_advisory_xact_lock(%(key)s)"
+# Re-applying the schema raises one "already exists, skipping" notice per object.
+_QUIET_NOTICES = "SET LOCAL client_min_messages = warning"
+
+_INSERT_DEFAULT_PROMPT = """
+INSERT INTO prompts (prompt_id, role, version, system, content, content_hash, metadata)
+VALUES (%(prompt_id)s, %(role)s, %(version)s, %(system)s, %(content)s, %(content_hash)s,
+        '{"source": "default"}'::jsonb)
+ON CONFLICT (role, content_hash) DO NOTHING
+"""
+
+_SELECT_PROMPT_ID = """
+SELECT prompt_id FROM prompts WHERE role = %(role)s AND content_hash = %(content_hash)s
+"""
+
+# Only the first default of a role becomes prod: a later default must not silently
+# replace a prompt that a human or the optimizer promoted.
+_TAG_PROD_IF_NONE = """
+INSERT INTO prompt_tags (prompt_id, tag, actor, reason)
+SELECT %(prompt_id)s, 'prod', 'system', 'default prompt seeded by apply_schema'
+ WHERE NOT EXISTS (SELECT 1 FROM prompt_current_prod WHERE role = %(role)s)
+"""
+
+
+class DefaultPromptLike(Protocol):
+    """What ``stratlab.llm.prompts.DEFAULT_PROMPTS`` holds per role."""
+
+    @property
+    def role(self) -> str: ...
+    @property
+    def system(self) -> str: ...
+    @property
+    def content(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+
+
+def make_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
+    """A pool of autocommit, dict-row connections; the caller opens it (``await
+    pool.open()`` or ``async with pool``)."""
+    return AsyncConnectionPool(
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        connection_class=AsyncConnection[DictRow],
+        kwargs={"row_factory": dict_row, "autocommit": True},
+        name="stratlab",
+    )
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """``settings.database_url``, or the URL of the embedded pgserver under
+    ``settings.pgdata_dir`` (started on first use, stopped when the last process using
+    it exits)."""
+    if settings.database_url:
+        return settings.database_url
+    import pgserver  # heavy and only needed without a server
+
+    settings.pgdata_dir.parent.mkdir(parents=True, exist_ok=True)
+    return str(pgserver.get_server(settings.pgdata_dir, cleanup_mode="stop").get_uri())
+
+
+def prompt_content_hash(system: str, content: str) -> str:
+    """The registry's identity of a prompt text: sha256 hex of system, a separator and
+    the content (the separator keeps ``("ab", "c")`` and ``("a", "bc")`` apart)."""
+    return hashlib.sha256(f"{system}\n---\n{content}".encode()).hexdigest()
+
+
+def default_prompt_id(role: str, content_hash: str) -> str:
+    """A stable id for a seeded default, so every database seeds the same ids."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"stratlab:prompt:{role}:{content_hash}"))
+
+
+async def apply_schema(target: Pool | Conn, *, seed_prompts: bool = True) -> None:
+    """Apply ``schema.sql`` and seed the default prompts, in one transaction under an
+    advisory lock, so concurrent workers starting up apply it one after another."""
+    if isinstance(target, AsyncConnectionPool):
+        async with target.connection() as conn:
+            await _apply(conn, seed_prompts=seed_prompts)
+    else:
+        await _apply(target, seed_prompts=seed_prompts)
+
+
+async def _apply(conn: Conn, *, seed_prompts: bool) -> None:
+    # bytes, not str: the file is a trusted multi-statement script run without parameters.
+    script = SCHEMA_PATH.read_bytes()
+    async with conn.transaction():
+        await conn.execute(_LOCK_SCHEMA, {"key": SCHEMA_LOCK_KEY})
+        await conn.execute(_QUIET_NOTICES)
+        await conn.execute(script)
+        if seed_prompts:
+            await seed_default_prompts(conn, _default_prompts())
+
+
+def _default_prompts() -> list[DefaultPromptLike]:
+    from stratlab.llm.prompts import DEFAULT_PROMPTS
+
+    return list(DEFAULT_PROMPTS.values())
+
+
+async def seed_default_prompts(conn: Conn, prompts: Iterable[DefaultPromptLike]) -> list[str]:
+    """Insert each default prompt once (by role and content hash) and tag it ``prod``
+    when its role has no prod prompt yet. Returns the prompt ids, in input order."""
+    ids = []
+    async with conn.transaction():
+        await conn.execute(_LOCK_SCHEMA, {"key": SCHEMA_LOCK_KEY})
+        for prompt in prompts:
+            ids.append(await _seed_one(conn, prompt))
+    return ids
+
+
+async def _seed_one(conn: Conn, prompt: DefaultPromptLike) -> str:
+    digest = prompt_content_hash(prompt.system, prompt.content)
+    params = {
+        "prompt_id": default_prompt_id(prompt.role, digest),
+        "role": prompt.role,
+        "version": prompt.version,
+        "system": prompt.system,
+        "content": prompt.content,
+        "content_hash": digest,
+    }
+    await conn.execute(_INSERT_DEFAULT_PROMPT, params)
+    # The text may already be registered under another id (inserted by the optimizer).
+    cur = await conn.execute(_SELECT_PROMPT_ID, params)
+    row = await cur.fetchone()
+    assert row is not None  # inserted above or already there
+    await conn.execute(_TAG_PROD_IF_NONE, {"prompt_id": row["prompt_id"], "role": prompt.role})
+    return str(row["prompt_id"])

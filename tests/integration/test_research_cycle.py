@@ -1,0 +1,179 @@
+"""Full research cycles through a real Temporal server, real Postgres and real market data.
+
+Each reachable outcome is driven by what a user could really do: loosen or tighten a
+gate in the workflow input, cap the budget, or point the designer at a model server
+that answers garbage. The assertions read the rows a user would look at.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowHandle
+
+from stratlab.models.research import CycleStatus
+from tests.fixtures.fake_llm_server import FakeOpenAIServer
+from workflows.constants import SA_OUTCOME, SA_PHASE
+
+HISTORIES = Path(__file__).resolve().parents[1] / "histories"
+OPEN_TRAINING_GATE = {
+    "min_accuracy": 0.0,
+    "max_final_loss": 100.0,
+    "min_loss_decrease": -100.0,
+    "min_validation_trades": 0,
+    "min_validation_score": -100.0,
+}
+OPEN_BACKTEST_GATE = {"min_win_rate": 0.0, "max_drawdown": 1.0, "min_sharpe": -100.0}
+
+
+async def rows(lab: Any, sql: str, **params: Any) -> list[dict[str, Any]]:
+    async with lab.db.connection() as conn, conn.cursor() as cur:
+        await cur.execute(sql, params)
+        return list(await cur.fetchall())
+
+
+async def save_history(handle: WorkflowHandle, name: str) -> None:
+    """With STRATLAB_RECORD_HISTORIES=1, keep this run's history for the replay test."""
+    if os.environ.get("STRATLAB_RECORD_HISTORIES") != "1":
+        return
+    history = await handle.fetch_history()
+    HISTORIES.mkdir(exist_ok=True)
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+async def test_success_writes_every_row_a_user_reads(lab: Any) -> None:
+    handle = await lab.start_cycle(
+        symbol="sp500",
+        kind="rules",
+        max_iterations=2,
+        training_gate=OPEN_TRAINING_GATE,
+        backtest_gate=OPEN_BACKTEST_GATE,
+    )
+    result = await handle.result()
+    await save_history(handle, "research_success_rules")
+    assert result.outcome == "success"
+    assert result.best_strategy_id is not None
+    assert 1 <= len(result.iterations) <= 2
+    first = result.iterations[0]
+    assert first.metrics is not None and first.metrics.bars > 500
+    assert first.assessment is not None
+
+    (session,) = await rows(
+        lab, "SELECT * FROM agent_sessions WHERE session_id = %(s)s", s=result.session_id
+    )
+    assert session["outcome"] == "success" and session["finished_at"] is not None
+    phases = {r["phase"] for r in await rows(
+        lab, "SELECT phase FROM session_phases WHERE session_id = %(s)s", s=result.session_id
+    )}
+    assert {"budget", "design", "train", "backtest", "assess"} <= phases
+    backtests = await rows(
+        lab, "SELECT equity, metrics FROM backtests WHERE session_id = %(s)s", s=result.session_id
+    )
+    assert len(backtests) == len(result.iterations)
+    equity = backtests[0]["equity"]
+    assert len(equity["equity"]) == len(equity["ts"]) == len(equity["benchmark"]) > 500
+    actions = await rows(
+        lab, "SELECT * FROM agent_actions WHERE session_id = %(s)s", s=result.session_id
+    )
+    roles = sorted(a["role"] for a in actions)
+    assert roles.count("designer") >= len(result.iterations)
+    assert roles.count("assessor") == len(result.iterations)
+    assert all(a["input_tokens"] > 0 and a["output_tokens"] > 0 for a in actions)
+    spent = sum(float(a["cost_usd"]) for a in actions)
+    assert spent > 0 and result.cost_usd == pytest.approx(spent, rel=1e-6)
+    (budget,) = await rows(lab, "SELECT * FROM agent_budget WHERE scope = 'research'")
+    assert float(budget["spent_usd"]) == pytest.approx(spent, rel=1e-6)
+    assert float(budget["reserved_usd"]) == pytest.approx(0.0, abs=1e-9)
+
+    status = await handle.query("status", result_type=CycleStatus)
+    assert status.phase == "done" and status.outcome == "success"
+    described = await handle.describe()
+    assert described.typed_search_attributes.get(SA_OUTCOME) == "success"
+    assert described.typed_search_attributes.get(SA_PHASE) == "done"
+
+
+async def test_ml_cycle_trains_epochs_with_checkpoints(lab: Any) -> None:
+    handle = await lab.start_cycle(
+        symbol="nasdaq",
+        kind="ml",
+        max_iterations=1,
+        training_gate=OPEN_TRAINING_GATE,
+        backtest_gate=OPEN_BACKTEST_GATE,
+    )
+    result = await handle.result()
+    await save_history(handle, "research_success_ml")
+    assert result.outcome == "success", result
+    (run,) = await rows(
+        lab, "SELECT * FROM training_runs WHERE session_id = %(s)s", s=result.session_id
+    )
+    epochs = run["report"]["epochs"]
+    assert run["status"] == "finished" and run["model"] is not None and len(epochs) >= 1
+    checkpoints = await rows(
+        lab,
+        "SELECT epoch FROM training_checkpoints WHERE training_run_id = %(r)s ORDER BY epoch",
+        r=run["training_run_id"],
+    )
+    assert [c["epoch"] for c in checkpoints] == [e["epoch"] for e in epochs]
+
+
+async def test_training_gate_failure_stops_before_the_backtest(lab: Any) -> None:
+    handle = await lab.start_cycle(
+        symbol="sp500", kind="rules", training_gate={"min_validation_trades": 1_000_000}
+    )
+    result = await handle.result()
+    await save_history(handle, "research_failed_training_gate")
+    assert result.outcome == "failed_training_gate"
+    gate = result.iterations[0].training_gate
+    assert gate is not None and not gate.passed
+    failed = {c.name: c for c in gate.failures()}
+    assert failed["validation_trades"].threshold == 1_000_000
+    assert await rows(lab, "SELECT 1 FROM backtests WHERE session_id = %(s)s", s=result.session_id) == []
+    assert await rows(
+        lab, "SELECT 1 FROM agent_actions WHERE session_id = %(s)s AND role = 'assessor'",
+        s=result.session_id,
+    ) == []
+
+
+async def test_backtest_gate_failure_is_recorded_with_its_thresholds(lab: Any) -> None:
+    result = await lab.run_cycle(
+        symbol="nasdaq",
+        kind="rules",
+        training_gate=OPEN_TRAINING_GATE,
+        backtest_gate={"min_sharpe": 50.0},
+    )
+    assert result.outcome == "failed_backtest_gate"
+    (bt,) = await rows(lab, "SELECT gate FROM backtests WHERE session_id = %(s)s", s=result.session_id)
+    sharpe_check = next(c for c in bt["gate"]["checks"] if c["name"] == "sharpe")
+    assert sharpe_check["threshold"] == 50.0 and sharpe_check["passed"] is False
+    (session,) = await rows(
+        lab, "SELECT outcome FROM agent_sessions WHERE session_id = %(s)s", s=result.session_id
+    )
+    assert session["outcome"] == "failed_backtest_gate"
+
+
+@pytest.fixture
+def fake_llm() -> Any:
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+@pytest.fixture
+def lab_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return getattr(request, "param", {})
+
+
+@pytest.mark.parametrize("lab_overrides", [{"research_daily_budget_usd": 0.10}], indirect=True)
+async def test_exhausted_budget_skips_without_spending_a_token(lab: Any) -> None:
+    handle = await lab.start_cycle(symbol="sp500")
+    result = await handle.result()
+    await save_history(handle, "research_skipped_budget")
+    assert result.outcome == "skipped_budget" and result.iterations == []
+    assert result.tokens == 0
+    assert await rows(lab, "SELECT 1 FROM agent_actions") == []
+    (trigger,) = await rows(
+        lab, "SELECT decision FROM agent_triggers WHERE session_id = %(s)s", s=result.session_id
+    )
+    assert trigger["decision"] == "skipped_budget"

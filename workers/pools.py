@@ -1,0 +1,127 @@
+"""Builds the Temporal worker of each pool from one client, one database pool and Settings.
+
+| pool         | runs                                   | tuned for                        |
+|--------------|----------------------------------------|----------------------------------|
+| orchestrator | every workflow; light store activities | many cached workflows            |
+| llm          | design, assess                         | provider limits: concurrency, /s |
+| compute      | training, backtests                    | CPU: bounded concurrent work     |
+| optimizer    | NSGA-II propose/select (prompt evolution) | concurrency 1, seeded         |
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Callable, Sequence
+
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.compute import ComputeActivities
+from activities.llm import LlmActivities
+from activities.orchestrator import SessionActivities
+from stratlab.config import Settings
+from stratlab.llm.factory import build_provider
+from stratlab.research.assessor import Assessor
+from stratlab.research.backtesting import Backtester
+from stratlab.research.designer import Designer
+from stratlab.research.llm_calls import BudgetedLlm
+from stratlab.research.sessions import SessionService
+from stratlab.research.training import Trainer
+from stratlab.store.actions import ActionRepo
+from stratlab.store.budget import BudgetRepo
+from stratlab.store.market import MarketRepo
+from stratlab.store.prompts import PromptRepo
+from stratlab.store.research import ResearchRepo
+from stratlab.store.sessions import SessionRepo
+from workflows import constants
+from workflows.research import ResearchCycleWorkflow
+
+WORKFLOWS: list[type] = [ResearchCycleWorkflow]
+
+
+class PoolInfo(BaseModel):
+    pool: str
+    host: str
+    pid: int
+
+
+def _pool_info_activity(pool: str) -> Callable[[], PoolInfo]:
+    """Every pool answers ``pool_info``: a health probe that also keeps a pool with no other
+    work yet (optimizer, until prompt evolution lands) a valid, visible worker."""
+
+    @activity.defn(name="pool_info")
+    async def pool_info() -> PoolInfo:
+        return PoolInfo(pool=pool, host=socket.gethostname(), pid=os.getpid())
+
+    return pool_info
+
+
+def _activities(pool: str, db: AsyncConnectionPool, settings: Settings) -> list[Callable]:
+    sessions, research, market = SessionRepo(db), ResearchRepo(db), MarketRepo(db)
+    prompts, budget, actions = PromptRepo(db), BudgetRepo(db), ActionRepo(db)
+    acts: list[Callable] = [_pool_info_activity(pool)]
+    if pool == constants.ORCHESTRATOR:
+        service = SessionService(
+            sessions, prompts, budget, actions, build_provider(settings), settings
+        )
+        box = SessionActivities(service)
+        acts += [box.start_session, box.finish_session]
+    elif pool == constants.LLM:
+        llm = BudgetedLlm(build_provider(settings), budget, actions, settings)
+        designer = Designer(llm, prompts, sessions, research, market, settings)
+        llm_box = LlmActivities(designer, Assessor(llm, prompts, research, settings), sessions)
+        acts += [llm_box.design_strategy, llm_box.assess_strategy]
+    elif pool == constants.COMPUTE:
+        compute = ComputeActivities(
+            Trainer(research, market, settings), Backtester(research, market, settings), sessions
+        )
+        acts += [compute.train_strategy, compute.run_backtest]
+    elif pool != constants.OPTIMIZER:
+        raise ValueError(f"unknown pool {pool!r}; pools are: {', '.join(constants.POOLS)}")
+    return acts
+
+
+def build_worker(
+    pool: str, client: Client, db: AsyncConnectionPool, settings: Settings
+) -> Worker:
+    options: dict[str, object] = {}
+    if pool == constants.LLM:
+        options["max_concurrent_activities"] = settings.llm_max_concurrency
+        if settings.llm_activities_per_second:
+            options["max_task_queue_activities_per_second"] = settings.llm_activities_per_second
+    elif pool == constants.COMPUTE:
+        options["max_concurrent_activities"] = settings.compute_threads
+    elif pool == constants.OPTIMIZER:
+        options["max_concurrent_activities"] = 1
+    return Worker(
+        client,
+        task_queue=settings.task_queue(pool),
+        workflows=WORKFLOWS if pool == constants.ORCHESTRATOR else [],
+        activities=_activities(pool, db, settings),
+        graceful_shutdown_timeout=constants.STORE_TIMEOUT,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+async def run_workers(
+    pools: Sequence[str],
+    client: Client,
+    db: AsyncConnectionPool,
+    settings: Settings,
+    stop: asyncio.Event,
+) -> None:
+    """Run the given pools until ``stop`` is set, then shut them down gracefully."""
+    workers = [build_worker(pool, client, db, settings) for pool in pools]
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+    stopper.cancel()
+    for task in done:
+        if task is not stopper and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]

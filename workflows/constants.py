@@ -1,0 +1,87 @@
+"""Task queues, workflow-id formats, timeouts, retry presets and search attributes.
+
+Workflows derive the queues of their activities from their own task queue, so a lab
+started with ``STRATLAB_TASK_QUEUE_PREFIX=team-a-`` (or a test with a unique prefix)
+keeps all of its work on its own queues without any workflow input saying so.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy, SearchAttributeKey
+
+ORCHESTRATOR = "orchestrator"
+LLM = "llm"
+COMPUTE = "compute"
+OPTIMIZER = "optimizer"
+POOLS = (ORCHESTRATOR, LLM, COMPUTE, OPTIMIZER)
+
+_QUEUE_BASE = "stratlab-"
+
+
+def task_queue_for(pool: str, prefix: str = "") -> str:
+    if pool not in POOLS:
+        raise ValueError(f"unknown pool {pool!r}; pools are: {', '.join(POOLS)}")
+    return f"{prefix}{_QUEUE_BASE}{pool}"
+
+
+def sibling_queue(own_queue: str, pool: str) -> str:
+    """The queue of ``pool`` under the same prefix as ``own_queue`` (an orchestrator queue)."""
+    suffix = task_queue_for(ORCHESTRATOR)
+    prefix = own_queue[: -len(suffix)] if own_queue.endswith(suffix) else ""
+    return task_queue_for(pool, prefix)
+
+
+# Workflow ids come from business keys.
+RESEARCH_WORKFLOW_ID = "research-{session_id}"
+RESEARCH_SCHEDULE_ID = "stratlab-research-trigger"
+RESEARCH_SCHEDULE_INTERVAL = timedelta(minutes=5)
+
+# Timeouts
+STORE_TIMEOUT = timedelta(seconds=30)
+LLM_TIMEOUT = timedelta(minutes=3)
+TRAIN_TIMEOUT = timedelta(minutes=20)
+TRAIN_HEARTBEAT = timedelta(seconds=5)
+BACKTEST_TIMEOUT = timedelta(minutes=10)
+BACKTEST_HEARTBEAT = timedelta(seconds=30)
+
+# Retry presets. Business failures are non-retryable ApplicationErrors by type.
+NON_RETRYABLE_ERRORS = [
+    "StrategyDesignError",
+    "StrategyValidationError",
+    "TrainingError",
+    "BacktestError",
+    "AssessmentError",
+    "BudgetExhaustedError",
+    "LlmRequestError",
+]
+STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=20,
+)
+LLM_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=5,
+    non_retryable_error_types=NON_RETRYABLE_ERRORS,
+)
+COMPUTE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+    non_retryable_error_types=NON_RETRYABLE_ERRORS,
+)
+
+# Custom search attributes (registered by the dev server and by `stratlab worker`).
+SA_PHASE = SearchAttributeKey.for_keyword("StratlabPhase")
+SA_OUTCOME = SearchAttributeKey.for_keyword("StratlabOutcome")
+SA_SYMBOL = SearchAttributeKey.for_keyword("StratlabSymbol")
+SA_ROLE = SearchAttributeKey.for_keyword("StratlabRole")
+SA_PROMPT_ID = SearchAttributeKey.for_keyword("StratlabPromptId")
+SA_GENERATION = SearchAttributeKey.for_int("StratlabGeneration")
+SEARCH_ATTRIBUTES = (SA_PHASE, SA_OUTCOME, SA_SYMBOL, SA_ROLE, SA_PROMPT_ID, SA_GENERATION)
