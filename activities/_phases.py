@@ -7,12 +7,13 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from stratlab.models.research import Phase
 from stratlab.store.sessions import SessionRepo
 
 
 @asynccontextmanager
 async def recorded_phase(
-    sessions: SessionRepo, session_id: str, iteration: int, phase: str
+    sessions: SessionRepo, session_id: str, iteration: int, phase: Phase
 ) -> AsyncIterator[dict[str, Any]]:
     """Yields a dict the activity may fill with details; the row is written either way."""
     started = datetime.now(UTC)
@@ -21,14 +22,14 @@ async def recorded_phase(
     try:
         yield detail
     except BaseException as err:
-        status = "error"
+        status = "failed"
         detail["error"] = f"{type(err).__name__}: {err}"[:1000]
         raise
     finally:
         await sessions.record_phase(
-            session_id=session_id,
-            iteration=iteration,
-            phase=phase,
+            session_id,
+            iteration,
+            phase,
             started_at=started,
             finished_at=datetime.now(UTC),
             status=status,

@@ -27,8 +27,11 @@ def load(path: Path) -> WorkflowHistory:
 
 def test_representative_histories_are_kept() -> None:
     names = {p.stem for p in HISTORIES}
-    assert {"research_success_rules", "research_failed_training_gate",
-            "research_skipped_budget"} <= names
+    assert {
+        "research_success_rules",
+        "research_failed_training_gate",
+        "research_skipped_budget",
+    } <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -86,9 +86,7 @@ def _activities(pool: str, db: AsyncConnectionPool, settings: Settings) -> list[
     return acts
 
 
-def build_worker(
-    pool: str, client: Client, db: AsyncConnectionPool, settings: Settings
-) -> Worker:
+def build_worker(pool: str, client: Client, db: AsyncConnectionPool, settings: Settings) -> Worker:
     options: dict[str, object] = {}
     if pool == constants.LLM:
         options["max_concurrent_activities"] = settings.llm_max_concurrency

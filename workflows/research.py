@@ -328,4 +328,3 @@ def _choose_outcome(result: ResearchCycleResult) -> None:
         result.best_strategy_id = best.strategy_id
     elif result.iterations:
         result.outcome = result.iterations[-1].outcome
-

@@ -9,10 +9,17 @@ Execution model, the same for one column or a whole parameter grid:
   the whole position. Fees and slippage are fractions of the traded value per side.
 * Stop loss and take profit are fractions of the entry FILL price and are checked by
   vectorbt against each later bar's open/high/low (a gap through the stop fills at the
-  open). vectorbt executes one order per bar, so stops start on the bar after the fill.
+  open, and a stop exit pays slippage like any market order). vectorbt executes one
+  order per bar, so stops start on the bar after the fill, and a stop hit on a bar wins
+  over an exit signal filled at that bar's open.
 * ``window=(start, end)`` simulates bars ``start..end-1`` only, starting flat with
   ``init_cash``. Signals are shifted before slicing, so a signal on bar ``start - 1``
   (decided on past data) may fill at the window's first open.
+
+This is vectorbt's ``Portfolio.from_signals`` with exactly these settings (a unit test
+holds the two to identical orders), minus its argument processing: the engine calls the
+same numba kernel with only the arguments it sets, so numba compiles the others in as
+constants. That makes a grid simulation about 2.5x faster.
 """
 
 from __future__ import annotations
@@ -24,15 +31,21 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import vectorbt as vbt
+from vectorbt.base.array_wrapper import ArrayWrapper
 from vectorbt.portfolio import nb as _portfolio_nb
+from vectorbt.portfolio.enums import Direction, StopEntryPrice, StopExitPrice
 
 # vectorbt's signal simulator is the one kernel on our path it does not cache on disk, so
 # every fresh worker would spend seconds compiling it. Caching it makes a worker's first
 # backtest cheap; the cache lives in NUMBA_CACHE_DIR, which the worker entry point sets to
 # $STRATLAB_HOME/numba-cache (numba falls back to __pycache__ when it is unset). Within a
-# process, simulate() always hands vectorbt the same array types (2-D C-contiguous
-# float64 prices, 2-D bool signals, float stops), so later calls never recompile.
+# process, simulate() always passes the same argument types (F-ordered bool signals,
+# (bars, 1) float64 prices, 0-d float arrays), so later calls never recompile.
 _portfolio_nb.simulate_from_signals_nb.enable_caching()
+
+FREQ = "1D"
+MIN_ORDER_SIZE = 1e-8
+"""vectorbt's default: orders for less than this many units are dropped as dust."""
 
 Signals = npt.ArrayLike
 
@@ -74,41 +87,49 @@ def simulate(
     """Simulate one (1-D signals) or many (2-D, one column per combination) strategies.
 
     ``frame`` is OHLCV with a DatetimeIndex; ``entries``/``exits`` are boolean, aligned
-    with ``frame`` row for row. The result always has 2-D columns (``combo`` 0..k-1)
-    indexed by the window's timestamps, daily frequency. See the module docstring for the
-    execution model.
+    with ``frame`` row for row (NaN counts as False). The portfolio always has 2-D
+    columns ``combo`` 0..k-1 over the window's timestamps, daily frequency.
     """
     entry_2d, exit_2d = _signals_2d(entries, len(frame)), _signals_2d(exits, len(frame))
     if entry_2d.shape != exit_2d.shape:
         raise ValueError(f"entries {entry_2d.shape} and exits {exit_2d.shape} differ in shape")
     start, end = _window(window, len(frame))
-    index = frame.index[start:end]
-    columns = pd.RangeIndex(entry_2d.shape[1], name="combo")
+    shape = (end - start, entry_2d.shape[1])
     prices = {name: _price_column(frame, name, start, end) for name in ("open", "high", "low")}
-    close = pd.DataFrame(_price_column(frame, "close", start, end), index=index)
-    return vbt.Portfolio.from_signals(
-        close,
-        entries=pd.DataFrame(_next_bar(entry_2d)[start:end], index=index, columns=columns),
-        exits=pd.DataFrame(_next_bar(exit_2d)[start:end], index=index, columns=columns),
+    close = _price_column(frame, "close", start, end)
+    sl_stop, tp_stop = _stop(stop_loss, "stop_loss"), _stop(take_profit, "take_profit")
+    group_lens = np.ones(shape[1], dtype=np.int64)
+    cash = np.full(shape[1], float(init_cash))
+    order_records, log_records = _portfolio_nb.simulate_from_signals_nb(
+        shape,
+        group_lens,
+        cash,
+        _portfolio_nb.build_call_seq(shape, group_lens),
+        entries=_fills(entry_2d, start, end),
+        exits=_fills(exit_2d, start, end),
+        direction=np.asarray(Direction.LongOnly),
         price=prices["open"],
+        fees=np.asarray(float(costs.fees)),
+        slippage=np.asarray(float(costs.slippage)),
+        min_size=np.asarray(MIN_ORDER_SIZE),
         open=prices["open"],
         high=prices["high"],
         low=prices["low"],
-        fees=float(costs.fees),
-        slippage=float(costs.slippage),
-        sl_stop=_stop(stop_loss, "stop_loss"),
-        tp_stop=_stop(take_profit, "take_profit"),
-        stop_entry_price="fillprice",
-        # Stop exits pay slippage like any market order, so stops are not free.
-        stop_exit_price="stopmarket",
-        direction="longonly",
-        size=np.inf,
-        size_type="amount",
-        accumulate=False,
-        upon_long_conflict="ignore",
-        init_cash=float(init_cash),
-        freq="1D",
+        close=close,
+        sl_stop=np.asarray(sl_stop),
+        tp_stop=np.asarray(tp_stop),
+        stop_entry_price=np.asarray(StopEntryPrice.FillPrice),
+        stop_exit_price=np.asarray(StopExitPrice.StopMarket),
+        use_stops=not (math.isnan(sl_stop) and math.isnan(tp_stop)),
+        flex_2d=True,
     )
+    wrapper = ArrayWrapper(
+        index=frame.index[start:end],
+        columns=pd.RangeIndex(shape[1], name="combo"),
+        ndim=2,
+        freq=FREQ,
+    )
+    return vbt.Portfolio(wrapper, close, order_records, log_records, cash, cash_sharing=False)
 
 
 def _signals_2d(signals: Signals, bars: int) -> np.ndarray:
@@ -123,11 +144,15 @@ def _signals_2d(signals: Signals, bars: int) -> np.ndarray:
     return array
 
 
-def _next_bar(signals: np.ndarray) -> np.ndarray:
-    """Move each signal to the bar it is filled on; the last bar's signal falls off."""
-    shifted = np.zeros_like(signals, dtype=np.bool_)
-    shifted[1:] = signals[:-1]
-    return shifted
+def _fills(signals: np.ndarray, start: int, end: int) -> np.ndarray:
+    """Signals moved to the bar they fill on (``t + 1``), cut to the window.
+
+    Column-major, because the kernel walks each column through time.
+    """
+    filled = np.zeros((end - start, signals.shape[1]), dtype=np.bool_, order="F")
+    first = max(start - 1, 0)
+    filled[first + 1 - start :] = signals[first : end - 1]
+    return filled
 
 
 def _window(window: tuple[int, int] | None, bars: int) -> tuple[int, int]:
@@ -138,8 +163,8 @@ def _window(window: tuple[int, int] | None, bars: int) -> tuple[int, int]:
 
 
 def _price_column(frame: pd.DataFrame, name: str, start: int, end: int) -> np.ndarray:
-    """One price column as a C-contiguous (bars, 1) float64 array: broadcasts against
-    (bars, k) signals and always gives numba the same array type."""
+    """One price column as a C-contiguous (bars, 1) float64 array that broadcasts
+    against (bars, k) signals."""
     values = np.asarray(frame[name].to_numpy()[start:end], dtype=np.float64)
     return np.ascontiguousarray(values.reshape(-1, 1))
 

@@ -35,7 +35,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import vectorbt as vbt
+from vectorbt.portfolio.enums import OrderSide
 
+from stratlab.backtest._kernels import column_sharpe_nb
 from stratlab.models.research import BacktestMetrics
 
 RATIO_CAP = 100.0
@@ -101,11 +103,36 @@ def metrics_from_portfolio(
 
 
 def score_columns(pf: vbt.Portfolio, *, periods_per_year: int = 252) -> np.ndarray:
-    """Sharpe of every column of ``pf`` (the ``sharpe`` of ``compute_metrics``), finite."""
-    returns = np.asarray(pf.returns(), dtype=np.float64)
-    if returns.ndim == 1:
-        returns = returns[:, None]
-    return sharpe_ratios(returns, periods_per_year=periods_per_year)
+    """Sharpe of every column of ``pf``, as ``compute_metrics`` defines it; always finite.
+
+    Computed straight from the order records in one numba pass per column, so ranking a
+    grid of thousands of combinations never builds a (bars x combinations) value frame.
+    """
+    records = pf.order_records
+    order = np.argsort(records["col"], kind="stable")  # per column, bars stay in time order
+    sorted_records = records[order]
+    close = np.asarray(pf.close, dtype=np.float64)
+    scores = column_sharpe_nb(
+        close.reshape(close.shape[0], -1),
+        sorted_records["col"],
+        sorted_records["idx"],
+        sorted_records["size"],
+        sorted_records["price"],
+        sorted_records["fees"],
+        sorted_records["side"],
+        np.asarray(pf.init_cash, dtype=np.float64).reshape(-1),
+        float(periods_per_year),
+        _FLAT,
+    )
+    return np.nan_to_num(scores, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def closed_trades(pf: vbt.Portfolio) -> np.ndarray:
+    """Closed trades of every column of ``pf``. Long-only all-in positions are closed by
+    selling all of them at once, so every sell order closes exactly one trade."""
+    records = pf.order_records
+    sells = records["col"][records["side"] == OrderSide.Sell]
+    return np.bincount(sells, minlength=pf.wrapper.shape_2d[1])
 
 
 def sharpe_ratios(returns: np.ndarray, *, periods_per_year: int = 252) -> np.ndarray:

@@ -43,7 +43,7 @@ def database_url(cfg: Settings) -> tuple[str, LocalStack | None]:
         return cfg.database_url, None
     stack = LocalStack(cfg)
     stack.settings.home.mkdir(parents=True, exist_ok=True)
-    stack._start_postgres()  # noqa: SLF001 - the CLI needs only the database half
+    stack._start_postgres()
     return stack.database_url, stack
 
 
@@ -108,4 +108,3 @@ def outcome_text(outcome: str | None) -> str:
         return "[cyan]running[/cyan]"
     style = OUTCOME_STYLE.get(outcome, "red")
     return f"[{style}]{outcome}[/{style}]"
-

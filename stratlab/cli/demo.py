@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 
 from rich.live import Live
@@ -77,10 +78,9 @@ async def _follow(runs: list[DemoRun]) -> None:
         while not all(w.done() for w in waiters):
             for run in runs:
                 if run.result is None and run.error is None:
-                    try:
+                    # The first workflow task may not have run yet: then there is no status.
+                    with suppress(Exception):
                         run.status = await run.handle.query("status", result_type=CycleStatus)
-                    except Exception:  # the first workflow task may not have run yet
-                        pass
             live.update(_progress_table(runs))
             await asyncio.sleep(0.25)
         live.update(_progress_table(runs))
@@ -114,8 +114,21 @@ def _gates_text(training: GateResult | None, backtest: GateResult | None) -> str
 
 def _print_results(runs: list[DemoRun], cfg: Settings) -> None:
     table = Table(title="What happened", show_lines=True)
-    for col in ("symbol", "outcome", "strategy", "gates", "OOS sharpe", "OOS return",
-                "buy&hold", "max DD", "win rate", "trades", "tokens", "cost", "time"):
+    for col in (
+        "symbol",
+        "outcome",
+        "strategy",
+        "gates",
+        "OOS sharpe",
+        "OOS return",
+        "buy&hold",
+        "max DD",
+        "win rate",
+        "trades",
+        "tokens",
+        "cost",
+        "time",
+    ):
         table.add_column(col, overflow="fold")
     for run in runs:
         res = run.result

@@ -12,12 +12,14 @@ from typing import Annotated
 
 import click
 import psycopg
+import pydantic
 import typer
 
 from stratlab.cli import read
-from stratlab.cli._common import CliError, console, err_console, print_json, run, settings, store
+from stratlab.cli._common import CliError, console, err_console, run, settings, store
+from stratlab.config import Settings
 from stratlab.market.datasets import DataImportError, UnknownSymbolError
-from stratlab.runtime import StackError
+from stratlab.runtime import StackError, numba_cache_env
 from workflows.constants import POOLS
 
 app = typer.Typer(
@@ -166,6 +168,8 @@ USER_ERRORS = (
 def main() -> None:
     """Entry point: one-line errors and exit code 1 for anything the user can fix."""
     try:
+        # Before anything imports numba: its JIT cache lives under $STRATLAB_HOME.
+        numba_cache_env(Settings.from_env())
         app(standalone_mode=False)
     except click.exceptions.Abort:
         err_console.print("aborted")
@@ -179,6 +183,11 @@ def main() -> None:
         text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
         message = text.strip().splitlines()[0] if text.strip() else type(err).__name__
         err_console.print(f"error: {message}", highlight=False, markup=False)
+        sys.exit(1)
+    except pydantic.ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        err_console.print(f"error: invalid setting {where}: {first['msg']}", markup=False)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

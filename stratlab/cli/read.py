@@ -12,7 +12,6 @@ from stratlab.cli._common import (
     CliError,
     console,
     fmt_num,
-    fmt_pct,
     fmt_time,
     fmt_usd,
     outcome_text,
@@ -55,21 +54,9 @@ async def _budget_days(cfg: Settings, repo: BudgetRepo) -> list[dict[str, Any]]:
     today = datetime.now(UTC).date()
     days = []
     for scope in SCOPES:
-        day = await repo.day_status(scope, today)
         cap = cfg.budget_cap(scope) - cfg.budget_buffer_usd
-        spent = day.spent_usd if day else 0.0
-        reserved = day.reserved_usd if day else 0.0
-        days.append(
-            {
-                "scope": scope,
-                "day": today.isoformat(),
-                "cap_usd": cap,
-                "buffer_usd": cfg.budget_buffer_usd,
-                "spent_usd": spent,
-                "reserved_usd": reserved,
-                "remaining_usd": cap - spent - reserved,
-            }
-        )
+        day = await repo.day_status(scope, today, default_cap=cap)
+        days.append({**day.model_dump(mode="json"), "buffer_usd": cfg.budget_buffer_usd})
     return days
 
 
@@ -100,8 +87,7 @@ async def status(cfg: Settings, *, as_json: bool) -> None:
         print_json(
             {
                 "running": [
-                    {**s.model_dump(mode="json"), "live": live.get(s.workflow_id)}
-                    for s in running
+                    {**s.model_dump(mode="json"), "live": live.get(s.workflow_id)} for s in running
                 ],
                 "recent": recent,
                 "budget": days,
@@ -193,7 +179,9 @@ async def budget(cfg: Settings, *, days: int, as_json: bool) -> None:
     for scope, rows in past.items():
         for row in rows:
             if row.day >= since:
-                table.add_row(scope, row.day.isoformat(), fmt_usd(row.cap_usd), fmt_usd(row.spent_usd))
+                table.add_row(
+                    scope, row.day.isoformat(), fmt_usd(row.cap_usd), fmt_usd(row.spent_usd)
+                )
     console.print(table)
 
 
@@ -215,7 +203,10 @@ async def trigger(
         raise CliError(f"unknown symbol {symbol!r}; known: {', '.join(symbols)}")
     client = await temporal(cfg)
     cycle = ResearchCycleInput(
-        symbol=symbol, kind=kind, max_iterations=max_iterations, trigger="cli"  # type: ignore[arg-type]
+        symbol=symbol,
+        kind=kind,
+        max_iterations=max_iterations,
+        trigger="cli",  # type: ignore[arg-type]
     )
     handle = await start_cycle(client, cfg, cycle)
     info = {"workflow_id": handle.id, "ui": cfg.workflow_ui_link(handle.id)}
@@ -228,7 +219,9 @@ async def trigger(
         return
     console.print(f"started {handle.id}\n  {info['ui']}")
     if wait:
-        console.print(f"outcome: {outcome_text(result.outcome)}  (stratlab session {result.session_id})")
+        console.print(
+            f"outcome: {outcome_text(result.outcome)}  (stratlab session {result.session_id})"
+        )
 
 
 async def set_paused(cfg: Settings, *, paused: bool, note: str) -> None:
@@ -256,7 +249,10 @@ async def import_data(cfg: Settings, file: Path, symbol: str) -> None:
 async def list_data(cfg: Settings, *, as_json: bool) -> None:
     async with store(cfg) as db:
         imported = await MarketRepo(db).list_datasets()
-    rows = [{"symbol": s, "source": "bundled (arch)", "description": d} for s, d in BUNDLED_SYMBOLS.items()]
+    rows = [
+        {"symbol": s, "source": "bundled (arch)", "description": d}
+        for s, d in BUNDLED_SYMBOLS.items()
+    ]
     rows += [
         {"symbol": d.symbol, "source": d.source, "description": f"{d.rows} bars, imported"}
         for d in imported

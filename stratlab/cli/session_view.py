@@ -10,7 +10,15 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 
-from stratlab.cli._common import console, fmt_num, fmt_pct, fmt_time, fmt_usd, outcome_text, to_jsonable
+from stratlab.cli._common import (
+    console,
+    fmt_num,
+    fmt_pct,
+    fmt_time,
+    fmt_usd,
+    outcome_text,
+    to_jsonable,
+)
 from stratlab.config import Settings
 from stratlab.models.records import (
     ActionRecord,
@@ -66,10 +74,10 @@ async def load_session(db: AsyncConnectionPool, session_id: str) -> SessionDetai
     detail = SessionDetail(
         session=record,
         phases=await sessions.phases(session_id),
-        strategies=await research.strategies_for_session(session_id),
-        training_runs=await research.training_runs_for_session(session_id),
-        backtests=await research.backtests_for_session(session_id),
-        assessments=await research.assessments_for_session(session_id),
+        strategies=await research.strategies_by_session(session_id),
+        training_runs=await research.training_runs_by_session(session_id),
+        backtests=await research.backtests_by_session(session_id),
+        assessments=await research.assessments_by_session(session_id),
         actions=await ActionRepo(db).by_session(session_id),
     )
     best = detail.best_backtest()
@@ -102,8 +110,12 @@ def _phases_table(detail: SessionDetail) -> Table:
         took = (p.finished_at - p.started_at).total_seconds() if p.finished_at else None
         detail_text = ", ".join(f"{k}={v}" for k, v in p.detail.items())[:120]
         table.add_row(
-            str(p.iteration), p.phase, fmt_time(p.started_at),
-            f"{took * 1000:.0f} ms" if took is not None else "running", p.status, detail_text,
+            str(p.iteration),
+            p.phase,
+            fmt_time(p.started_at),
+            f"{took * 1000:.0f} ms" if took is not None else "running",
+            p.status,
+            detail_text,
         )
     return table
 
@@ -115,8 +127,14 @@ def _calls_table(detail: SessionDetail) -> Table:
     for a in detail.actions:
         latency = f"{a.latency_ms:.0f} ms" + (" (simulated)" if a.latency_simulated else "")
         table.add_row(
-            str(a.iteration), a.role, a.model, str(a.input_tokens), str(a.output_tokens),
-            fmt_usd(a.cost_usd), latency, a.outcome if a.outcome == "ok" else f"[red]{a.outcome}[/red]",
+            str(a.iteration),
+            a.role,
+            a.model,
+            str(a.input_tokens),
+            str(a.output_tokens),
+            fmt_usd(a.cost_usd),
+            latency,
+            a.outcome if a.outcome == "ok" else f"[red]{a.outcome}[/red]",
         )
     return table
 
@@ -137,8 +155,8 @@ def _render_iteration(detail: SessionDetail, strategy: StrategyRecord) -> None:
                 val = rep.validation_metrics
                 console.print(
                     f"training: grid of {rep.grid_size}, best {rep.best_params}, validation "
-                    f"sharpe {fmt_num(val.sharpe if val else None)}, trades {val.trades if val else 0}"
-                    f", {rep.duration_ms:.0f} ms"
+                    f"sharpe {fmt_num(val.sharpe if val else None)}, "
+                    f"trades {val.trades if val else 0}, {rep.duration_ms:.0f} ms"
                 )
         if run.gate is not None:
             console.print(_gate_table(run.gate, "training gate"))
@@ -149,15 +167,21 @@ def _render_iteration(detail: SessionDetail, strategy: StrategyRecord) -> None:
             f"return {fmt_pct(m.total_return)} vs buy-and-hold {fmt_pct(m.benchmark_return)}, "
             f"CAGR {fmt_pct(m.cagr)}, sharpe {fmt_num(m.sharpe)}, sortino {fmt_num(m.sortino)}, "
             f"max DD {fmt_pct(-m.max_drawdown)}, win rate {fmt_pct(m.win_rate)}, "
-            f"trades {m.trades}, profit factor {fmt_num(m.profit_factor)}, exposure {fmt_pct(m.exposure)}"
-            if m.start and m.end else f"backtest: {m.model_dump()}"
+            f"trades {m.trades}, profit factor {fmt_num(m.profit_factor)}, "
+            f"exposure {fmt_pct(m.exposure)}"
+            if m.start and m.end
+            else f"backtest: {m.model_dump()}"
         )
         if bt.gate is not None:
             console.print(_gate_table(bt.gate, "backtest gate"))
     for a in (x for x in detail.assessments if x.strategy_id == strategy.strategy_id):
         body = a.assessment
         text = f"[bold]{body.verdict}[/bold]: {body.summary}"
-        for label, items in (("+", body.strengths), ("-", body.weaknesses), ("→", body.suggestions)):
+        for label, items in (
+            ("+", body.strengths),
+            ("-", body.weaknesses),
+            ("→", body.suggestions),
+        ):
             text += "".join(f"\n {label} {item}" for item in items)
         console.print(Panel(text, title="assessment", title_align="left"))
 

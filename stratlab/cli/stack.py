@@ -17,7 +17,12 @@ from temporalio.client import Client
 
 from stratlab.cli._common import console
 from stratlab.config import Settings
-from stratlab.runtime import LocalStack, ensure_search_attributes, numba_cache_env, wait_for_temporal
+from stratlab.runtime import (
+    LocalStack,
+    ensure_search_attributes,
+    numba_cache_env,
+    wait_for_temporal,
+)
 from stratlab.store.db import apply_schema, make_pool
 from stratlab.telemetry import configure_logging
 from workers.pools import run_workers
@@ -84,7 +89,9 @@ async def dev(cfg: Settings, *, schedule: bool) -> None:
         if schedule:
             created = await ensure_research_schedule(lab.client, cfg)
             state = "created" if created else "exists"
-            console.print(f"  [dim]•[/dim] schedule stratlab-research-trigger {state} (every 5 min)")
+            console.print(
+                f"  [dim]•[/dim] schedule stratlab-research-trigger {state} (every 5 min)"
+            )
         console.print(
             f"\n[bold green]stratlab is running[/bold green] — pools: {', '.join(POOLS)}\n"
             f"  Temporal UI:  {cfg.temporal_ui_url}\n"

@@ -3,65 +3,42 @@
 Fresh designs pick a family (weighted by kind, directives, feedback and recent failures)
 and build it; with a previous spec in the prompt the designer revises that spec instead,
 keeping its family, unless the feedback reports a low win rate on a non-mean-reversion
-design, which switches to a mean-reversion family. Feedback handling:
+design, which switches to a mean-reversion family. Feedback signals (how they are read:
+``stratlab.llm._offline_feedback``) and what they do:
 
-    drawdown                       add a stop loss, or tighten the existing one (x0.7)
-    too few / no / only N trades   windows x0.6 and looser entry thresholds
-    too many trades, overtrading   windows x1.5
-    low win rate                   mean-reversion family
+    drawdown       add a stop loss, or tighten the existing one (x0.7)
+    few_trades     windows x0.6 and looser entry thresholds
+    many_trades    windows x1.5
+    low_win_rate   mean-reversion family
 """
 
 from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, replace
 
 from stratlab.llm._offline_families import (
     FAMILIES,
+    MAX_MA_WINDOW,
+    MAX_WINDOW,
     MEAN_REVERSION,
-    ML,
     Draft,
     Knobs,
     family_from_name,
     family_of,
+    fit_window_range,
     fixed_window,
     is_window_key,
     style_of,
     values_in,
 )
+from stratlab.llm._offline_feedback import FeedbackSignals, read_feedback
 from stratlab.llm._offline_prompt import DesignerView
 from stratlab.models.research import IndicatorRef, ParamRange, StrategySpec
 
-_FEW_TRADES = re.compile(
-    r"\b(?:too few|not enough|few|no|zero|only \d+) trades\b|\bno trade|trades\W+\d+(?:\.\d+)?\s*<",
-    re.IGNORECASE,
-)
-_MANY_TRADES = re.compile(r"too many trades|overtrad", re.IGNORECASE)
-_LOW_WIN_RATE = re.compile(
-    r"low win[ _]rate|win[ _]rate\W+(?:is\W+)?(?:too\W+)?low|win[ _]rate\W+0?\.\d+\s*<",
-    re.IGNORECASE,
-)
 # Threshold parameters of the families and the shift that lets more trades through.
 _LOOSEN = {"oversold": 5.0, "entry_pctb": 0.1, "entry_z": 0.5, "band": -0.25, "bb_k": -0.5}
 _LOOSEN_FLOOR = {"band": 0.0, "bb_k": 0.5}
-
-
-@dataclass(frozen=True)
-class FeedbackSignals:
-    drawdown: bool = False
-    few_trades: bool = False
-    many_trades: bool = False
-    low_win_rate: bool = False
-
-
-def read_feedback(text: str) -> FeedbackSignals:
-    return FeedbackSignals(
-        drawdown="drawdown" in text.lower(),
-        few_trades=bool(_FEW_TRADES.search(text)),
-        many_trades=bool(_MANY_TRADES.search(text)),
-        low_win_rate=bool(_LOW_WIN_RATE.search(text)),
-    )
 
 
 def design(view: DesignerView, rng: random.Random) -> StrategySpec:
@@ -70,6 +47,8 @@ def design(view: DesignerView, rng: random.Random) -> StrategySpec:
     previous = view.previous_spec
     if previous is None:
         return _fresh(view, signals, rng, notes=[])
+    if view.kind in ("rules", "ml") and previous.kind != view.kind:
+        return _fresh(view, signals, rng, notes=[])  # the cycle asks for the other kind
     family = family_of(previous)
     if signals.low_win_rate and previous.kind == "rules" and style_of(family) != MEAN_REVERSION:
         note = f"Switched from {previous.name} to mean reversion because its win rate was low."
@@ -185,6 +164,8 @@ def _apply_directives(
     update: dict[str, object] = {}
     if ("stop_loss" in directives or drawdown) and spec.stop_loss is None:
         update["stop_loss"] = round(rng.uniform(0.05, 0.08), 3)
+        if not drawdown:
+            notes.append(f"A {update['stop_loss']:.1%} stop loss limits each losing trade.")
     if "take_profit" in directives and spec.take_profit is None:
         update["take_profit"] = round(rng.uniform(0.10, 0.20), 3)
         notes.append("A take-profit level locks in gains.")
@@ -194,6 +175,9 @@ def _apply_directives(
         notes.append("Entries only when the close is above its long-term average.")
     if "small_grid" in directives:
         spec = spec.model_copy(update={"parameters": [_three_values(p) for p in spec.parameters]})
+    if "long_training" in directives and spec.ml is not None:
+        spec = spec.model_copy(update={"ml": spec.ml.model_copy(update={"epochs": 300})})
+        notes.append("Trained for 300 epochs.")
     return spec
 
 
@@ -208,7 +192,8 @@ def _has_trend_filter(spec: StrategySpec) -> bool:
 
 
 def _add_trend_filter(spec: StrategySpec, knobs: Knobs) -> StrategySpec:
-    trend = IndicatorRef(alias="trend", kind="sma", params={"window": fixed_window(200, knobs)})
+    length = fixed_window(200, knobs, cap=MAX_MA_WINDOW)
+    trend = IndicatorRef(alias="trend", kind="sma", params={"window": length})
     return spec.model_copy(
         update={
             "indicators": [*spec.indicators, trend],
@@ -227,10 +212,13 @@ def _scale_windows(spec: StrategySpec, factor: float) -> StrategySpec:
             if is_window_key(key) and isinstance(value, str):
                 window_params.add(value)
             elif is_window_key(key) and isinstance(value, int | float):
-                value = max(2, round(value * factor))
+                cap = MAX_MA_WINDOW if ref.kind in ("sma", "ema") else MAX_WINDOW
+                value = min(cap, max(2, round(value * factor)))
             params[key] = value
         indicators.append(IndicatorRef(alias=ref.alias, kind=ref.kind, params=params))
-    parameters = [_scale_range(p, factor) if p.name in window_params else p for p in spec.parameters]
+    parameters = [
+        _scale_range(p, factor) if p.name in window_params else p for p in spec.parameters
+    ]
     update: dict[str, object] = {"indicators": indicators, "parameters": parameters}
     if spec.ml is not None:
         horizon = max(1, round(spec.ml.label_horizon * factor))
@@ -239,10 +227,9 @@ def _scale_windows(spec: StrategySpec, factor: float) -> StrategySpec:
 
 
 def _scale_range(param: ParamRange, factor: float) -> ParamRange:
-    count = values_in(param)
-    low = max(2, round(param.low * factor))
-    step = max(1, round(param.step * factor))
-    return replace_range(param, low=low, high=low + step * (count - 1), step=step)
+    return fit_window_range(
+        param.name, round(param.low * factor), round(param.step * factor), values_in(param)
+    )
 
 
 def _loosen(spec: StrategySpec) -> StrategySpec:
@@ -281,7 +268,7 @@ def replace_range(param: ParamRange, **changes: float) -> ParamRange:
 
 def _rationale(idea: str, notes: list[str], view: DesignerView) -> str:
     if "concise" in view.directives:
-        return idea.split(": ", 1)[-1]
+        return " ".join([idea.split(": ", 1)[-1], *notes[:1]])
     parts = [idea, *notes]
     parts.append(
         f"Parameters are searched on the {view.symbol} training split and checked on "
@@ -306,6 +293,3 @@ _DETAIL = (
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "symbol"
-
-
-__all__ = ["ML", "FeedbackSignals", "design", "read_feedback", "replace"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -36,19 +37,30 @@ class Draft:
     idea: str = ""
 
 
+MAX_WINDOW = 200
+"""The smallest upper bound of a window param in the indicator registry (rsi, atr,
+stoch, macd fast and signal); every searched window stays within it."""
+MAX_MA_WINDOW = 500
+"""sma and ema allow longer windows; the fixed trend filter may use them."""
+
+
 def window(name: str, low: int, high: int, step: int, knobs: Knobs) -> ParamRange:
     """A window range scaled by ``knobs.window_scale``, keeping its number of values."""
     scale = knobs.window_scale
     count = (high - low) // step + 1
-    scaled_low = max(2, round(low * scale))
-    scaled_step = max(1, round(step * scale))
-    return ParamRange(
-        name=name, low=scaled_low, high=scaled_low + scaled_step * (count - 1), step=scaled_step
-    )
+    return fit_window_range(name, round(low * scale), round(step * scale), count)
 
 
-def fixed_window(value: int, knobs: Knobs) -> int:
-    return max(2, round(value * knobs.window_scale))
+def fit_window_range(name: str, low: int, step: int, count: int) -> ParamRange:
+    """Whole-number range of ``count`` values within 2..MAX_WINDOW (step shrinks first)."""
+    count = max(1, count)
+    low = max(2, min(low, MAX_WINDOW - (count - 1)))
+    step = max(1, min(step, (MAX_WINDOW - low) // (count - 1))) if count > 1 else max(1, step)
+    return ParamRange(name=name, low=low, high=low + step * (count - 1), step=step)
+
+
+def fixed_window(value: int, knobs: Knobs, cap: int = MAX_WINDOW) -> int:
+    return min(cap, max(2, round(value * knobs.window_scale)))
 
 
 def level(name: str, low: float, high: float, step: float) -> ParamRange:
@@ -82,7 +94,12 @@ def ma_cross(rng: random.Random, knobs: Knobs) -> Draft:
     ma = rng.choice(["sma", "ema"])
     fast = window("fast_window", *rng.choice([(5, 20, 5), (5, 25, 5), (8, 24, 4)]), knobs)
     slow = window("slow_window", *rng.choice([(30, 90, 15), (40, 120, 20), (50, 150, 25)]), knobs)
-    exit_rule = rng.choice(["crosses_below(fast, slow)", "close < slow"])
+    exit_rule, exit_words = rng.choice(
+        [
+            ("crosses_below(fast, slow)", "it crosses back below"),
+            ("close < slow", "the close drops below the slow average"),
+        ]
+    )
     return Draft(
         family="ma_cross",
         indicators=[_ref("fast", ma, window="fast_window"), _ref("slow", ma, window="slow_window")],
@@ -90,7 +107,7 @@ def ma_cross(rng: random.Random, knobs: Knobs) -> Draft:
         exit=exit_rule,
         parameters=[fast, slow],
         idea=f"Trend following: buy when a fast {ma.upper()} crosses above a slow one and "
-        f"sell when {'it crosses back below' if 'crosses' in exit_rule else 'the close drops below the slow average'}.",
+        f"sell when {exit_words}.",
     )
 
 
@@ -189,7 +206,10 @@ def atr_breakout(rng: random.Random, knobs: Knobs) -> Draft:
     band = (0.0, 0.5, 0.25) if knobs.loose else (0.0, 1.0, 0.25)
     return Draft(
         family="atr_breakout",
-        indicators=[_ref("atr", "atr", window="atr_window"), _ref("trail", "ema", window="exit_window")],
+        indicators=[
+            _ref("atr", "atr", window="atr_window"),
+            _ref("trail", "ema", window="exit_window"),
+        ],
         entry=f"close > {reference} + band * atr",
         exit="crosses_below(close, trail)",
         parameters=[
@@ -200,6 +220,25 @@ def atr_breakout(rng: random.Random, knobs: Knobs) -> Draft:
         idea="Volatility breakout: buy when the close clears the recent high by a fraction "
         "of the average true range and ride the move until the close falls below a "
         "trailing average.",
+    )
+
+
+def donchian_breakout(rng: random.Random, knobs: Knobs) -> Draft:
+    return Draft(
+        family="donchian_breakout",
+        indicators=[
+            _ref("dc", "donchian", window="entry_window"),
+            _ref("dx", "donchian", window="exit_window"),
+        ],
+        # The channel includes the current bar, so the breakout compares with yesterday's.
+        entry="close > lag(dc.upper, 1)",
+        exit="close < lag(dx.lower, 1)",
+        parameters=[
+            window("entry_window", *rng.choice([(20, 60, 5), (10, 60, 10)]), knobs),
+            window("exit_window", 5, 20, 5, knobs),
+        ],
+        idea="Channel breakout: buy when the close breaks above the highest high of the "
+        "entry channel and sell when it breaks below the lowest low of a shorter exit channel.",
     )
 
 
@@ -266,6 +305,7 @@ FAMILIES: dict[str, tuple[str, Callable[[random.Random, Knobs], Draft]]] = {
     "stoch_reversion": (MEAN_REVERSION, stoch_reversion),
     "zscore_reversion": (MEAN_REVERSION, zscore_reversion),
     "atr_breakout": (BREAKOUT, atr_breakout),
+    "donchian_breakout": (BREAKOUT, donchian_breakout),
     "bollinger_breakout": (BREAKOUT, bollinger_breakout),
     "ml": (ML, ml_classifier),
 }
@@ -289,6 +329,8 @@ def family_of(spec: StrategySpec) -> str | None:
     ):
         if kind in kinds:
             return family
+    if "donchian" in kinds:
+        return "donchian_breakout"
     if "bbands" in kinds:
         return "bollinger_breakout" if "upper" in entry else "bollinger_reversion"
     if "macd" in kinds:
@@ -300,15 +342,32 @@ def family_of(spec: StrategySpec) -> str | None:
     return None
 
 
-_NAME_HINTS = (
-    ("ma-cross", "ma_cross"), ("macd", "macd_cross"), ("rsi", "rsi_reversion"),
-    ("bollinger-breakout", "bollinger_breakout"), ("bollinger", "bollinger_reversion"),
-    ("stoch", "stoch_reversion"), ("zscore", "zscore_reversion"),
-    ("atr-breakout", "atr_breakout"), ("breakout", "atr_breakout"), ("-ml-", "ml"),
+_NAME_HINTS: tuple[tuple[frozenset[str], str], ...] = tuple(
+    (frozenset(words.split()), family)
+    for words, family in (
+        ("bollinger breakout", "bollinger_breakout"),
+        ("ma cross", "ma_cross"),
+        ("sma cross", "ma_cross"),
+        ("ema cross", "ma_cross"),
+        ("macd", "macd_cross"),
+        ("rsi", "rsi_reversion"),
+        ("bollinger", "bollinger_reversion"),
+        ("stoch", "stoch_reversion"),
+        ("zscore", "zscore_reversion"),
+        ("donchian", "donchian_breakout"),
+        ("atr", "atr_breakout"),
+        ("breakout", "atr_breakout"),
+        ("ml", "ml"),
+        ("logistic", "ml"),
+        ("mlp", "ml"),
+    )
 )
 
 
 def family_from_name(name: str) -> str | None:
-    """The family a strategy name suggests: offline names carry their family's slug."""
-    lowered = name.lower().replace("_", "-")
-    return next((family for hint, family in _NAME_HINTS if hint in lowered), None)
+    """The family a strategy name suggests: offline names carry their family's slug.
+
+    Whole words only ("reversion" must not read as "rsi").
+    """
+    words = set(re.split(r"[^a-z0-9]+", name.lower()))
+    return next((family for hint, family in _NAME_HINTS if hint <= words), None)

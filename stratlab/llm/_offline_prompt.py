@@ -29,7 +29,7 @@ from stratlab.llm.parsing import MalformedOutputError, parse_structured
 from stratlab.models.research import BacktestMetrics, StrategySpec
 
 _FLAGS = re.IGNORECASE | re.MULTILINE
-_SYMBOL = re.compile(r"^[ \t]*symbol[ \t]*:[ \t]*([A-Za-z0-9_.^=\-]+)", _FLAGS)
+_SYMBOL = re.compile(r"^[ \t]*symbol[ \t]*:[ \t]*(\S+)", _FLAGS)
 _KIND = re.compile(r"^[ \t]*kind[ \t]*:[ \t]*([A-Za-z]+)", _FLAGS)
 _ITERATION = re.compile(r"^[ \t]*iteration[ \t]*:[ \t]*(\d+)(?:[ \t]*(?:of|/)[ \t]*(\d+))?", _FLAGS)
 _GATE = re.compile(r"^[ \t]*gate[ \t]*:[ \t]*(passed|pass|failed|fail)\b", _FLAGS)

@@ -29,8 +29,12 @@ class Directive:
 DIRECTIVES: tuple[Directive, ...] = (
     Directive(
         "stop_loss",
-        ("always set a stop loss", "always use a stop loss", "use a stop loss",
-         "include a stop loss"),
+        (
+            "always set a stop loss",
+            "always use a stop loss",
+            "use a stop loss",
+            "include a stop loss",
+        ),
         "every design gets stop_loss between 0.05 and 0.08",
     ),
     Directive(
@@ -61,7 +65,7 @@ DIRECTIVES: tuple[Directive, ...] = (
     Directive(
         "breakout",
         ("prefer breakouts", "prefer breakout strategies"),
-        "rules designs come from the breakout families (atr breakout, bollinger breakout)",
+        "rules designs come from the breakout families (atr, donchian, bollinger breakout)",
     ),
     Directive(
         "machine_learning",
@@ -82,6 +86,11 @@ DIRECTIVES: tuple[Directive, ...] = (
         "trend_filter",
         ("use a trend filter", "confirm with a trend filter", "trade only with the trend"),
         "rules entries also require close > sma(200) (x window scale)",
+    ),
+    Directive(
+        "long_training",
+        ("train for many epochs", "train longer", "use more epochs"),
+        "ml designs train for 300 epochs",
     ),
     Directive(
         "concise",

@@ -97,7 +97,8 @@ def estimate_input_tokens(request: LlmRequest) -> int:
     input, so it belongs in the reservation.
     """
     schema = json.dumps(request.json_schema, separators=(",", ":")) if request.json_schema else ""
-    return estimate_tokens(request.system) + estimate_tokens(request.prompt) + estimate_tokens(schema)
+    prompt_tokens = estimate_tokens(request.system) + estimate_tokens(request.prompt)
+    return prompt_tokens + estimate_tokens(schema)
 
 
 def worst_case_cost(request: LlmRequest, model: str, *, settings: Settings) -> float:

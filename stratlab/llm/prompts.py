@@ -134,28 +134,18 @@ DEFAULT_PROMPTS: dict[str, DefaultPrompt] = {
     role: _default(role) for role in ("designer", "assessor")
 }
 
-DEFAULT_INDICATOR_CATALOGUE = """\
-- sma(window): simple moving average of close
-- ema(window): exponential moving average of close
-- rsi(window): relative strength index, 0-100
-- macd(fast, slow, signal): outputs macd, signal, hist
-- bbands(window, k): Bollinger bands; outputs upper, middle, lower, pctb (0 at lower, 1 at upper)
-- atr(window): average true range, in price units
-- roc(window): rate of change of close over window bars
-- stoch(k_window, d_window): stochastic oscillator, 0-100; outputs k, d
-- zscore(window): (close - rolling mean) / rolling standard deviation"""
-"""A catalogue for examples and dry renders; the lab passes the registry's own."""
-
 
 def example_context(role: str) -> BaseModel:
     """A plausible context for ``role``: for dry renders of candidate templates and tests."""
     if role == "designer":
+        from stratlab.market.indicators import describe_indicators
+
         return DesignerContext(
             symbol="sp500",
             kind="any",
             iteration=1,
             max_iterations=3,
-            indicator_catalogue=DEFAULT_INDICATOR_CATALOGUE,
+            indicator_catalogue=describe_indicators(),
             data_summary="sp500 daily bars 1999-01-04 to 2014-12-31 (train and validation).",
         )
     if role == "assessor":
@@ -165,7 +155,18 @@ def example_context(role: str) -> BaseModel:
             max_iterations=3,
             spec_json='{"name": "example", "kind": "rules"}',
             training_summary="grid of 25 combinations; validation sharpe 0.62 over 14 trades",
-            metrics=BacktestMetrics(sharpe=0.4, total_return=0.08, trades=12, win_rate=0.5),
+            metrics=BacktestMetrics.model_validate(
+                {
+                    "sharpe": 0.42,
+                    "total_return": 0.08,
+                    "max_drawdown": 0.12,
+                    "trades": 12,
+                    "win_rate": 0.5,
+                    "exposure": 0.4,
+                    "benchmark_return": 0.15,
+                    "bars": 1000,
+                }
+            ),
             benchmark_return=0.15,
             gate_passed=True,
         )

@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import math
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -157,6 +158,9 @@ def _canonical(header: object) -> str:
 
 
 def _select_columns(df: pd.DataFrame) -> pd.DataFrame:
+    repeated = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+    if repeated:
+        raise DataImportError(f"repeated column name(s): {', '.join(repeated)}")
     by_key: dict[str, object] = {}
     for column in df.columns:
         by_key.setdefault(_canonical(column), column)
@@ -172,12 +176,11 @@ def _select_columns(df: pd.DataFrame) -> pd.DataFrame:
         names = ["timestamp" if c == "ts" else c for c in missing]
         found_names = ", ".join(str(c) for c in df.columns[:12]) or "none"
         raise DataImportError(f"missing column(s): {', '.join(names)}; found: {found_names}")
-    out = pd.DataFrame(
-        {
-            target: (df.index if source is None else df[source]).to_numpy()
-            for target, source in chosen.items()
-        }
-    )
+    columns = {
+        target: (df.index.to_series() if source is None else df[source]).reset_index(drop=True)
+        for target, source in chosen.items()
+    }
+    out = pd.DataFrame(columns)
     if "volume" not in out:
         out["volume"] = 0.0
     return out
@@ -187,13 +190,18 @@ _MISSING = object()
 
 
 def _parse_timestamps(values: pd.Series) -> pd.DatetimeIndex:
+    """Naive timestamps. One time zone keeps its wall-clock time (a daily bar keeps its
+    trading date); mixed UTC offsets and epoch numbers become UTC."""
     if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = pd.to_datetime(values, utc=True)
+        parsed = values
     elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        parsed = pd.to_datetime(values, unit=_epoch_unit(values), errors="coerce", utc=True)
+        parsed = pd.to_datetime(values, unit=_epoch_unit(values), errors="coerce")
     else:
         parsed = _parse_text_timestamps(values.astype("string").str.strip())
-    parsed = parsed.dt.tz_localize(None)
+    if not pd.api.types.is_datetime64_any_dtype(parsed):
+        parsed = pd.to_datetime(parsed, errors="coerce", utc=True)
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_localize(None)
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if len(bad):
         i = bad[0]
@@ -203,14 +211,18 @@ def _parse_timestamps(values: pd.Series) -> pd.DatetimeIndex:
 
 def _parse_text_timestamps(text: pd.Series) -> pd.Series:
     if text.str.fullmatch(r"\d{8}").fillna(False).all():
-        return pd.to_datetime(text, format="%Y%m%d", errors="coerce", utc=True)
+        return pd.to_datetime(text, format="%Y%m%d", errors="coerce")
     if text.str.fullmatch(r"\d{9,19}(\.\d*)?").fillna(False).all():
         numbers = pd.to_numeric(text, errors="coerce")
-        return pd.to_datetime(numbers, unit=_epoch_unit(numbers), errors="coerce", utc=True)
-    try:
-        return pd.to_datetime(text, errors="coerce", utc=True)
-    except (ValueError, TypeError):
-        return pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
+        return pd.to_datetime(numbers, unit=_epoch_unit(numbers), errors="coerce")
+    # pandas warns when it cannot infer one format and parses element by element; that
+    # fallback is what we want for odd files, and unparseable cells are reported by row.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            return pd.to_datetime(text, errors="coerce")
+        except (ValueError, TypeError):  # mixed UTC offsets
+            return pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
 
 
 def _epoch_unit(values: pd.Series) -> str:

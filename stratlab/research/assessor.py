@@ -24,7 +24,8 @@ def summarise_training(report: TrainingReport | None) -> str:
     if report.kind == "ml":
         return (
             f"ml model, {len(report.epochs)} epochs (resumed from {report.resumed_from_epoch}); "
-            f"validation accuracy {report.accuracy or 0:.1%}, final loss {report.final_loss or 0:.3f}, "
+            f"validation accuracy {report.accuracy or 0:.1%}, "
+            f"final loss {report.final_loss or 0:.3f}, "
             f"loss decrease {report.loss_decrease or 0:.1%}"
         )
     val = report.validation_metrics
@@ -75,12 +76,12 @@ class Assessor:
                     }
                 )
         await self._research.insert_assessment(
-            assessment_id=inp.assessment_id,
+            inp.assessment_id,
+            strategy_id=inp.strategy_id,
+            assessment=assessment,
             session_id=inp.session_id,
             iteration=inp.iteration,
-            strategy_id=inp.strategy_id,
             backtest_id=inp.backtest_id,
-            assessment=assessment,
         )
         return AssessResult(assessment=assessment, tokens=tokens, cost_usd=cost)
 
@@ -93,7 +94,11 @@ class Assessor:
                 f"missing rows for assessment: prompt={prompt is not None}, "
                 f"strategy={strategy is not None}, backtest={backtest is not None}"
             )
-        training = await self._research.get_training_run(backtest.training_run_id)
+        training = (
+            await self._research.get_training_run(backtest.training_run_id)
+            if backtest.training_run_id
+            else None
+        )
         context = AssessorContext(
             symbol=strategy.spec.symbol,
             iteration=inp.iteration,
@@ -102,10 +107,10 @@ class Assessor:
             training_summary=summarise_training(training.report if training else None),
             metrics=backtest.metrics,
             benchmark_return=backtest.metrics.benchmark_return,
-            gate_passed=backtest.gate.passed,
+            gate_passed=backtest.gate.passed if backtest.gate else False,
             gate_failures=[
                 f"{c.name} {c.value:.3f} (needs {c.op} {c.threshold})"
-                for c in backtest.gate.failures()
+                for c in (backtest.gate.failures() if backtest.gate else [])
             ],
         )
         return LlmRequest(

@@ -8,6 +8,7 @@ from stratlab.backtest.gates import backtest_gate
 from stratlab.backtest.runner import BacktestRun, backtest_rules, backtest_signals
 from stratlab.config import Settings
 from stratlab.market.splits import Splits
+from stratlab.models.records import EquityCurve
 from stratlab.models.research import BacktestInput, BacktestResult, StrategySpec
 from stratlab.research.data import load_splits
 from stratlab.research.training import costs_from
@@ -37,8 +38,8 @@ class Backtester:
             )
         strategy = await self._research.get_strategy(inp.strategy_id)
         training = await self._research.get_training_run(inp.training_run_id)
-        if strategy is None or training is None or training.status != "finished":
-            raise BacktestError(f"no finished training run {inp.training_run_id} to backtest")
+        if strategy is None or training is None or training.status != "completed":
+            raise BacktestError(f"no completed training run {inp.training_run_id} to backtest")
         spec = strategy.spec
         splits = await load_splits(
             spec.symbol,
@@ -47,24 +48,25 @@ class Backtester:
             validation=self._settings.validation_fraction,
         )
         params = dict(training.best_params or {})
+        model = await self._research.load_model(inp.training_run_id) if spec.kind == "ml" else None
         try:
-            run = await asyncio.to_thread(self._run, spec, params, training.model, splits)
+            run = await asyncio.to_thread(self._run, spec, params, model, splits)
         except (ValueError, ArithmeticError) as err:
             raise BacktestError(f"backtest failed: {err}") from err
         gate = backtest_gate(run.metrics, thresholds)
         await self._research.insert_backtest(
-            backtest_id=inp.backtest_id,
+            inp.backtest_id,
             strategy_id=inp.strategy_id,
             training_run_id=inp.training_run_id,
             session_id=inp.session_id,
             metrics=run.metrics,
             gate=gate,
             params=params,
-            equity={
-                "ts": [ts.isoformat() for ts in run.equity.index],
-                "equity": [float(v) for v in run.equity.to_numpy()],
-                "benchmark": [float(v) for v in run.benchmark.to_numpy()],
-            },
+            equity=EquityCurve(
+                ts=list(run.equity.index.to_pydatetime()),
+                equity=run.equity.to_numpy(dtype=float).tolist(),
+                benchmark=run.benchmark.to_numpy(dtype=float).tolist(),
+            ),
         )
         return BacktestResult(backtest_id=inp.backtest_id, metrics=run.metrics, gate=gate)
 

@@ -31,7 +31,9 @@ async def load_frame(symbol: str, market: MarketRepo) -> pd.DataFrame:
     raise UnknownSymbolError(f"unknown symbol {symbol!r}; known: {', '.join(known)}")
 
 
-async def load_splits(symbol: str, market: MarketRepo, *, train: float, validation: float) -> Splits:
+async def load_splits(
+    symbol: str, market: MarketRepo, *, train: float, validation: float
+) -> Splits:
     return split_by_time(await load_frame(symbol, market), train=train, validation=validation)
 
 

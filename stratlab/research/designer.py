@@ -103,10 +103,7 @@ class Designer:
                 request = _repair_request(request, priced.response.text, str(err))
         assert spec is not None
         await self._research.insert_strategy(
-            strategy_id=inp.strategy_id,
-            session_id=inp.session_id,
-            iteration=inp.iteration,
-            spec=spec,
+            inp.strategy_id, spec, session_id=inp.session_id, iteration=inp.iteration
         )
         return DesignResult(strategy_id=inp.strategy_id, spec=spec, tokens=tokens, cost_usd=cost)
 
@@ -141,7 +138,12 @@ class Designer:
             max_iterations=inp.max_iterations,
             indicator_catalogue=describe_indicators(),
             data_summary=summarise_train_split(splits),
-            recent_strategies=[RecentStrategy.model_validate(r) for r in recent],
+            recent_strategies=[
+                RecentStrategy(
+                    name=r.name, kind=r.kind, outcome=r.outcome or "running", sharpe=r.sharpe
+                )
+                for r in recent
+            ],
             feedback=inp.feedback,
             previous_spec_json=previous_json,
         )

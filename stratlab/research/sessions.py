@@ -41,8 +41,6 @@ class SessionService:
     async def start(self, inp: StartSessionInput) -> SessionStarted:
         designer = await self._prompts.current_prod("designer")
         assessor = await self._prompts.current_prod("assessor")
-        if designer is None or assessor is None:
-            raise LookupError("no prod prompt for designer/assessor: run `stratlab db init`")
         started = datetime.now(UTC)
         await self._sessions.create(
             session_id=inp.session_id,
@@ -51,7 +49,7 @@ class SessionService:
             trigger=inp.trigger,
             symbol=inp.symbol,
             kind=inp.kind,
-            input=inp.cycle_input.model_dump(mode="json"),
+            input=inp.cycle_input,
             started_at=inp.started_at,
             designer_prompt_id=designer.id,
             assessor_prompt_id=assessor.id,
@@ -70,10 +68,8 @@ class SessionService:
             request, self._provider.model_for(request), settings=self._settings
         )
         day = datetime.now(UTC).date()
-        status = await self._budget.day_status("research", day)
         cap = self._settings.budget_cap("research") - self._settings.budget_buffer_usd
-        used = (status.spent_usd + status.reserved_usd) if status else 0.0
-        remaining = cap - used
+        remaining = (await self._budget.day_status("research", day, default_cap=cap)).remaining_usd
         ok = remaining >= needed
         await self._sessions.record_trigger(
             trigger_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"trigger:{inp.session_id}")),
@@ -84,12 +80,12 @@ class SessionService:
             reason=f"remaining ${remaining:.4f}, first call needs up to ${needed:.4f}",
         )
         await self._sessions.record_phase(
-            session_id=inp.session_id,
-            iteration=0,
-            phase="budget",
+            inp.session_id,
+            0,
+            "budget",
             started_at=started,
             finished_at=datetime.now(UTC),
-            status="ok" if ok else "skipped_budget",
+            status="ok" if ok else "skipped",
             detail={"remaining_usd": remaining, "needed_usd": needed},
         )
         return SessionStarted(
@@ -104,10 +100,10 @@ class SessionService:
         tokens, cost = await self._actions.totals_by_session(inp.session_id)
         result = inp.result.model_copy(update={"tokens": tokens, "cost_usd": cost})
         await self._sessions.finish(
-            session_id=inp.session_id,
+            inp.session_id,
             outcome=inp.outcome,
             best_strategy_id=inp.best_strategy_id,
-            result=result.model_dump(mode="json"),
+            result=result,
             finished_at=inp.finished_at,
         )
         return result

@@ -41,7 +41,7 @@ class Trainer:
     async def train(self, inp: TrainInput, *, heartbeat: Heartbeat) -> TrainResult:
         finished = await self._research.get_training_run(inp.training_run_id)
         thresholds = inp.gate or self._settings.training_gate
-        if finished is not None and finished.status == "finished" and finished.report:
+        if finished is not None and finished.status == "completed" and finished.report:
             return TrainResult(
                 training_run_id=inp.training_run_id,
                 report=finished.report,
@@ -58,7 +58,7 @@ class Trainer:
             validation=self._settings.validation_fraction,
         )
         await self._research.upsert_training_run(
-            training_run_id=inp.training_run_id,
+            inp.training_run_id,
             strategy_id=inp.strategy_id,
             session_id=inp.session_id,
             status="running",
@@ -79,7 +79,7 @@ class Trainer:
                 )
         except (ValueError, ArithmeticError) as err:
             await self._research.upsert_training_run(
-                training_run_id=inp.training_run_id,
+                inp.training_run_id,
                 strategy_id=inp.strategy_id,
                 session_id=inp.session_id,
                 status="failed",
@@ -88,10 +88,10 @@ class Trainer:
         report = report.model_copy(update={"duration_ms": (time.perf_counter() - started) * 1e3})
         gate = training_gate(report, thresholds)
         await self._research.upsert_training_run(
-            training_run_id=inp.training_run_id,
+            inp.training_run_id,
             strategy_id=inp.strategy_id,
             session_id=inp.session_id,
-            status="finished",
+            status="completed",
             report=report,
             gate=gate,
             model=model,

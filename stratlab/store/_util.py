@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from stratlab.store.db import ConnectionSource
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def to_decimal(amount: float | Decimal | int) -> Decimal:
@@ -26,3 +31,21 @@ def jsonb(value: BaseModel | Mapping[str, Any] | None) -> Jsonb | None:
     if isinstance(value, BaseModel):
         return Jsonb(value.model_dump(mode="json"))
     return Jsonb(dict(value))
+
+
+async def fetch_one(
+    pool: ConnectionSource, sql: str, params: Mapping[str, Any], model: type[M]
+) -> M | None:
+    """The first row of a query as ``model``, or ``None``."""
+    async with pool.connection() as conn:
+        row = await (await conn.execute(sql, params)).fetchone()
+    return None if row is None else model.model_validate(row)
+
+
+async def fetch_all(
+    pool: ConnectionSource, sql: str, params: Mapping[str, Any], model: type[M]
+) -> list[M]:
+    """Every row of a query as ``model``."""
+    async with pool.connection() as conn:
+        rows = await (await conn.execute(sql, params)).fetchall()
+    return [model.model_validate(r) for r in rows]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
@@ -66,6 +67,25 @@ class DefaultPromptLike(Protocol):
     def version(self) -> str: ...
 
 
+class ConnectionSource(Protocol):
+    """What repositories take: a pool, or anything else that lends a connection the same
+    way (``SingleConnection``)."""
+
+    def connection(self) -> AbstractAsyncContextManager[Conn]: ...
+
+
+class SingleConnection:
+    """One connection lent out as if it were a pool, so repositories can share it: inside
+    ``async with conn.transaction()`` several repositories' writes commit together."""
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Conn]:
+        yield self._conn
+
+
 def make_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
     """A pool of autocommit, dict-row connections; the caller opens it (``await
     pool.open()`` or ``async with pool``)."""
@@ -76,6 +96,9 @@ def make_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> Po
         open=False,
         connection_class=AsyncConnection[DictRow],
         kwargs={"row_factory": dict_row, "autocommit": True},
+        # A connection is checked before it is lent out: after a database restart the
+        # next activity gets a fresh connection instead of a dead one.
+        check=AsyncConnectionPool.check_connection,
         name="stratlab",
     )
 
@@ -103,14 +126,14 @@ def default_prompt_id(role: str, content_hash: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"stratlab:prompt:{role}:{content_hash}"))
 
 
-async def apply_schema(target: Pool | Conn, *, seed_prompts: bool = True) -> None:
+async def apply_schema(target: ConnectionSource | Conn, *, seed_prompts: bool = True) -> None:
     """Apply ``schema.sql`` and seed the default prompts, in one transaction under an
     advisory lock, so concurrent workers starting up apply it one after another."""
-    if isinstance(target, AsyncConnectionPool):
+    if isinstance(target, AsyncConnection):
+        await _apply(target, seed_prompts=seed_prompts)
+    else:
         async with target.connection() as conn:
             await _apply(conn, seed_prompts=seed_prompts)
-    else:
-        await _apply(target, seed_prompts=seed_prompts)
 
 
 async def _apply(conn: Conn, *, seed_prompts: bool) -> None:

@@ -30,8 +30,8 @@ from stratlab.models.research import (
     StrategySpec,
     TrainingReport,
 )
-from stratlab.store._util import jsonb
-from stratlab.store.db import Pool
+from stratlab.store._util import fetch_all, fetch_one, jsonb
+from stratlab.store.db import ConnectionSource
 
 _INSERT_STRATEGY = """
 INSERT INTO strategies (strategy_id, session_id, iteration, name, kind, symbol, spec,
@@ -118,7 +118,7 @@ SELECT * FROM assessments WHERE session_id = %(session_id)s ORDER BY iteration, 
 class ResearchRepo:
     """Strategies and what became of them: training, backtests, assessments."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: ConnectionSource) -> None:
         self._pool = pool
 
     # --- strategies -------------------------------------------------------------------
@@ -150,10 +150,14 @@ class ResearchRepo:
         return StrategyRecord.model_validate(row)
 
     async def get_strategy(self, strategy_id: str) -> StrategyRecord | None:
-        return await self._one(_GET_STRATEGY, {"strategy_id": strategy_id}, StrategyRecord)
+        return await fetch_one(
+            self._pool, _GET_STRATEGY, {"strategy_id": strategy_id}, StrategyRecord
+        )
 
     async def strategies_by_session(self, session_id: str) -> list[StrategyRecord]:
-        return await self._all(_STRATEGIES_BY_SESSION, {"session_id": session_id}, StrategyRecord)
+        return await fetch_all(
+            self._pool, _STRATEGIES_BY_SESSION, {"session_id": session_id}, StrategyRecord
+        )
 
     # --- training ---------------------------------------------------------------------
 
@@ -191,11 +195,11 @@ class ResearchRepo:
 
     async def get_training_run(self, training_run_id: str) -> TrainingRunRecord | None:
         params = {"training_run_id": training_run_id}
-        return await self._one(_GET_TRAINING_RUN, params, TrainingRunRecord)
+        return await fetch_one(self._pool, _GET_TRAINING_RUN, params, TrainingRunRecord)
 
     async def training_runs_by_session(self, session_id: str) -> list[TrainingRunRecord]:
         params = {"session_id": session_id}
-        return await self._all(_TRAINING_RUNS_BY_SESSION, params, TrainingRunRecord)
+        return await fetch_all(self._pool, _TRAINING_RUNS_BY_SESSION, params, TrainingRunRecord)
 
     async def load_model(self, training_run_id: str) -> bytes | None:
         """The fitted model's bytes, or ``None`` (unknown run, or a rules strategy)."""
@@ -262,10 +266,14 @@ class ResearchRepo:
         return BacktestRecord.model_validate(row)
 
     async def get_backtest(self, backtest_id: str) -> BacktestRecord | None:
-        return await self._one(_GET_BACKTEST, {"backtest_id": backtest_id}, BacktestRecord)
+        return await fetch_one(
+            self._pool, _GET_BACKTEST, {"backtest_id": backtest_id}, BacktestRecord
+        )
 
     async def backtests_by_session(self, session_id: str) -> list[BacktestRecord]:
-        return await self._all(_BACKTESTS_BY_SESSION, {"session_id": session_id}, BacktestRecord)
+        return await fetch_all(
+            self._pool, _BACKTESTS_BY_SESSION, {"session_id": session_id}, BacktestRecord
+        )
 
     async def load_equity(self, backtest_id: str) -> EquityCurve | None:
         """The equity curve and benchmark of a backtest, or ``None`` if it has none."""
@@ -305,17 +313,8 @@ class ResearchRepo:
 
     async def get_assessment(self, assessment_id: str) -> AssessmentRecord | None:
         params = {"assessment_id": assessment_id}
-        return await self._one(_GET_ASSESSMENT, params, AssessmentRecord)
+        return await fetch_one(self._pool, _GET_ASSESSMENT, params, AssessmentRecord)
 
     async def assessments_by_session(self, session_id: str) -> list[AssessmentRecord]:
         params = {"session_id": session_id}
-        return await self._all(_ASSESSMENTS_BY_SESSION, params, AssessmentRecord)
-
-    # --- helpers ----------------------------------------------------------------------
-
-    async def _one[M: BaseModel](
-        self, sql: str, params: Mapping[str, Any], model: type[M]
-    ) -> M | None:
-        async with self._pool.connection() as conn:
-            row = await (await conn.execute(sql, params)).fetchone()
-        return None if row is None else model.model_validate(row)
+        return await fetch_all(self._pool, _ASSESSMENTS_BY_SESSION, params, AssessmentRecord)

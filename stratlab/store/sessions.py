@@ -25,7 +25,7 @@ from stratlab.models.records import (
 )
 from stratlab.models.research import Outcome, Phase, ResearchCycleResult
 from stratlab.store._util import jsonb
-from stratlab.store.db import Pool
+from stratlab.store.db import ConnectionSource
 
 # A retried create keeps the first row: the workflow made the id, so it is the same session.
 _CREATE = """
@@ -163,7 +163,7 @@ SELECT st.strategy_id, st.session_id, st.iteration, st.name, st.kind, st.symbol,
 class SessionRepo:
     """Research sessions, their phases, triggers and metrics."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: ConnectionSource) -> None:
         self._pool = pool
 
     async def create(

@@ -7,8 +7,7 @@ A feature name from ``MlSpec.features`` is resolved through the rules engine's
 
 * price levels (open/high/low/close and level indicators such as sma, ema, the bbands
   upper/middle/lower bands) become ``value / close - 1``, the distance from the close;
-* price differences (atr, macd and its signal/histogram, standard deviation, momentum)
-  become ``value / close``;
+* price differences (atr, macd and its signal/histogram) become ``value / close``;
 * volume becomes ``volume / (trailing 20-bar mean volume) - 1``, using past bars only;
 * everything else (rsi, roc, zscore, bbands.pctb, ...) is already scale-free and kept.
 

@@ -45,10 +45,17 @@ def range_values(param: ParamRange) -> list[float]:
     return [float(v) for v in values]
 
 
-def parameter_grid(spec: StrategySpec) -> list[dict[str, float]]:
-    """Cartesian product of the spec's parameter ranges, in declaration order."""
+def parameter_grid(spec: StrategySpec, *, limit: int = 1_000_000) -> list[dict[str, float]]:
+    """Cartesian product of the spec's parameter ranges, in declaration order.
+
+    ``limit`` only guards memory for specs that skipped validation, whose own grid cap
+    (``validate_spec(max_grid_size=...)``) is much lower.
+    """
     if not spec.parameters:
         return [{}]
+    size = math.prod(range_size(p) for p in spec.parameters)
+    if size > limit:
+        raise ValueError(f"parameter grid has {size} combinations; the limit is {limit}")
     names = [p.name for p in spec.parameters]
     axes = [range_values(p) for p in spec.parameters]
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]

@@ -65,9 +65,12 @@ async def test_success_writes_every_row_a_user_reads(lab: Any) -> None:
         lab, "SELECT * FROM agent_sessions WHERE session_id = %(s)s", s=result.session_id
     )
     assert session["outcome"] == "success" and session["finished_at"] is not None
-    phases = {r["phase"] for r in await rows(
-        lab, "SELECT phase FROM session_phases WHERE session_id = %(s)s", s=result.session_id
-    )}
+    phases = {
+        r["phase"]
+        for r in await rows(
+            lab, "SELECT phase FROM session_phases WHERE session_id = %(s)s", s=result.session_id
+        )
+    }
     assert {"budget", "design", "train", "backtest", "assess"} <= phases
     backtests = await rows(
         lab, "SELECT equity, metrics FROM backtests WHERE session_id = %(s)s", s=result.session_id
@@ -130,11 +133,18 @@ async def test_training_gate_failure_stops_before_the_backtest(lab: Any) -> None
     assert gate is not None and not gate.passed
     failed = {c.name: c for c in gate.failures()}
     assert failed["validation_trades"].threshold == 1_000_000
-    assert await rows(lab, "SELECT 1 FROM backtests WHERE session_id = %(s)s", s=result.session_id) == []
-    assert await rows(
-        lab, "SELECT 1 FROM agent_actions WHERE session_id = %(s)s AND role = 'assessor'",
-        s=result.session_id,
-    ) == []
+    assert (
+        await rows(lab, "SELECT 1 FROM backtests WHERE session_id = %(s)s", s=result.session_id)
+        == []
+    )
+    assert (
+        await rows(
+            lab,
+            "SELECT 1 FROM agent_actions WHERE session_id = %(s)s AND role = 'assessor'",
+            s=result.session_id,
+        )
+        == []
+    )
 
 
 async def test_backtest_gate_failure_is_recorded_with_its_thresholds(lab: Any) -> None:
@@ -145,7 +155,9 @@ async def test_backtest_gate_failure_is_recorded_with_its_thresholds(lab: Any) -
         backtest_gate={"min_sharpe": 50.0},
     )
     assert result.outcome == "failed_backtest_gate"
-    (bt,) = await rows(lab, "SELECT gate FROM backtests WHERE session_id = %(s)s", s=result.session_id)
+    (bt,) = await rows(
+        lab, "SELECT gate FROM backtests WHERE session_id = %(s)s", s=result.session_id
+    )
     sharpe_check = next(c for c in bt["gate"]["checks"] if c["name"] == "sharpe")
     assert sharpe_check["threshold"] == 50.0 and sharpe_check["passed"] is False
     (session,) = await rows(

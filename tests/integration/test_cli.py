@@ -1,0 +1,131 @@
+"""The ``stratlab`` CLI as a user runs it: a real process against the test's Temporal and
+Postgres. User errors are one line on stderr and exit code 1, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+
+from stratlab.cli.control import ensure_research_schedule
+from stratlab.market.synthetic import synthetic_ohlcv
+from tests.integration.test_research_cycle import OPEN_BACKTEST_GATE, OPEN_TRAINING_GATE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(lab: Any, client: Client, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": lab.settings.database_url,
+        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "STRATLAB_TASK_QUEUE_PREFIX": lab.settings.task_queue_prefix,
+        "STRATLAB_HOME": str(lab.settings.home),
+        "COLUMNS": "200",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "stratlab.cli.main", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def run_cli(lab: Any, client: Client, *args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(cli, lab, client, *args)
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert "Traceback" not in done.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+async def test_reading_a_finished_session(
+    lab: Any, temporal_client: Client, tmp_path: Path
+) -> None:
+    result = await lab.run_cycle(
+        symbol="sp500",
+        kind="rules",
+        max_iterations=1,
+        training_gate=OPEN_TRAINING_GATE,
+        backtest_gate=OPEN_BACKTEST_GATE,
+    )
+    history = await run_cli(lab, temporal_client, "history", "--json")
+    assert history.returncode == 0, history.stderr
+    assert [s["session_id"] for s in json.loads(history.stdout)] == [result.session_id]
+
+    detail = await run_cli(lab, temporal_client, "session", result.session_id, "--json")
+    body = json.loads(detail.stdout)
+    assert body["session"]["outcome"] == "success"
+    assert {p["phase"] for p in body["phases"]} >= {"design", "train", "backtest", "assess"}
+    assert body["backtests"][0]["gate"]["checks"]
+    assert {c["role"] for c in body["llm_calls"]} == {"designer", "assessor"}
+
+    plot = tmp_path / "equity.png"
+    shown = await run_cli(lab, temporal_client, "session", result.session_id, "--plot", str(plot))
+    assert shown.returncode == 0, shown.stderr
+    assert "training gate" in shown.stdout and "backtest gate" in shown.stdout
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 20_000
+
+    status = await run_cli(lab, temporal_client, "status", "--json")
+    spent = {b["scope"]: b["spent_usd"] for b in json.loads(status.stdout)["budget"]}
+    assert spent["research"] == pytest.approx(result.cost_usd, rel=1e-6)
+
+
+async def test_user_errors_are_one_line(lab: Any, temporal_client: Client, tmp_path: Path) -> None:
+    assert_one_line_error(
+        await run_cli(lab, temporal_client, "session", "no-such-session"), "no-such-session"
+    )
+    assert_one_line_error(await run_cli(lab, temporal_client, "history", "--limit", "0"))
+    assert_one_line_error(await run_cli(lab, temporal_client, "worker", "gpu"), "gpu")
+    assert_one_line_error(
+        await run_cli(lab, temporal_client, "trigger", "--symbol", "dogecoin"), "dogecoin"
+    )
+    assert_one_line_error(await run_cli(lab, temporal_client, "trigger", "--kind", "magic"))
+    assert_one_line_error(await run_cli(lab, temporal_client, "pause"), "schedule")
+
+
+async def test_data_import_good_and_corrupt(
+    lab: Any, temporal_client: Client, tmp_path: Path
+) -> None:
+    good = tmp_path / "mine.csv"
+    synthetic_ohlcv(bars=600, seed=3).rename_axis("Date").rename(columns=str.title).to_csv(good)
+    done = await run_cli(lab, temporal_client, "data", "import", str(good), "--symbol", "mine")
+    assert done.returncode == 0, done.stderr
+    listed = json.loads((await run_cli(lab, temporal_client, "data", "list", "--json")).stdout)
+    assert {"sp500", "nasdaq", "mine"} <= {d["symbol"] for d in listed}
+
+    corrupt = tmp_path / "corrupt.csv"
+    corrupt.write_bytes(b"Date,Open,High\n\x00\xff\xfe garbage\n2020-01-01,1,2\n")
+    assert_one_line_error(
+        await run_cli(lab, temporal_client, "data", "import", str(corrupt), "--symbol", "bad")
+    )
+    missing = await run_cli(lab, temporal_client, "data", "import", "nope.csv", "--symbol", "x")
+    assert_one_line_error(missing, "nope.csv")
+
+
+async def test_pause_and_resume_the_trigger_schedule(lab: Any, temporal_client: Client) -> None:
+    created = await ensure_research_schedule(temporal_client, lab.settings)
+    handle = temporal_client.get_schedule_handle("stratlab-research-trigger")
+    try:
+        assert created or (await handle.describe()) is not None
+        assert (await run_cli(lab, temporal_client, "pause", "--reason", "lunch")).returncode == 0
+        described = await handle.describe()
+        assert described.schedule.state.paused and described.schedule.state.note == "lunch"
+        assert (await run_cli(lab, temporal_client, "resume")).returncode == 0
+        assert not (await handle.describe()).schedule.state.paused
+    finally:
+        await handle.delete()
