@@ -18,8 +18,7 @@ Execution model, the same for one column or a whole parameter grid:
 
 This is vectorbt's ``Portfolio.from_signals`` with exactly these settings (a unit test
 holds the two to identical orders), minus its argument processing: the engine calls the
-same numba kernel with only the arguments it sets, so numba compiles the others in as
-constants. That makes a grid simulation about 2.5x faster.
+same numba kernel through ``stratlab.backtest._kernels``, which is faster and cached.
 """
 
 from __future__ import annotations
@@ -32,18 +31,12 @@ import numpy.typing as npt
 import pandas as pd
 import vectorbt as vbt
 from vectorbt.base.array_wrapper import ArrayWrapper
-from vectorbt.portfolio import nb as _portfolio_nb
 from vectorbt.portfolio.enums import Direction, StopEntryPrice, StopExitPrice
 
-# vectorbt's signal simulator is the one kernel on our path it does not cache on disk, so
-# every fresh worker would spend seconds compiling it. Caching it makes a worker's first
-# backtest cheap; the cache lives in NUMBA_CACHE_DIR, which the worker entry point sets to
-# $STRATLAB_HOME/numba-cache (numba falls back to __pycache__ when it is unset). Within a
-# process, simulate() always passes the same argument types (F-ordered bool signals,
-# (bars, 1) float64 prices, 0-d float arrays), so later calls never recompile.
-_portfolio_nb.simulate_from_signals_nb.enable_caching()
+from stratlab.backtest._kernels import simulate_long_only_nb
 
 FREQ = "1D"
+PRICE_COLUMNS = ("open", "high", "low", "close")
 MIN_ORDER_SIZE = 1e-8
 """vectorbt's default: orders for less than this many units are dropped as dust."""
 
@@ -94,42 +87,68 @@ def simulate(
     if entry_2d.shape != exit_2d.shape:
         raise ValueError(f"entries {entry_2d.shape} and exits {exit_2d.shape} differ in shape")
     start, end = _window(window, len(frame))
-    shape = (end - start, entry_2d.shape[1])
-    prices = {name: _price_column(frame, name, start, end) for name in ("open", "high", "low")}
-    close = _price_column(frame, "close", start, end)
-    sl_stop, tp_stop = _stop(stop_loss, "stop_loss"), _stop(take_profit, "take_profit")
-    group_lens = np.ones(shape[1], dtype=np.int64)
-    cash = np.full(shape[1], float(init_cash))
-    order_records, log_records = _portfolio_nb.simulate_from_signals_nb(
-        shape,
-        group_lens,
+    prices = {name: _price_column(frame, name, start, end) for name in PRICE_COLUMNS}
+    cash = np.full(entry_2d.shape[1], float(init_cash))
+    order_records, log_records = _orders(
+        _fills(entry_2d, start, end),
+        _fills(exit_2d, start, end),
+        prices,
         cash,
-        _portfolio_nb.build_call_seq(shape, group_lens),
-        entries=_fills(entry_2d, start, end),
-        exits=_fills(exit_2d, start, end),
-        direction=np.asarray(Direction.LongOnly),
-        price=prices["open"],
-        fees=np.asarray(float(costs.fees)),
-        slippage=np.asarray(float(costs.slippage)),
-        min_size=np.asarray(MIN_ORDER_SIZE),
-        open=prices["open"],
-        high=prices["high"],
-        low=prices["low"],
-        close=close,
-        sl_stop=np.asarray(sl_stop),
-        tp_stop=np.asarray(tp_stop),
-        stop_entry_price=np.asarray(StopEntryPrice.FillPrice),
-        stop_exit_price=np.asarray(StopExitPrice.StopMarket),
-        use_stops=not (math.isnan(sl_stop) and math.isnan(tp_stop)),
-        flex_2d=True,
+        costs=costs,
+        stops=(_stop(stop_loss, "stop_loss"), _stop(take_profit, "take_profit")),
     )
     wrapper = ArrayWrapper(
         index=frame.index[start:end],
-        columns=pd.RangeIndex(shape[1], name="combo"),
+        columns=pd.RangeIndex(entry_2d.shape[1], name="combo"),
         ndim=2,
         freq=FREQ,
     )
-    return vbt.Portfolio(wrapper, close, order_records, log_records, cash, cash_sharing=False)
+    return vbt.Portfolio(
+        wrapper, prices["close"], order_records, log_records, cash, cash_sharing=False
+    )
+
+
+def _orders(
+    entries: np.ndarray,
+    exits: np.ndarray,
+    prices: dict[str, np.ndarray],
+    cash: np.ndarray,
+    *,
+    costs: Costs,
+    stops: tuple[float, float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Order and log records of vectorbt's kernel for fill-bar signals (bars, columns)."""
+    shape = entries.shape
+    sl_stop, tp_stop = stops
+    # Compiled once per process at most: numba caches it on disk (NUMBA_CACHE_DIR is set by
+    # the worker entry point to $STRATLAB_HOME/numba-cache), and the argument types never
+    # vary (C-contiguous bool signals and (bars, 1) float64 prices, 0-d arrays), so no call
+    # after the first recompiles.
+    return simulate_long_only_nb(
+        shape,
+        np.ones(shape[1], dtype=np.int64),  # one group per column: no shared cash
+        cash,
+        # With one column per group the default call sequence is all zeros; np.zeros maps
+        # untouched zero pages instead of writing bars x combinations integers.
+        np.zeros(shape, dtype=np.int64),
+        entries,
+        exits,
+        np.asarray(Direction.LongOnly),
+        prices["open"],  # the order price: fills happen at the open
+        np.asarray(float(costs.fees)),
+        np.asarray(float(costs.slippage)),
+        np.asarray(MIN_ORDER_SIZE),
+        prices["open"],
+        prices["high"],
+        prices["low"],
+        prices["close"],
+        np.asarray(sl_stop),
+        np.asarray(tp_stop),
+        np.asarray(StopEntryPrice.FillPrice),
+        # Stop exits pay slippage like any market order, so stops are not free.
+        np.asarray(StopExitPrice.StopMarket),
+        not (math.isnan(sl_stop) and math.isnan(tp_stop)),
+    )
 
 
 def _signals_2d(signals: Signals, bars: int) -> np.ndarray:
@@ -147,9 +166,9 @@ def _signals_2d(signals: Signals, bars: int) -> np.ndarray:
 def _fills(signals: np.ndarray, start: int, end: int) -> np.ndarray:
     """Signals moved to the bar they fill on (``t + 1``), cut to the window.
 
-    Column-major, because the kernel walks each column through time.
+    Always C-contiguous, whatever the number of columns, so numba sees one array type.
     """
-    filled = np.zeros((end - start, signals.shape[1]), dtype=np.bool_, order="F")
+    filled = np.zeros((end - start, signals.shape[1]), dtype=np.bool_)
     first = max(start - 1, 0)
     filled[first + 1 - start :] = signals[first : end - 1]
     return filled
@@ -163,10 +182,11 @@ def _window(window: tuple[int, int] | None, bars: int) -> tuple[int, int]:
 
 
 def _price_column(frame: pd.DataFrame, name: str, start: int, end: int) -> np.ndarray:
-    """One price column as a C-contiguous (bars, 1) float64 array that broadcasts
-    against (bars, k) signals."""
-    values = np.asarray(frame[name].to_numpy()[start:end], dtype=np.float64)
-    return np.ascontiguousarray(values.reshape(-1, 1))
+    """One price column as a fresh (bars, 1) float64 array that broadcasts against (bars, k)
+    signals. Always a copy: pandas hands out read-only views or writable copies depending
+    on the frame, and numba would compile a version of the kernel for each."""
+    values = np.array(frame[name].to_numpy()[start:end], dtype=np.float64, copy=True)
+    return values.reshape(-1, 1)
 
 
 def _stop(value: float | None, name: str) -> float:

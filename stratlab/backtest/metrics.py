@@ -44,12 +44,13 @@ RATIO_CAP = 100.0
 """Ceiling of ``profit_factor`` and ``|sortino|``: both are unbounded when nothing is lost."""
 
 _FLAT = 1e-12  # a return spread below this is a flat curve, not a huge Sharpe
+_ORDER_FIELDS = ("col", "idx", "size", "price", "fees", "side")
 
 
 def compute_metrics(
     *,
     equity: pd.Series,
-    trade_returns: Sequence[float],
+    trade_returns: Sequence[float] | np.ndarray,
     in_market: np.ndarray,
     benchmark_close: pd.Series,
     periods_per_year: int = 252,
@@ -109,18 +110,24 @@ def score_columns(pf: vbt.Portfolio, *, periods_per_year: int = 252) -> np.ndarr
     grid of thousands of combinations never builds a (bars x combinations) value frame.
     """
     records = pf.order_records
-    order = np.argsort(records["col"], kind="stable")  # per column, bars stay in time order
-    sorted_records = records[order]
+    # Per column, bars stay in time order. Fields are copied out of the record array so the
+    # kernel always gets C-contiguous arrays (one compiled version, whatever the count).
+    by_column = records[np.argsort(records["col"], kind="stable")]
+    col, idx, size, price, fees, side = (np.ascontiguousarray(by_column[f]) for f in _ORDER_FIELDS)
     close = np.asarray(pf.close, dtype=np.float64)
+    # vectorbt keeps close column-major, so the transpose is a free C-contiguous view (for
+    # one column too); marked read-only either way, again for a single compiled version.
+    close_by_column = np.ascontiguousarray(close.reshape(close.shape[0], -1).T).view()
+    close_by_column.flags.writeable = False
     scores = column_sharpe_nb(
-        close.reshape(close.shape[0], -1),
-        sorted_records["col"],
-        sorted_records["idx"],
-        sorted_records["size"],
-        sorted_records["price"],
-        sorted_records["fees"],
-        sorted_records["side"],
-        np.asarray(pf.init_cash, dtype=np.float64).reshape(-1),
+        close_by_column,
+        col,
+        idx,
+        size,
+        price,
+        fees,
+        side,
+        np.array(pf.init_cash, dtype=np.float64, copy=True).reshape(-1),
         float(periods_per_year),
         _FLAT,
     )
@@ -196,7 +203,7 @@ def _max_drawdown(values: np.ndarray, v_init: float) -> float:
     return float(np.clip(drawdowns.max(), 0.0, 1.0))
 
 
-def _trade_stats(trade_returns: Sequence[float]) -> tuple[int, int, float]:
+def _trade_stats(trade_returns: Sequence[float] | np.ndarray) -> tuple[int, int, float]:
     """(winning trades, closed trades, profit factor) of finite trade returns."""
     returns = np.asarray(trade_returns, dtype=np.float64).ravel()
     returns = returns[np.isfinite(returns)]

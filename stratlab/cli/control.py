@@ -10,11 +10,11 @@ from temporalio.client import (
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
     WorkflowHandle,
 )
-from temporalio.common import ScheduleOverlapPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from stratlab.cli._common import CliError

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import psycopg
 import pydantic
 import typer
@@ -171,13 +170,14 @@ def main() -> None:
         # Before anything imports numba: its JIT cache lives under $STRATLAB_HOME.
         numba_cache_env(Settings.from_env())
         app(standalone_mode=False)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
-    except click.exceptions.Exit as exit_:
+    except typer.Exit as exit_:
         sys.exit(exit_.exit_code)
-    except click.ClickException as err:
-        err_console.print(f"error: {err.format_message()}", highlight=False, markup=False)
+    except typer.exceptions.TyperException as err:  # bad arguments and options
+        message = getattr(err, "format_message", lambda: str(err))()
+        err_console.print(f"error: {message}", highlight=False, markup=False)
         sys.exit(1)
     except USER_ERRORS as err:
         text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)

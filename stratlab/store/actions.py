@@ -38,14 +38,7 @@ _BY_EXPERIMENT = """
 SELECT * FROM agent_actions WHERE experiment_id = %(experiment_id)s
  ORDER BY created_at, action_id
 """
-_TOTALS# A call's row is written as soon as it is billed; the caller may then find the answer
-# unusable (malformed, invalid) and says so here. Only the verdict changes, never the cost.
-_SET_OUTCOME = """
-UPDATE agent_actions SET outcome = %(outcome)s, error = %(error)s
- WHERE action_id = %(action_id)s
-RETURNING action_id
-"""
-_BY_SESSION = """
+_TOTALS_BY_SESSION = """
 SELECT COALESCE(sum(input_tokens + output_tokens), 0) AS tokens,
        COALESCE(sum(cost_usd), 0) AS cost_usd
   FROM agent_actions WHERE session_id = %(session_id)s

@@ -49,9 +49,11 @@ def fit_rules(
     """Fit a ``rules`` spec on ``splits`` (train + validation only) and report the pick.
 
     Raises ``StrategyValidationError`` when the spec is invalid or its grid is larger
-    than ``max_grid_size``.
+    than ``max_grid_size``, and ``ValueError`` for a spec that is not of kind ``rules``.
     """
     started = time.perf_counter()
+    if spec.kind != "rules":
+        raise ValueError(f"fit_rules fits rules strategies, got kind {spec.kind!r}")
     validate_spec(spec, max_grid_size=max_grid_size)
     grid = parameter_grid(spec)
     history = splits.through("validation")

@@ -113,7 +113,7 @@ async def test_ml_cycle_trains_epochs_with_checkpoints(lab: Any) -> None:
         lab, "SELECT * FROM training_runs WHERE session_id = %(s)s", s=result.session_id
     )
     epochs = run["report"]["epochs"]
-    assert run["status"] == "finished" and run["model"] is not None and len(epochs) >= 1
+    assert run["status"] == "completed" and run["model"] is not None and len(epochs) >= 1
     checkpoints = await rows(
         lab,
         "SELECT epoch FROM training_checkpoints WHERE training_run_id = %(r)s ORDER BY epoch",

@@ -91,7 +91,8 @@ async def test_killed_compute_worker_resumes_training_from_checkpoint(
             if epoch > last_seen:  # the worker is training and has written a new checkpoint
                 os.kill(worker.pid, signal.SIGKILL)
                 worker.wait()
-                kills, last_seen = kills + 1, epoch
+                # Re-read: the dead worker may have written one more epoch since the poll.
+                kills, last_seen = kills + 1, await max_checkpoint(lab)
                 worker = start_compute_worker(lab, temporal_client)
             await asyncio.sleep(0.05)
         result = await asyncio.wait_for(handle.result(), timeout=180)

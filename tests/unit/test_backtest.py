@@ -1,0 +1,268 @@
+"""The engine's execution model: next-bar-open fills, windows, stops, costs; the runner."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import vectorbt as vbt
+
+from stratlab.backtest._kernels import column_sharpe_nb, simulate_long_only_nb
+from stratlab.backtest.engine import Costs, simulate
+from stratlab.backtest.metrics import metrics_from_portfolio, score_columns
+from stratlab.backtest.runner import backtest_rules, backtest_signals
+from stratlab.market.splits import split_by_time
+from stratlab.market.synthetic import synthetic_ohlcv
+from stratlab.models.research import IndicatorRef, ParamRange, StrategySpec
+from stratlab.strategies.rules import rules_signals
+
+BUY, SELL = 0, 1
+
+
+def bars(opens: list[float], *, closes: list[float] | None = None, lows=None, highs=None):
+    """A small frame whose opens differ from its closes, so a fill price tells which it is."""
+    o = np.asarray(opens, dtype=float)
+    c = o + 0.5 if closes is None else np.asarray(closes, dtype=float)
+    return pd.DataFrame(
+        {
+            "open": o,
+            "high": np.maximum(o, c) + 0.5 if highs is None else np.asarray(highs, float),
+            "low": np.minimum(o, c) - 0.5 if lows is None else np.asarray(lows, float),
+            "close": c,
+            "volume": 1.0,
+        },
+        index=pd.bdate_range("2024-01-01", periods=len(o), name="ts"),
+    )
+
+
+def signal(n: int, *at: int) -> np.ndarray:
+    out = np.zeros(n, dtype=bool)
+    out[list(at)] = True
+    return out
+
+
+STAIRS = bars([10, 11, 12, 13, 14, 15])  # closes 10.5 .. 15.5
+
+
+def test_costs_from_bps_and_validation() -> None:
+    assert Costs.from_bps(5, 5) == Costs(fees=0.0005, slippage=0.0005)
+    with pytest.raises(ValueError):
+        Costs(fees=-0.1)
+    with pytest.raises(ValueError):
+        Costs(slippage=float("nan"))
+
+
+def test_signals_fill_at_the_next_bars_open_with_costs() -> None:
+    costs = Costs(fees=0.001, slippage=0.002)
+    pf = simulate(STAIRS, signal(6, 0), signal(6, 2), costs=costs)
+    orders = pf.order_records
+    assert orders["side"].tolist() == [BUY, SELL]
+    assert orders["idx"].tolist() == [1, 3]  # the bars after the signals
+    # open[1] = 11 plus 0.2% slippage (the close would be 11.5); open[3] = 13 minus 0.2%.
+    assert orders["price"].tolist() == pytest.approx([11 * 1.002, 13 * 0.998])
+    # all in: size * price * (1 + fees) spends exactly the 100,000 of cash
+    size = 100_000 / (11.022 * 1.001)
+    assert orders["size"].tolist() == pytest.approx([size, size])
+    assert orders["fees"].tolist() == pytest.approx([size * 11.022 * 0.001, size * 12.974 * 0.001])
+
+    m = metrics_from_portfolio(pf)
+    final_cash = size * 12.974 * 0.999
+    assert m.total_return == pytest.approx(final_cash / 100_000 - 1)
+    assert m.trades == 1 and m.win_rate == 1.0
+    # exposure: in the market at the close of bars 1 and 2 of 6
+    assert m.exposure == pytest.approx(2 / 6)
+    assert m.benchmark_return == pytest.approx(15.5 / 10.5 - 1)
+    # equity is valued at the close: bar 1 holds `size` shares at 11.5 and no cash
+    equity = pf.value()[0]
+    assert equity.iloc[0] == 100_000
+    assert equity.iloc[1] == pytest.approx(size * 11.5)
+    assert equity.iloc[-1] == pytest.approx(final_cash)
+
+
+def test_vectorbt_trade_return_is_what_metrics_use() -> None:
+    pf = simulate(STAIRS, signal(6, 0), signal(6, 2), costs=Costs(fees=0.001, slippage=0.002))
+    # P&L after both fees over the entry value: (12.974 - 11.022 - fees per unit) / 11.022
+    expected = (12.974 - 11.022 - 0.011022 - 0.012974) / 11.022
+    assert pf.trades.closed.returns.values[0] == pytest.approx(expected)
+
+
+def test_a_signal_on_the_last_bar_is_never_filled() -> None:
+    assert len(simulate(STAIRS, signal(6, 5), signal(6), costs=Costs()).order_records) == 0
+    held = simulate(STAIRS, signal(6, 0), signal(6, 5), costs=Costs())
+    assert held.order_records["side"].tolist() == [BUY]  # the last bar's exit never fills
+    assert metrics_from_portfolio(held).trades == 0  # an open position is not a closed trade
+
+
+def test_window_starts_flat_and_takes_a_fill_from_the_bar_before() -> None:
+    pf = simulate(STAIRS, signal(6, 1), signal(6), costs=Costs(), window=(2, 6))
+    assert pf.wrapper.index.equals(STAIRS.index[2:])
+    orders = pf.order_records
+    assert orders["idx"].tolist() == [0] and orders["price"].tolist() == [12.0]
+    assert pf.value()[0].iloc[0] == pytest.approx(100_000 / 12 * 12.5)
+    # a signal two bars before the window is history: it was never filled in this window
+    assert (
+        len(simulate(STAIRS, signal(6, 0), signal(6), costs=Costs(), window=(2, 6)).order_records)
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("lows", "opens", "stop_loss", "take_profit", "exit_price"),
+    [
+        ([95, 85, 94, 99, 99], [100, 100, 99, 99, 99], 0.05, None, 95.0),  # hit intrabar
+        ([95, 85, 89, 99, 99], [100, 100, 90, 99, 99], 0.05, None, 90.0),  # gap: the open
+        ([95, 85, 96, 99, 99], [100, 100, 101, 99, 99], None, 0.10, 110.0),  # take profit
+    ],
+)
+def test_stops_are_measured_from_the_fill(lows, opens, stop_loss, take_profit, exit_price) -> None:
+    frame = bars(
+        opens, closes=[100, 100, 100, 100, 100], lows=lows, highs=[101, 101, 112, 101, 101]
+    )
+    pf = simulate(
+        frame,
+        signal(5, 0),
+        signal(5),
+        costs=Costs(),
+        stop_loss=stop_loss,
+        take_profit=take_profit,
+    )
+    orders = pf.order_records
+    # Entry fills at bar 1's open (100); bar 1's own low of 85 does not stop it out,
+    # because vectorbt checks stops from the bar after the fill.
+    assert orders["idx"].tolist() == [1, 2]
+    assert orders["price"].tolist() == pytest.approx([100.0, exit_price])
+
+
+def test_engine_equals_vectorbt_from_signals() -> None:
+    frame = synthetic_ohlcv(bars=500, seed=2)
+    rng = np.random.default_rng(0)
+    entries, exits = rng.random((500, 8)) < 0.05, rng.random((500, 8)) < 0.05
+    filled_e, filled_x = np.roll(entries, 1, axis=0), np.roll(exits, 1, axis=0)
+    filled_e[0] = filled_x[0] = False
+    window = slice(50, 450)
+    for stop_loss, take_profit in [(None, None), (0.03, 0.06)]:
+        ours = simulate(
+            frame,
+            entries,
+            exits,
+            costs=Costs(fees=0.001, slippage=0.002),
+            stop_loss=stop_loss,
+            take_profit=take_profit,
+            window=(50, 450),
+        )
+        col = {name: frame[name].to_numpy()[window, None] for name in frame.columns}
+        reference = vbt.Portfolio.from_signals(
+            col["close"],
+            filled_e[window],
+            filled_x[window],
+            price=col["open"],
+            open=col["open"],
+            high=col["high"],
+            low=col["low"],
+            fees=0.001,
+            slippage=0.002,
+            sl_stop=np.nan if stop_loss is None else stop_loss,
+            tp_stop=np.nan if take_profit is None else take_profit,
+            stop_entry_price="fillprice",
+            stop_exit_price="stopmarket",
+            direction="longonly",
+            init_cash=100_000.0,
+            freq="1D",
+        )
+        assert len(ours.order_records) > 20
+        for field in ("col", "idx", "size", "price", "fees", "side"):
+            np.testing.assert_array_equal(ours.order_records[field], reference.order_records[field])
+
+
+def test_repeated_calls_do_not_recompile() -> None:
+    frame = synthetic_ohlcv(bars=300, seed=1)
+    entries = np.zeros(300, dtype=bool)
+    score_columns(simulate(frame, entries, entries, costs=Costs()))
+    compiled = (len(simulate_long_only_nb.signatures), len(column_sharpe_nb.signatures))
+    rng = np.random.default_rng(1)
+    grid = rng.random((300, 5)) < 0.1
+    runs = [
+        simulate(frame, grid, ~grid, costs=Costs(fees=0.01), stop_loss=0.05, window=(10, 200)),
+        simulate(frame, grid.astype(float), grid[::-1], costs=Costs(), take_profit=0.2),
+        simulate(frame, entries, entries, costs=Costs(), window=(0, 1)),
+        simulate(frame.iloc[::2], grid[::2, 0], grid[::2, 1], costs=Costs()),
+    ]
+    for pf in runs:
+        score_columns(pf)
+    assert compiled == (1, 1)
+    assert (len(simulate_long_only_nb.signatures), len(column_sharpe_nb.signatures)) == compiled
+
+
+def test_bad_inputs_are_rejected() -> None:
+    with pytest.raises(ValueError, match="rows"):
+        simulate(STAIRS, signal(5), signal(5), costs=Costs())
+    with pytest.raises(ValueError, match="window"):
+        simulate(STAIRS, signal(6), signal(6), costs=Costs(), window=(4, 4))
+    with pytest.raises(ValueError, match="stop_loss"):
+        simulate(STAIRS, signal(6), signal(6), costs=Costs(), stop_loss=-0.1)
+
+
+SPEC = StrategySpec(
+    name="sma crossover",
+    indicators=[
+        IndicatorRef(alias="fast", kind="sma", params={"window": "fw"}),
+        IndicatorRef(alias="slow", kind="sma", params={"window": "sw"}),
+    ],
+    entry="crosses_above(fast, slow)",
+    exit="crosses_below(fast, slow)",
+    parameters=[
+        ParamRange(name="fw", low=5, high=15, step=5),
+        ParamRange(name="sw", low=30, high=60, step=30),
+    ],
+    stop_loss=0.08,
+)
+
+
+def test_backtest_rules_runs_on_the_test_window_only() -> None:
+    frame = synthetic_ohlcv(bars=1000, seed=4)
+    splits = split_by_time(frame)
+    run = backtest_rules(SPEC, {"fw": 10, "sw": 30}, splits, costs=Costs.from_bps(5, 5))
+    start, end = splits.bounds("test")
+    assert run.equity.index.equals(frame.index[start:end])
+    assert run.metrics.bars == end - start and run.metrics.start == frame.index[start]
+    assert run.benchmark.iloc[0] == pytest.approx(100_000 * 1.0)
+    assert run.benchmark.iloc[-1] == pytest.approx(
+        100_000 * frame["close"].iloc[end - 1] / frame["close"].iloc[start]
+    )
+    assert run.metrics.benchmark_return == pytest.approx(run.benchmark.iloc[-1] / 100_000 - 1)
+    assert (run.drawdown >= 0).all()
+    assert run.drawdown.max() == pytest.approx(run.metrics.max_drawdown)
+    # Same as backtesting the signals computed on the history through the test split.
+    entries, exits = rules_signals(SPEC, frame, [{"fw": 10, "sw": 30}])
+    direct = backtest_signals(
+        frame,
+        entries,
+        exits,
+        window=(start, end),
+        costs=Costs.from_bps(5, 5),
+        stop_loss=0.08,
+        take_profit=None,
+    )
+    assert direct.metrics == run.metrics
+
+
+def test_backtest_signals_takes_one_column() -> None:
+    with pytest.raises(ValueError, match="one column"):
+        backtest_signals(
+            STAIRS,
+            np.zeros((6, 2), bool),
+            np.zeros((6, 2), bool),
+            window=(0, 6),
+            costs=Costs(),
+        )
+
+
+def test_constant_prices_give_finite_metrics() -> None:
+    flat = bars([100.0] * 50, closes=[100.0] * 50, lows=[100.0] * 50, highs=[100.0] * 50)
+    run = backtest_signals(
+        flat, signal(50, 3, 20), signal(50, 10, 30), window=(0, 50), costs=Costs.from_bps(5, 5)
+    )
+    m = run.metrics
+    assert m.trades == 2 and m.win_rate == 0.0  # costs make each round trip a small loss
+    assert m.total_return < 0 and m.max_drawdown > 0 and m.benchmark_return == 0.0
+    assert all(np.isfinite(v) for v in m.model_dump().values() if isinstance(v, float))
