@@ -176,7 +176,7 @@ def main() -> None:
     except typer.Exit as exit_:
         sys.exit(exit_.exit_code)
     except typer.exceptions.TyperException as err:  # bad arguments and options
-        message = getattr(err, "format_message", lambda: str(err))()
+        message = err.format_message() if hasattr(err, "format_message") else str(err)
         err_console.print(f"error: {message}", highlight=False, markup=False)
         sys.exit(1)
     except USER_ERRORS as err:
