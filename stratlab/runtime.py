@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,7 +123,10 @@ class LocalStack:
             self.database_url = self.settings.database_url
             self.notes.append(f"Postgres: {self.database_url.split('@')[-1]} (DATABASE_URL)")
             return
-        import pgserver  # imported here: only the embedded path needs it
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI): harmless here.
+            warnings.simplefilter("ignore")
+            import pgserver  # imported here: only the embedded path needs it
 
         pgdata = self.settings.pgdata_dir.resolve()
         try:

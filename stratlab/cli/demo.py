@@ -61,6 +61,8 @@ async def demo(cfg: Settings, *, cycles: int) -> list[DemoRun]:
             runs.append(DemoRun(symbol, kind or "any", handle, time.perf_counter()))
         await _follow(runs)
     _print_results(runs, cfg)
+    # Back to stderr before the file closes: pgserver still logs while it shuts down.
+    configure_logging(cfg.model_copy(update={"log_level": "WARNING"}))
     log_file.close()
     return runs
 

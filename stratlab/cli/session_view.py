@@ -7,7 +7,6 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 from rich.panel import Panel
-from rich.syntax import Syntax
 from rich.table import Table
 
 from stratlab.cli._common import (
@@ -30,7 +29,7 @@ from stratlab.models.records import (
     StrategyRecord,
     TrainingRunRecord,
 )
-from stratlab.models.research import GateResult
+from stratlab.models.research import GateResult, StrategySpec
 from stratlab.store.actions import ActionRepo
 from stratlab.store.research import ResearchRepo
 from stratlab.store.sessions import SessionRepo
@@ -139,9 +138,40 @@ def _calls_table(detail: SessionDetail) -> Table:
     return table
 
 
+def _spec_table(spec: StrategySpec) -> Table:
+    """The spec as a person reads it; ``--json`` has the exact document."""
+    table = Table(show_header=False, box=None, padding=(0, 1))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    indicators = ", ".join(
+        f"{i.alias} = {i.kind}({', '.join(f'{k}={v}' for k, v in i.params.items())})"
+        for i in spec.indicators
+    )
+    rows = [("rationale", spec.rationale), ("indicators", indicators)]
+    if spec.kind == "rules":
+        rows += [("entry", spec.entry), ("exit", spec.exit)]
+    if spec.ml is not None:
+        ml = spec.ml
+        rows.append(
+            (
+                "model",
+                f"{ml.classifier} on {', '.join(ml.features)}; horizon {ml.label_horizon}, "
+                f"enter P(up) >= {ml.threshold}, exit < {ml.exit_threshold}, {ml.epochs} epochs",
+            )
+        )
+    ranges = ", ".join(f"{p.name} {p.low:g}..{p.high:g} step {p.step:g}" for p in spec.parameters)
+    rows.append(("parameters", ranges or "none"))
+    stops = [f"stop loss {spec.stop_loss:.1%}"] if spec.stop_loss else []
+    stops += [f"take profit {spec.take_profit:.1%}"] if spec.take_profit else []
+    rows.append(("exits", ", ".join(stops) or "signal only"))
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
 def _render_iteration(detail: SessionDetail, strategy: StrategyRecord) -> None:
     console.rule(f"iteration {strategy.iteration}: {strategy.name} ({strategy.kind})")
-    console.print(Syntax(strategy.spec.model_dump_json(indent=2, exclude_none=True), "json"))
+    console.print(_spec_table(strategy.spec))
     for run in (r for r in detail.training_runs if r.strategy_id == strategy.strategy_id):
         rep = run.report
         if rep is not None:
@@ -166,9 +196,9 @@ def _render_iteration(detail: SessionDetail, strategy: StrategyRecord) -> None:
             f"backtest (test split {m.start:%Y-%m-%d} → {m.end:%Y-%m-%d}, {m.bars} bars): "
             f"return {fmt_pct(m.total_return)} vs buy-and-hold {fmt_pct(m.benchmark_return)}, "
             f"CAGR {fmt_pct(m.cagr)}, sharpe {fmt_num(m.sharpe)}, sortino {fmt_num(m.sortino)}, "
-            f"max DD {fmt_pct(-m.max_drawdown)}, win rate {fmt_pct(m.win_rate)}, "
+            f"max DD {fmt_pct(-m.max_drawdown)}, win rate {m.win_rate:.1%}, "
             f"trades {m.trades}, profit factor {fmt_num(m.profit_factor)}, "
-            f"exposure {fmt_pct(m.exposure)}"
+            f"exposure {m.exposure:.1%}"
             if m.start and m.end
             else f"backtest: {m.model_dump()}"
         )
