@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from stratlab.models.records import PhaseStatus
 from stratlab.models.research import Phase
 from stratlab.store.sessions import SessionRepo
 
@@ -18,7 +19,7 @@ async def recorded_phase(
     """Yields a dict the activity may fill with details; the row is written either way."""
     started = datetime.now(UTC)
     detail: dict[str, Any] = {}
-    status = "ok"
+    status: PhaseStatus = "ok"
     try:
         yield detail
     except BaseException as err:

@@ -19,7 +19,6 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from psycopg_pool import AsyncConnectionPool
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -30,7 +29,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from stratlab.config import Settings
-from stratlab.store.db import make_pool
+from stratlab.store.db import Pool, make_pool
 from workflows.constants import SEARCH_ATTRIBUTES
 
 
@@ -58,7 +57,8 @@ def search_attribute_flags() -> list[str]:
 
 def _indexed_name(key: SearchAttributeKey) -> str:
     """The CLI's name of a key's type: Keyword, Int, Text, Bool, Double, Datetime."""
-    return IndexedValueType.Name(key.indexed_value_type).removeprefix("INDEXED_VALUE_TYPE_").title()
+    value = IndexedValueType.ValueType(key.indexed_value_type)
+    return IndexedValueType.Name(value).removeprefix("INDEXED_VALUE_TYPE_").title()
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -87,7 +87,7 @@ async def ensure_search_attributes(client: Client) -> None:
         ListSearchAttributesRequest(namespace=client.namespace)
     )
     missing = {
-        key.name: key.indexed_value_type
+        key.name: IndexedValueType.ValueType(key.indexed_value_type)
         for key in SEARCH_ATTRIBUTES
         if key.name not in listed.custom_attributes
     }
@@ -97,7 +97,7 @@ async def ensure_search_attributes(client: Client) -> None:
         )
 
 
-def open_db_pool(database_url: str, *, max_size: int = 10) -> AsyncConnectionPool:
+def open_db_pool(database_url: str, *, max_size: int = 10) -> Pool:
     return make_pool(database_url, max_size=max_size)
 
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
@@ -34,6 +33,7 @@ from stratlab.research.sessions import SessionService
 from stratlab.research.training import Trainer
 from stratlab.store.actions import ActionRepo
 from stratlab.store.budget import BudgetRepo
+from stratlab.store.db import Pool
 from stratlab.store.market import MarketRepo
 from stratlab.store.prompts import PromptRepo
 from stratlab.store.research import ResearchRepo
@@ -50,7 +50,7 @@ class PoolInfo(BaseModel):
     pid: int
 
 
-def _pool_info_activity(pool: str) -> Callable[[], PoolInfo]:
+def _pool_info_activity(pool: str) -> Callable[[], Awaitable[PoolInfo]]:
     """Every pool answers ``pool_info``: a health probe that also keeps a pool with no other
     work yet (optimizer, until prompt evolution lands) a valid, visible worker."""
 
@@ -61,7 +61,7 @@ def _pool_info_activity(pool: str) -> Callable[[], PoolInfo]:
     return pool_info
 
 
-def _activities(pool: str, db: AsyncConnectionPool, settings: Settings) -> list[Callable]:
+def _activities(pool: str, db: Pool, settings: Settings) -> list[Callable]:
     sessions, research, market = SessionRepo(db), ResearchRepo(db), MarketRepo(db)
     prompts, budget, actions = PromptRepo(db), BudgetRepo(db), ActionRepo(db)
     acts: list[Callable] = [_pool_info_activity(pool)]
@@ -86,7 +86,7 @@ def _activities(pool: str, db: AsyncConnectionPool, settings: Settings) -> list[
     return acts
 
 
-def build_worker(pool: str, client: Client, db: AsyncConnectionPool, settings: Settings) -> Worker:
+def build_worker(pool: str, client: Client, db: Pool, settings: Settings) -> Worker:
     options: dict[str, object] = {}
     if pool == constants.LLM:
         options["max_concurrent_activities"] = settings.llm_max_concurrency
@@ -109,7 +109,7 @@ def build_worker(pool: str, client: Client, db: AsyncConnectionPool, settings: S
 async def run_workers(
     pools: Sequence[str],
     client: Client,
-    db: AsyncConnectionPool,
+    db: Pool,
     settings: Settings,
     stop: asyncio.Event,
 ) -> None:

@@ -10,6 +10,9 @@ cacheable: numba cannot cache a call with omitted array defaults made from Pytho
 reduces its returns on the fly, instead of materialising vectorbt's cash, asset and value
 frames (several bars x combinations arrays, most of the time spent in pandas).
 
+Both release the GIL (``nogil``): fit_rules runs in a worker thread, and the event loop
+that heartbeats for it keeps running while a large grid simulates.
+
 The cache lives in NUMBA_CACHE_DIR, which the worker entry point sets to
 $STRATLAB_HOME/numba-cache (numba falls back to ``__pycache__`` when it is unset). numba
 keys the cache on this file only, so clear that directory after upgrading vectorbt.
@@ -26,7 +29,7 @@ from vectorbt.portfolio.nb import simulate_from_signals_nb
 BUY = 0  # vectorbt's OrderSide.Buy; anything else is a sell
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def simulate_long_only_nb(
     target_shape: tuple[int, int],
     group_lens: np.ndarray,
@@ -76,7 +79,7 @@ def simulate_long_only_nb(
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def column_sharpe_nb(
     close_by_column: np.ndarray,
     order_col: np.ndarray,
@@ -133,7 +136,7 @@ def column_sharpe_nb(
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sharpe_of(
     returns: np.ndarray, periods_per_year: float, flat: float
 ) -> float:  # pragma: no cover

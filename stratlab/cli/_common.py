@@ -11,14 +11,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from rich.console import Console
 from temporalio.client import Client
 
 from stratlab.config import Settings
 from stratlab.runtime import LocalStack, connect_client
-from stratlab.store.db import apply_schema, make_pool
+from stratlab.store.db import Pool, apply_schema, make_pool
 
 T = TypeVar("T")
 console = Console()
@@ -48,7 +47,7 @@ def database_url(cfg: Settings) -> tuple[str, LocalStack | None]:
 
 
 @asynccontextmanager
-async def store(cfg: Settings) -> AsyncIterator[AsyncConnectionPool]:
+async def store(cfg: Settings) -> AsyncIterator[Pool]:
     url, _stack = database_url(cfg)
     pool = make_pool(url, max_size=4)
     await pool.open(wait=True, timeout=15)

@@ -8,6 +8,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from rich.live import Live
+from rich.panel import Panel
 from rich.table import Table
 from temporalio.client import WorkflowHandle
 
@@ -108,58 +109,55 @@ def _progress_table(runs: list[DemoRun]) -> Table:
 
 def _gates_text(training: GateResult | None, backtest: GateResult | None) -> str:
     parts = []
-    for label, gate in (("train", training), ("backtest", backtest)):
-        if gate is not None:
-            parts.append(f"{label} {'✓' if gate.passed else '✗'}")
-    return " ".join(parts) or "—"
+    for label, gate in (("training", training), ("backtest", backtest)):
+        if gate is None:
+            continue
+        failed = ", ".join(
+            f"{c.name} {c.value:.2f} needs {c.op} {c.threshold:g}" for c in gate.failures()
+        )
+        parts.append(
+            f"{label} [green]✓[/green]" if gate.passed else f"{label} [red]✗[/red] ({failed})"
+        )
+    return "  ".join(parts) or "—"
+
+
+def _cycle_panel(run: DemoRun, cfg: Settings) -> Panel:
+    """One cycle in a few short lines, readable in an 80-column terminal or a CI log."""
+    res = run.result
+    title = f"{run.symbol} · {run.kind}"
+    if res is None:
+        return Panel(f"[red]error[/red]: {run.error}", title=title, title_align="left")
+    best = next((i for i in res.iterations if i.strategy_id == res.best_strategy_id), None)
+    shown = best or (res.iterations[-1] if res.iterations else None)
+    its = len(res.iterations)
+    plural = "s" if its != 1 else ""
+    converged = " (converged)" if res.converged else ""
+    lines = [
+        f"{outcome_text(res.outcome)} after {its} iteration{plural} in {run.seconds:.1f} s{converged}"
+    ]
+    if shown is not None:
+        lines.append(f"strategy  {shown.strategy_name} ({shown.kind})")
+        lines.append(f"gates     {_gates_text(shown.training_gate, shown.backtest_gate)}")
+        m = shown.metrics
+        if m is not None:
+            lines.append(
+                f"test split sharpe {fmt_num(m.sharpe)} · return {fmt_pct(m.total_return)} "
+                f"(buy & hold {fmt_pct(m.benchmark_return)}) · max DD {fmt_pct(-m.max_drawdown)}"
+                f" · win {m.win_rate:.0%} · {m.trades} trades"
+            )
+    lines.append(f"LLM       {res.tokens:,} tokens · {fmt_usd(res.cost_usd)}")
+    lines.append(f"session   stratlab session {res.session_id}")
+    lines.append(f"UI        {cfg.workflow_ui_link(run.handle.id)}")
+    return Panel("\n".join(lines), title=title, title_align="left")
 
 
 def _print_results(runs: list[DemoRun], cfg: Settings) -> None:
-    table = Table(title="What happened", show_lines=True)
-    for col in (
-        "symbol",
-        "outcome",
-        "strategy",
-        "gates",
-        "OOS sharpe",
-        "OOS return",
-        "buy&hold",
-        "max DD",
-        "win rate",
-        "trades",
-        "tokens",
-        "cost",
-        "time",
-    ):
-        table.add_column(col, overflow="fold")
+    console.print()
+    console.rule("What happened")
     for run in runs:
-        res = run.result
-        if res is None:
-            table.add_row(run.symbol, "[red]error[/red]", run.error or "", *[""] * 10)
-            continue
-        best = next((i for i in res.iterations if i.strategy_id == res.best_strategy_id), None)
-        shown = best or (res.iterations[-1] if res.iterations else None)
-        m = shown.metrics if shown else None
-        table.add_row(
-            run.symbol,
-            outcome_text(res.outcome),
-            f"{shown.strategy_name} ({shown.kind}, {len(res.iterations)} it.)" if shown else "—",
-            _gates_text(shown.training_gate, shown.backtest_gate) if shown else "—",
-            fmt_num(m.sharpe) if m else "—",
-            fmt_pct(m.total_return) if m else "—",
-            fmt_pct(m.benchmark_return) if m else "—",
-            fmt_pct(-m.max_drawdown) if m else "—",
-            f"{m.win_rate:.0%}" if m else "—",
-            str(m.trades) if m else "—",
-            f"{res.tokens:,}",
-            fmt_usd(res.cost_usd),
-            f"{run.seconds:.1f}s",
-        )
-    console.print(table)
-    console.print("[bold]Workflows[/bold] (open them while `stratlab dev` runs):")
-    for run in runs:
-        sid = run.result.session_id if run.result else run.handle.id
-        console.print(f"  {cfg.workflow_ui_link(run.handle.id)}   stratlab session {sid}")
+        console.print(_cycle_panel(run, cfg))
     console.print(
-        "Costs are shadow prices of the offline provider, charged to the real daily budget."
+        "Costs are shadow prices of the offline provider, charged to the real daily budget.\n"
+        "`make dev` (or .venv/bin/stratlab dev) keeps the stack up so the UI links open; "
+        "the histories stay in .stratlab/temporal.db."
     )

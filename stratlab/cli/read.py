@@ -204,12 +204,12 @@ async def trigger(
     client = await temporal(cfg)
     cycle = ResearchCycleInput(
         symbol=symbol,
-        kind=kind,
+        kind=kind,  # type: ignore[arg-type]  # checked by the command
         max_iterations=max_iterations,
-        trigger="cli",  # type: ignore[arg-type]
+        trigger="cli",
     )
     handle = await start_cycle(client, cfg, cycle)
-    info = {"workflow_id": handle.id, "ui": cfg.workflow_ui_link(handle.id)}
+    info: dict[str, Any] = {"workflow_id": handle.id, "ui": cfg.workflow_ui_link(handle.id)}
     if wait:
         with console.status(f"waiting for {handle.id}…"):
             result = await handle.result()

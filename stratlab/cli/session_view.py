@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
 from rich.panel import Panel
 from rich.table import Table
 
@@ -31,6 +30,7 @@ from stratlab.models.records import (
 )
 from stratlab.models.research import GateResult, StrategySpec
 from stratlab.store.actions import ActionRepo
+from stratlab.store.db import Pool
 from stratlab.store.research import ResearchRepo
 from stratlab.store.sessions import SessionRepo
 
@@ -65,7 +65,7 @@ class SessionDetail:
         return chosen[-1] if chosen else None
 
 
-async def load_session(db: AsyncConnectionPool, session_id: str) -> SessionDetail | None:
+async def load_session(db: Pool, session_id: str) -> SessionDetail | None:
     sessions, research = SessionRepo(db), ResearchRepo(db)
     record = await sessions.get(session_id)
     if record is None:

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
-from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
 from stratlab.cli._common import console
@@ -23,7 +22,7 @@ from stratlab.runtime import (
     numba_cache_env,
     wait_for_temporal,
 )
-from stratlab.store.db import apply_schema, make_pool
+from stratlab.store.db import Pool, apply_schema, make_pool
 from stratlab.telemetry import configure_logging
 from workers.pools import run_workers
 from workflows.constants import POOLS
@@ -34,7 +33,7 @@ class RunningLab:
     settings: Settings
     stack: LocalStack
     client: Client
-    db: AsyncConnectionPool
+    db: Pool
 
 
 @asynccontextmanager

@@ -23,9 +23,7 @@ Outcome = Literal[
     "skipped_budget",
 ]
 OUTCOMES: tuple[str, ...] = Outcome.__args__  # type: ignore[attr-defined]
-Phase = Literal[
-    "starting", "budget", "design", "train", "backtest", "assess", "recording", "done"
-]
+Phase = Literal["starting", "budget", "design", "train", "backtest", "assess", "recording", "done"]
 
 
 class IndicatorRef(BaseModel):

@@ -14,7 +14,7 @@ from stratlab.llm.parsing import MalformedOutputError, parse_structured
 from stratlab.llm.prompts import DesignerContext, RecentStrategy, render_prompt
 from stratlab.market.indicators import describe_indicators
 from stratlab.market.splits import Splits
-from stratlab.models.llm import LlmRequest
+from stratlab.models.llm import CallOutcome, LlmRequest
 from stratlab.models.research import DesignInput, DesignResult, StrategySpec
 from stratlab.research.data import known_symbols, load_splits
 from stratlab.research.llm_calls import BudgetedLlm, CallContext
@@ -96,7 +96,9 @@ class Designer:
                 spec = self._accept(priced.response.text, inp, symbols)
                 break
             except (MalformedOutputError, StrategyValidationError) as err:
-                outcome = "malformed" if isinstance(err, MalformedOutputError) else "invalid"
+                outcome: CallOutcome = (
+                    "malformed" if isinstance(err, MalformedOutputError) else "invalid"
+                )
                 await self._llm.mark(ctx, outcome, str(err))
                 if n == MAX_ATTEMPTS:
                     raise StrategyDesignError(f"designer answer rejected: {err}") from err

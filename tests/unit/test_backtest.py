@@ -134,6 +134,9 @@ def test_stops_are_measured_from_the_fill(lows, opens, stop_loss, take_profit, e
 
 
 def test_engine_equals_vectorbt_from_signals() -> None:
+    # vectorbt leaves this kernel out of numba's disk cache; caching it saves every later
+    # test session the seconds it takes to compile.
+    vbt.portfolio.nb.simulate_from_signals_nb.enable_caching()
     frame = synthetic_ohlcv(bars=500, seed=2)
     rng = np.random.default_rng(0)
     entries, exits = rng.random((500, 8)) < 0.05, rng.random((500, 8)) < 0.05
