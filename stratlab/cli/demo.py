@@ -132,9 +132,8 @@ def _cycle_panel(run: DemoRun, cfg: Settings) -> Panel:
     its = len(res.iterations)
     plural = "s" if its != 1 else ""
     converged = " (converged)" if res.converged else ""
-    lines = [
-        f"{outcome_text(res.outcome)} after {its} iteration{plural} in {run.seconds:.1f} s{converged}"
-    ]
+    took = f"{run.seconds:.1f} s"
+    lines = [f"{outcome_text(res.outcome)} after {its} iteration{plural} in {took}{converged}"]
     if shown is not None:
         lines.append(f"strategy  {shown.strategy_name} ({shown.kind})")
         lines.append(f"gates     {_gates_text(shown.training_gate, shown.backtest_gate)}")
