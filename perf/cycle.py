@@ -22,9 +22,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from datetime import timedelta
+
+from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from stratlab.config import Settings
 from stratlab.models.research import ResearchCycleInput
@@ -33,6 +38,58 @@ from stratlab.store.db import apply_schema, make_pool
 from workers.pools import run_workers
 from workflows.constants import POOLS, SEARCH_ATTRIBUTES
 from workflows.research import ResearchCycleWorkflow
+
+
+@activity.defn(name="perf_noop")
+async def noop(step: int) -> int:
+    return step
+
+
+@workflow.defn(name="PerfBareChain", sandboxed=False)
+class BareChain:
+    """The baseline: N no-op activities on another queue, nothing of stratlab's."""
+
+    @workflow.run
+    async def run(self, hops: int) -> int:
+        for step in range(hops):
+            await workflow.execute_activity(
+                noop,
+                step,
+                task_queue="perf-bare-acts",
+                start_to_close_timeout=timedelta(seconds=30),
+            )
+        return hops
+
+
+async def bare_hop_ms(client: Client, runs: int = 5, hops: int = 10) -> list[float]:
+    """Milliseconds per activity hop of the bare chain on the same server, same process."""
+    per_hop = []
+    async with (
+        Worker(client, task_queue="perf-bare-wf", workflows=[BareChain]),
+        Worker(client, task_queue="perf-bare-acts", activities=[noop]),
+    ):
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            await client.execute_workflow(
+                BareChain.run, hops, id=f"perf-bare-{uuid.uuid4()}", task_queue="perf-bare-wf"
+            )
+            per_hop.append((time.perf_counter() - t0) * 1000 / hops)
+    return per_hop
+
+
+def activity_count(history: object) -> int:
+    return sum(
+        1
+        for e in history.events  # type: ignore[attr-defined]
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    )
+
+
+def history_span(history: object) -> float:
+    """First to last event: the cycle as the server saw it, without client round trips."""
+    events = history.events  # type: ignore[attr-defined]
+    first, last = events[0].event_time.ToDatetime(), events[-1].event_time.ToDatetime()
+    return (last - first).total_seconds()
 
 
 def activity_seconds(history: object) -> float:
@@ -71,7 +128,7 @@ async def main(cycles: int, warmup: int, symbol: str, kind: str) -> None:
     await apply_schema(db)
     stop = asyncio.Event()
     workers = asyncio.create_task(run_workers(POOLS, env.client, db, settings, stop))
-    walls, acts, outcomes = [], [], []
+    walls, acts, spans, hops, outcomes = [], [], [], [], []
     try:
         for i in range(warmup + cycles):
             sid = str(uuid.uuid4())
@@ -87,8 +144,12 @@ async def main(cycles: int, warmup: int, symbol: str, kind: str) -> None:
             if i < warmup:
                 continue
             walls.append(wall)
-            acts.append(activity_seconds(await handle.fetch_history()))
+            history = await handle.fetch_history()
+            acts.append(activity_seconds(history))
+            spans.append(history_span(history))
+            hops.append(activity_count(history))
             outcomes.append(f"{result.outcome}/{len(result.iterations)}it")
+        bare = await bare_hop_ms(env.client)
     finally:
         stop.set()
         await workers
@@ -107,8 +168,22 @@ async def main(cycles: int, warmup: int, symbol: str, kind: str) -> None:
         f"  Temporal overhead (wall - activity time) / wall: p50 {pct(overhead, 0.5):.1%}  "
         f"mean {statistics.mean(overhead):.1%}"
     )
+    print(
+        f"  history span (server side) p50 {pct(spans, 0.5):.3f} s; "
+        f"client start + result round trips p50 "
+        f"{pct([w - s for w, s in zip(walls, spans, strict=True)], 0.5):.3f} s"
+    )
     seconds = [w - a for w, a in zip(walls, acts, strict=True)]
     print(f"  overhead in seconds: p50 {pct(seconds, 0.5):.3f} s")
+    per_hop = [1000 * s / h for s, h in zip(seconds, hops, strict=True)]
+    print(
+        f"  overhead per activity hop: p50 {pct(per_hop, 0.5):.1f} ms "
+        f"({statistics.mean(hops):.1f} activities per cycle)"
+    )
+    print(
+        f"  baseline, same server: a bare workflow of 10 no-op activities costs "
+        f"{', '.join(f'{b:.1f}' for b in bare)} ms per hop (runs 1..{len(bare)})"
+    )
 
 
 if __name__ == "__main__":
