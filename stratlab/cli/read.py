@@ -116,7 +116,8 @@ async def status(cfg: Settings, *, as_json: bool) -> None:
 
 def _history_table(sessions: list[Any], *, title: str) -> Table:
     table = Table(title=title)
-    for col in ("session", "started", "symbol", "outcome", "iterations", "tokens", "cost"):
+    table.add_column("session", no_wrap=True)
+    for col in ("started", "symbol", "outcome", "iterations", "tokens", "cost"):
         table.add_column(col, overflow="fold")
     for s in sessions:
         iterations = len(s.result.iterations) if s.result else 0
