@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from stratlab.config import Settings
-from stratlab.llm.parsing import MalformedOutputError, parse_structured
+from stratlab.llm.parsing import parse_structured
 from stratlab.llm.prompts import AssessorContext, render_prompt
 from stratlab.models.llm import LlmRequest
 from stratlab.models.research import AssessInput, Assessment, AssessResult, TrainingReport
-from stratlab.research.llm_calls import BudgetedLlm, CallContext
+from stratlab.research.llm_calls import AnswerRejected, BudgetedLlm, CallContext
 from stratlab.store.prompts import PromptRepo
 from stratlab.store.research import ResearchRepo
 
@@ -51,30 +51,21 @@ class Assessor:
         if existing is not None:
             return AssessResult(assessment=existing.assessment)
         request = await self._request(inp)
-        tokens, cost = 0, 0.0
-        for n in range(1, MAX_ATTEMPTS + 1):
-            ctx = CallContext(
-                action_id=f"{inp.session_id}:{inp.iteration}:assessor:{attempt}:{n}",
-                session_id=inp.session_id,
-                iteration=inp.iteration,
-                prompt_id=inp.prompt_id,
+        try:
+            answer = await self._llm.ask(
+                request,
+                lambda n: CallContext(
+                    action_id=f"{inp.session_id}:{inp.iteration}:assessor:{attempt}:{n}",
+                    session_id=inp.session_id,
+                    iteration=inp.iteration,
+                    prompt_id=inp.prompt_id,
+                ),
+                lambda text: parse_structured(text, Assessment),
+                attempts=MAX_ATTEMPTS,
             )
-            priced = await self._llm.call(request, ctx)
-            tokens += priced.response.input_tokens + priced.response.output_tokens
-            cost += priced.cost_usd
-            try:
-                assessment = parse_structured(priced.response.text, Assessment)
-                break
-            except MalformedOutputError as err:
-                await self._llm.mark(ctx, "malformed", str(err))
-                if n == MAX_ATTEMPTS:
-                    raise AssessmentError(f"assessor answer rejected: {err}") from err
-                request = request.model_copy(
-                    update={
-                        "prompt": f"{request.prompt}\n\nYour previous answer was rejected: "
-                        f"{err}\nAnswer again with one JSON object only."
-                    }
-                )
+        except AnswerRejected as err:
+            raise AssessmentError(f"assessor answer rejected: {err}") from err
+        assessment = answer.value
         await self._research.insert_assessment(
             inp.assessment_id,
             strategy_id=inp.strategy_id,
@@ -83,7 +74,7 @@ class Assessor:
             iteration=inp.iteration,
             backtest_id=inp.backtest_id,
         )
-        return AssessResult(assessment=assessment, tokens=tokens, cost_usd=cost)
+        return AssessResult(assessment=assessment, tokens=answer.tokens, cost_usd=answer.cost_usd)
 
     async def _request(self, inp: AssessInput) -> LlmRequest:
         prompt = await self._prompts.get(inp.prompt_id)

@@ -10,7 +10,7 @@ from stratlab.config import Settings
 from stratlab.market.splits import Splits
 from stratlab.models.records import EquityCurve
 from stratlab.models.research import BacktestInput, BacktestResult, StrategySpec
-from stratlab.research.data import load_splits
+from stratlab.research.data import load_configured_splits
 from stratlab.research.training import costs_from
 from stratlab.store.market import MarketRepo
 from stratlab.store.research import ResearchRepo
@@ -41,12 +41,7 @@ class Backtester:
         if strategy is None or training is None or training.status != "completed":
             raise BacktestError(f"no completed training run {inp.training_run_id} to backtest")
         spec = strategy.spec
-        splits = await load_splits(
-            spec.symbol,
-            self._market,
-            train=self._settings.train_fraction,
-            validation=self._settings.validation_fraction,
-        )
+        splits = await load_configured_splits(spec.symbol, self._market, self._settings)
         params = dict(training.best_params or {})
         model = await self._research.load_model(inp.training_run_id) if spec.kind == "ml" else None
         try:

@@ -6,6 +6,7 @@ import asyncio
 
 import pandas as pd
 
+from stratlab.config import Settings
 from stratlab.market.datasets import BUNDLED_SYMBOLS, UnknownSymbolError, load_bundled
 from stratlab.market.splits import Splits, split_by_time
 from stratlab.store.market import MarketRepo
@@ -35,6 +36,13 @@ async def load_splits(
     symbol: str, market: MarketRepo, *, train: float, validation: float
 ) -> Splits:
     return split_by_time(await load_frame(symbol, market), train=train, validation=validation)
+
+
+async def load_configured_splits(symbol: str, market: MarketRepo, settings: Settings) -> Splits:
+    """The splits every step of a cycle uses: the fractions come from ``Settings``."""
+    return await load_splits(
+        symbol, market, train=settings.train_fraction, validation=settings.validation_fraction
+    )
 
 
 async def known_symbols(market: MarketRepo) -> list[str]:

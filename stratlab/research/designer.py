@@ -10,14 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from stratlab.config import Settings
-from stratlab.llm.parsing import MalformedOutputError, parse_structured
+from stratlab.llm.parsing import parse_structured
 from stratlab.llm.prompts import DesignerContext, RecentStrategy, render_prompt
 from stratlab.market.indicators import describe_indicators
 from stratlab.market.splits import Splits
-from stratlab.models.llm import CallOutcome, LlmRequest
+from stratlab.models.llm import LlmRequest
 from stratlab.models.research import DesignInput, DesignResult, StrategySpec
-from stratlab.research.data import known_symbols, load_splits
-from stratlab.research.llm_calls import BudgetedLlm, CallContext
+from stratlab.research.data import known_symbols, load_configured_splits
+from stratlab.research.llm_calls import AnswerRejected, BudgetedLlm, CallContext
 from stratlab.store.market import MarketRepo
 from stratlab.store.prompts import PromptRepo
 from stratlab.store.research import ResearchRepo
@@ -80,34 +80,30 @@ class Designer:
             json_schema=StrategySpec.model_json_schema(),
             max_output_tokens=self._settings.max_output_tokens,
         )
-        tokens, cost, spec = 0, 0.0, None
         symbols = await known_symbols(self._market)
-        for n in range(1, MAX_ATTEMPTS + 1):
-            ctx = CallContext(
-                action_id=f"{inp.session_id}:{inp.iteration}:designer:{attempt}:{n}",
-                session_id=inp.session_id,
-                iteration=inp.iteration,
-                prompt_id=inp.prompt_id,
+        try:
+            answer = await self._llm.ask(
+                request,
+                lambda n: CallContext(
+                    action_id=f"{inp.session_id}:{inp.iteration}:designer:{attempt}:{n}",
+                    session_id=inp.session_id,
+                    iteration=inp.iteration,
+                    prompt_id=inp.prompt_id,
+                ),
+                lambda text: self._accept(text, inp, symbols),
+                attempts=MAX_ATTEMPTS,
             )
-            priced = await self._llm.call(request, ctx)
-            tokens += priced.response.input_tokens + priced.response.output_tokens
-            cost += priced.cost_usd
-            try:
-                spec = self._accept(priced.response.text, inp, symbols)
-                break
-            except (MalformedOutputError, StrategyValidationError) as err:
-                outcome: CallOutcome = (
-                    "malformed" if isinstance(err, MalformedOutputError) else "invalid"
-                )
-                await self._llm.mark(ctx, outcome, str(err))
-                if n == MAX_ATTEMPTS:
-                    raise StrategyDesignError(f"designer answer rejected: {err}") from err
-                request = _repair_request(request, priced.response.text, str(err))
-        assert spec is not None
+        except AnswerRejected as err:
+            raise StrategyDesignError(f"designer answer rejected: {err}") from err
         await self._research.insert_strategy(
-            inp.strategy_id, spec, session_id=inp.session_id, iteration=inp.iteration
+            inp.strategy_id, answer.value, session_id=inp.session_id, iteration=inp.iteration
         )
-        return DesignResult(strategy_id=inp.strategy_id, spec=spec, tokens=tokens, cost_usd=cost)
+        return DesignResult(
+            strategy_id=inp.strategy_id,
+            spec=answer.value,
+            tokens=answer.tokens,
+            cost_usd=answer.cost_usd,
+        )
 
     def _accept(self, text: str, inp: DesignInput, symbols: list[str]) -> StrategySpec:
         spec = parse_structured(text, StrategySpec)
@@ -121,12 +117,7 @@ class Designer:
         return spec
 
     async def _context(self, inp: DesignInput) -> DesignerContext:
-        splits = await load_splits(
-            inp.symbol,
-            self._market,
-            train=self._settings.train_fraction,
-            validation=self._settings.validation_fraction,
-        )
+        splits = await load_configured_splits(inp.symbol, self._market, self._settings)
         recent = await self._sessions.recent_strategies(inp.symbol, 5)
         previous_json = ""
         if inp.previous_strategy_id:
@@ -149,12 +140,3 @@ class Designer:
             feedback=inp.feedback,
             previous_spec_json=previous_json,
         )
-
-
-def _repair_request(request: LlmRequest, answer: str, problem: str) -> LlmRequest:
-    repair = (
-        f"{request.prompt}\n\nYour previous answer was rejected.\nProblem: {problem}\n"
-        f"Previous answer (first 2000 characters):\n{answer[:2000]}\n\n"
-        "Answer again with one corrected JSON object only."
-    )
-    return request.model_copy(update={"prompt": repair})

@@ -7,15 +7,21 @@ retried activity records its new calls and never duplicates an old one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Generic, TypeVar
 
 from stratlab.config import Settings
 from stratlab.llm.base import LlmError, LlmProvider
+from stratlab.llm.parsing import MalformedOutputError
 from stratlab.llm.pricing import cost_usd, worst_case_cost
 from stratlab.models.llm import CallOutcome, LlmCallRecord, LlmRequest, LlmResponse
 from stratlab.store.actions import ActionRepo
 from stratlab.store.budget import BudgetRepo
+from stratlab.strategies.validation import StrategyValidationError
+
+T = TypeVar("T")
 
 
 class BudgetExhaustedError(Exception):
@@ -35,6 +41,31 @@ class CallContext:
 class PricedResponse:
     response: LlmResponse
     cost_usd: float
+
+
+class AnswerRejected(Exception):
+    """Every attempt's answer was rejected; ``last`` is the final reason."""
+
+    def __init__(self, last: Exception) -> None:
+        super().__init__(str(last))
+        self.last = last
+
+
+@dataclass(frozen=True)
+class Answer(Generic[T]):
+    value: T
+    tokens: int
+    cost_usd: float
+
+
+def _repair(request: LlmRequest, answer: str, problem: str) -> LlmRequest:
+    """The same request plus what was wrong with the last answer: one chance to fix it."""
+    repair = (
+        f"{request.prompt}\n\nYour previous answer was rejected.\nProblem: {problem}\n"
+        f"Previous answer (first 2000 characters):\n{answer[:2000]}\n\n"
+        "Answer again with one corrected JSON object only."
+    )
+    return request.model_copy(update={"prompt": repair})
 
 
 class BudgetedLlm:
@@ -77,6 +108,35 @@ class BudgetedLlm:
         await self._budget.settle(ctx.action_id, cost)
         await self._record(ctx, request, model, response, cost, "ok", None)
         return PricedResponse(response=response, cost_usd=cost)
+
+    async def ask(
+        self,
+        request: LlmRequest,
+        ctx_for: Callable[[int], CallContext],
+        accept: Callable[[str], T],
+        *,
+        attempts: int = 2,
+    ) -> Answer[T]:
+        """Call, and accept the answer; a rejected answer (``accept`` raised
+        ``MalformedOutputError`` or ``StrategyValidationError``) is marked on its row and
+        sent back once with the problem. Every billed call is charged either way."""
+        tokens, cost = 0, 0.0
+        for n in range(1, attempts + 1):
+            ctx = ctx_for(n)
+            priced = await self.call(request, ctx)
+            tokens += priced.response.input_tokens + priced.response.output_tokens
+            cost += priced.cost_usd
+            try:
+                return Answer(accept(priced.response.text), tokens, cost)
+            except (MalformedOutputError, StrategyValidationError) as err:
+                outcome: CallOutcome = (
+                    "malformed" if isinstance(err, MalformedOutputError) else "invalid"
+                )
+                await self.mark(ctx, outcome, str(err))
+                if n == attempts:
+                    raise AnswerRejected(err) from err
+                request = _repair(request, priced.response.text, str(err))
+        raise AssertionError("unreachable: attempts >= 1")
 
     async def mark(self, ctx: CallContext, outcome: CallOutcome, error: str) -> None:
         """Re-label a recorded call whose answer the caller rejected (malformed, invalid)."""

@@ -15,7 +15,7 @@ from stratlab.backtest.engine import Costs
 from stratlab.backtest.gates import training_gate
 from stratlab.config import Settings
 from stratlab.models.research import TrainingReport, TrainInput, TrainResult
-from stratlab.research.data import load_splits
+from stratlab.research.data import load_configured_splits
 from stratlab.store.market import MarketRepo
 from stratlab.store.research import ResearchRepo
 from stratlab.strategies.fitting import fit_rules
@@ -51,12 +51,7 @@ class Trainer:
         if strategy is None:
             raise TrainingError(f"strategy {inp.strategy_id} does not exist")
         spec = strategy.spec
-        splits = await load_splits(
-            spec.symbol,
-            self._market,
-            train=self._settings.train_fraction,
-            validation=self._settings.validation_fraction,
-        )
+        splits = await load_configured_splits(spec.symbol, self._market, self._settings)
         await self._research.upsert_training_run(
             inp.training_run_id,
             strategy_id=inp.strategy_id,
