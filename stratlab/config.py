@@ -42,12 +42,11 @@ class Settings(BaseModel):
 
     # LLM layer
     llm_provider: str = Field(
-        "offline", description="STRATLAB_LLM_PROVIDER: offline | openai | anthropic"
+        "offline", description="STRATLAB_LLM_PROVIDER: offline | openai"
     )
     llm_model: str | None = Field(None, description="STRATLAB_LLM_MODEL: model name override")
     openai_base_url: str | None = Field(None, description="OPENAI_BASE_URL")
     openai_api_key: str | None = Field(None, description="OPENAI_API_KEY", repr=False)
-    anthropic_api_key: str | None = Field(None, description="ANTHROPIC_API_KEY", repr=False)
     llm_timeout_seconds: float = Field(60.0, description="STRATLAB_LLM_TIMEOUT")
     max_output_tokens: int = Field(2048, description="STRATLAB_MAX_OUTPUT_TOKENS")
     # The offline provider is priced at a shadow price so the budget path is real.

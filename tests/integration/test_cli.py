@@ -107,6 +107,16 @@ async def test_data_import_good_and_corrupt(
     assert done.returncode == 0, done.stderr
     listed = json.loads((await run_cli(lab, temporal_client, "data", "list", "--json")).stdout)
     assert {"sp500", "nasdaq", "mine"} <= {d["symbol"] for d in listed}
+    result = await lab.run_cycle(
+        symbol="mine",
+        kind="rules",
+        max_iterations=1,
+        training_gate=OPEN_TRAINING_GATE,
+        backtest_gate=OPEN_BACKTEST_GATE,
+    )
+    assert result.outcome == "success"
+    metrics = result.iterations[0].metrics
+    assert metrics is not None and metrics.bars == 120  # the last 20% of the 600 imported bars
 
     corrupt = tmp_path / "corrupt.csv"
     corrupt.write_bytes(b"Date,Open,High\n\x00\xff\xfe garbage\n2020-01-01,1,2\n")
