@@ -19,8 +19,8 @@ from temporalio.worker import Worker
 
 from activities import names
 from stratlab.models.research import (
-    Assessment,
     AssessInput,
+    Assessment,
     AssessResult,
     BacktestInput,
     BacktestMetrics,
