@@ -119,7 +119,6 @@ class ResearchCycleWorkflow:
     ) -> IterationSummary:
         assert self._status is not None
         self._status.iteration = iteration
-        session_id = started.session_id
         self._set_phase("design")
         try:
             design = await self._design(cycle, started, iteration, feedback, previous_id)
@@ -138,21 +137,7 @@ class ResearchCycleWorkflow:
         self._set_phase("train")
         training_run_id = str(workflow.uuid4())
         try:
-            trained = await workflow.execute_activity(
-                TRAIN_STRATEGY,
-                TrainInput(
-                    session_id=session_id,
-                    iteration=iteration,
-                    strategy_id=design.strategy_id,
-                    training_run_id=training_run_id,
-                    gate=cycle.training_gate,
-                ),
-                result_type=TrainResult,
-                task_queue=self._queue(c.COMPUTE),
-                start_to_close_timeout=c.TRAIN_TIMEOUT,
-                heartbeat_timeout=c.TRAIN_HEARTBEAT,
-                retry_policy=c.COMPUTE_RETRY,
-            )
+            trained = await self._train(cycle, summary, training_run_id)
         except ActivityError as err:
             return self._fail(summary, "failed_training", err)
         summary.training_gate = trained.gate
@@ -160,22 +145,7 @@ class ResearchCycleWorkflow:
             return self._fail(summary, "failed_training_gate")
         self._set_phase("backtest")
         try:
-            tested = await workflow.execute_activity(
-                RUN_BACKTEST,
-                BacktestInput(
-                    session_id=session_id,
-                    iteration=iteration,
-                    strategy_id=design.strategy_id,
-                    training_run_id=training_run_id,
-                    backtest_id=str(workflow.uuid4()),
-                    gate=cycle.backtest_gate,
-                ),
-                result_type=BacktestResult,
-                task_queue=self._queue(c.COMPUTE),
-                start_to_close_timeout=c.BACKTEST_TIMEOUT,
-                heartbeat_timeout=c.BACKTEST_HEARTBEAT,
-                retry_policy=c.COMPUTE_RETRY,
-            )
+            tested = await self._backtest(cycle, summary, training_run_id)
         except ActivityError as err:
             return self._fail(summary, "failed_backtest", err)
         summary.metrics, summary.backtest_gate = tested.metrics, tested.gate
@@ -184,26 +154,77 @@ class ResearchCycleWorkflow:
             return self._fail(summary, "failed_backtest_gate")
         self._set_phase("assess")
         try:
-            assessed = await workflow.execute_activity(
-                ASSESS_STRATEGY,
-                AssessInput(
-                    session_id=session_id,
-                    iteration=iteration,
-                    strategy_id=design.strategy_id,
-                    backtest_id=tested.backtest_id,
-                    prompt_id=started.assessor_prompt_id,
-                    assessment_id=str(workflow.uuid4()),
-                    max_iterations=cycle.max_iterations,
-                ),
-                result_type=AssessResult,
-                task_queue=self._queue(c.LLM),
-                start_to_close_timeout=c.LLM_TIMEOUT,
-                retry_policy=c.LLM_RETRY,
-            )
+            assessed = await self._assess(cycle, started, summary, tested.backtest_id)
         except ActivityError as err:
             return self._fail(summary, "failed_assessment", err)
         summary.assessment = assessed.assessment
         return summary
+
+    async def _train(
+        self, cycle: ResearchCycleInput, summary: IterationSummary, training_run_id: str
+    ) -> TrainResult:
+        assert self._status is not None and summary.strategy_id is not None
+        return await workflow.execute_activity(
+            TRAIN_STRATEGY,
+            TrainInput(
+                session_id=self._status.session_id,
+                iteration=summary.iteration,
+                strategy_id=summary.strategy_id,
+                training_run_id=training_run_id,
+                gate=cycle.training_gate,
+            ),
+            result_type=TrainResult,
+            task_queue=self._queue(c.COMPUTE),
+            start_to_close_timeout=c.TRAIN_TIMEOUT,
+            heartbeat_timeout=c.TRAIN_HEARTBEAT,
+            retry_policy=c.COMPUTE_RETRY,
+        )
+
+    async def _backtest(
+        self, cycle: ResearchCycleInput, summary: IterationSummary, training_run_id: str
+    ) -> BacktestResult:
+        assert self._status is not None and summary.strategy_id is not None
+        return await workflow.execute_activity(
+            RUN_BACKTEST,
+            BacktestInput(
+                session_id=self._status.session_id,
+                iteration=summary.iteration,
+                strategy_id=summary.strategy_id,
+                training_run_id=training_run_id,
+                backtest_id=str(workflow.uuid4()),
+                gate=cycle.backtest_gate,
+            ),
+            result_type=BacktestResult,
+            task_queue=self._queue(c.COMPUTE),
+            start_to_close_timeout=c.BACKTEST_TIMEOUT,
+            heartbeat_timeout=c.BACKTEST_HEARTBEAT,
+            retry_policy=c.COMPUTE_RETRY,
+        )
+
+    async def _assess(
+        self,
+        cycle: ResearchCycleInput,
+        started: SessionStarted,
+        summary: IterationSummary,
+        backtest_id: str,
+    ) -> AssessResult:
+        assert summary.strategy_id is not None
+        return await workflow.execute_activity(
+            ASSESS_STRATEGY,
+            AssessInput(
+                session_id=started.session_id,
+                iteration=summary.iteration,
+                strategy_id=summary.strategy_id,
+                backtest_id=backtest_id,
+                prompt_id=started.assessor_prompt_id,
+                assessment_id=str(workflow.uuid4()),
+                max_iterations=cycle.max_iterations,
+            ),
+            result_type=AssessResult,
+            task_queue=self._queue(c.LLM),
+            start_to_close_timeout=c.LLM_TIMEOUT,
+            retry_policy=c.LLM_RETRY,
+        )
 
     async def _design(
         self,
