@@ -41,9 +41,7 @@ class Settings(BaseModel):
     )
 
     # LLM layer
-    llm_provider: str = Field(
-        "offline", description="STRATLAB_LLM_PROVIDER: offline | openai"
-    )
+    llm_provider: str = Field("offline", description="STRATLAB_LLM_PROVIDER: offline | openai")
     llm_model: str | None = Field(None, description="STRATLAB_LLM_MODEL: model name override")
     openai_base_url: str | None = Field(None, description="OPENAI_BASE_URL")
     openai_api_key: str | None = Field(None, description="OPENAI_API_KEY", repr=False)

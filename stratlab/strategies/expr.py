@@ -29,6 +29,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from stratlab.strategies._expr_ast import (
+    COMPARISONS,
+    ExpressionError,
+    Value,
+    _Name,
+    _Node,
+    _Num,
+    _Op,
+    evaluate_node,
+)
+
 MAX_LENGTH = 500
 MAX_DEPTH = 25
 MAX_NODES = 200
@@ -43,18 +54,6 @@ FUNCTIONS: dict[str, int] = {
     "max": 2,
 }
 KEYWORDS = frozenset({"and", "or", "not"})
-COMPARISONS = frozenset({"<", "<=", ">", ">=", "==", "!="})
-
-Value = np.ndarray | float
-
-
-class ExpressionError(ValueError):
-    """An expression that cannot be parsed or evaluated; says what and where."""
-
-    def __init__(self, message: str, position: int | None = None) -> None:
-        text = message if position is None else f"{message} at position {position}"
-        super().__init__(text)
-        self.position = position
 
 
 # --- tokens -------------------------------------------------------------------------
@@ -116,34 +115,6 @@ def _check_name(name: str, pos: int) -> None:
     if reserved or (len(parts) == 2 and parts[1] in KEYWORDS):
         word = reserved[0] if reserved else parts[1]
         raise ExpressionError(f"{word!r} is a reserved word and cannot be used", pos)
-
-
-# --- AST ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Node:
-    pos: int
-    is_bool: bool
-
-
-@dataclass(frozen=True)
-class _Num(_Node):
-    value: float
-
-
-@dataclass(frozen=True)
-class _Name(_Node):
-    name: str
-
-
-@dataclass(frozen=True)
-class _Op(_Node):
-    """Any operator or function: ``op`` names it, ``args`` are its operands."""
-
-    op: str
-    args: tuple[_Node, ...]
-    lag: int = 0
 
 
 # --- parser -------------------------------------------------------------------------
@@ -333,75 +304,6 @@ def _free_names(node: _Node) -> set[str]:
     return set()
 
 
-# --- evaluation ---------------------------------------------------------------------
-
-
-def _lagged(values: Value, bars: int, fill: float | bool) -> Value:
-    if np.ndim(values) == 0:
-        return values
-    array = np.asarray(values)
-    out = np.full_like(array, fill)
-    if bars < len(array):
-        out[bars:] = array[: len(array) - bars]
-    return out
-
-
-def _compare(op: str, a: Value, b: Value) -> Value:
-    if op == "!=":
-        # numpy says NaN != x is True; the language says any comparison with NaN is False.
-        return np.not_equal(a, b) & ~np.isnan(a) & ~np.isnan(b)
-    return _COMPARE[op](a, b)
-
-
-_COMPARE = {
-    "<": np.less,
-    "<=": np.less_equal,
-    ">": np.greater,
-    ">=": np.greater_equal,
-    "==": np.equal,
-}
-_ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide}
-
-
-def _crosses(a: Value, b: Value, above: bool) -> Value:
-    now = np.greater(a, b) if above else np.less(a, b)
-    before = np.less_equal(a, b) if above else np.greater_equal(a, b)
-    return np.asarray(now) & np.asarray(_lagged(np.broadcast_to(before, np.shape(now)), 1, False))
-
-
-def _eval(node: _Node, env: Mapping[str, Value]) -> Value:
-    if isinstance(node, _Num):
-        return node.value
-    if isinstance(node, _Name):
-        try:
-            return env[node.name]
-        except KeyError:
-            raise ExpressionError(f"unknown name {node.name!r}", node.pos) from None
-    assert isinstance(node, _Op)
-    args = [_eval(arg, env) for arg in node.args]
-    op = node.op
-    if op == "and":
-        return np.logical_and(args[0], args[1])
-    if op == "or":
-        return np.logical_or(args[0], args[1])
-    if op == "not":
-        return np.logical_not(args[0])
-    if op in _ARITH:
-        return _ARITH[op](args[0], args[1])
-    if op in COMPARISONS:
-        return _compare(op, args[0], args[1])
-    if op == "neg":
-        return np.negative(args[0])
-    if op == "lag":
-        return _lagged(args[0], node.lag, False if node.is_bool else np.nan)
-    if op == "abs":
-        return np.abs(args[0])
-    if op in ("min", "max"):
-        # fmin/fmax would hide NaN warm-up; NaN must propagate so conditions stay False.
-        return (np.minimum if op == "min" else np.maximum)(args[0], args[1])
-    return _crosses(args[0], args[1], above=op == "crosses_above")
-
-
 @dataclass(frozen=True)
 class Expression:
     """A parsed condition: ``names`` are the free names ``evaluate`` needs in its env."""
@@ -429,7 +331,7 @@ class Expression:
             raise ExpressionError(f"arrays of different lengths {sorted(lengths)} in evaluation")
         size = lengths.pop() if lengths else 1
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            result = _eval(self._root, values)
+            result = evaluate_node(self._root, values)
         out = np.asarray(result, dtype=bool)
         return np.broadcast_to(out, (size,)).copy() if out.ndim == 0 else out
 
