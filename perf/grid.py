@@ -31,6 +31,11 @@ def main() -> None:
     pinned = _pin_to_one_core()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     if not args.cold:
+        # The lab's own JIT cache under $STRATLAB_HOME, as workers and `make demo` use it.
+        from stratlab.config import Settings
+        from stratlab.runtime import numba_cache_env
+
+        numba_cache_env(Settings.from_env())
         _run(pinned, cold=False)
         return
     with tempfile.TemporaryDirectory(prefix="stratlab-numba-") as cache:
