@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-StrategyKind = Literal["rules", "ml"]
+StrategyKind = Literal["rules", "ml", "code"]
 Outcome = Literal[
     "success",
     "failed_design",
@@ -71,6 +71,11 @@ class StrategySpec(BaseModel):
     stop_loss: float | None = Field(None, description="fraction below entry, e.g. 0.05")
     take_profit: float | None = Field(None, description="fraction above entry")
     ml: MlSpec | None = None
+    code: str | None = Field(
+        None,
+        description="kind code: Python source defining signals(data, params) -> "
+        "(entries, exits); data is an OHLCV DataFrame, params a dict of the parameters",
+    )
 
 
 class TrainingGateThresholds(BaseModel):
@@ -177,7 +182,9 @@ class ResearchCycleInput(BaseModel):
     """Input of ``ResearchCycleWorkflow``; ``{}`` is a valid input."""
 
     symbol: str = Field("sp500", description="data set: sp500, nasdaq or an imported symbol")
-    kind: StrategyKind | None = Field(None, description="rules | ml; null lets the designer pick")
+    kind: StrategyKind | None = Field(
+        None, description="rules | ml | code; null lets the designer pick rules or ml"
+    )
     max_iterations: int = Field(3, ge=1, le=10, description="design rounds incl. refinements")
     convergence_threshold: float = Field(
         0.05, description="stop refining when OOS Sharpe improves by less than this"
