@@ -351,3 +351,32 @@ CREATE TABLE IF NOT EXISTS market_bars (
     PRIMARY KEY (symbol, ts)
 );
 COMMENT ON TABLE market_bars IS 'OHLCV bars of a data set, replaced as a whole on re-import.';
+
+-- ===================================================================================
+-- Skill library (seeds 000, 004): strategies that passed every gate, kept for reuse
+-- ===================================================================================
+
+CREATE TABLE IF NOT EXISTS skills (
+    skill_id    text PRIMARY KEY,
+    -- One skill per strategy: recording the same success again (a retried activity,
+    -- a replayed workflow) keeps the first row.
+    strategy_id text NOT NULL UNIQUE REFERENCES strategies (strategy_id),
+    session_id  text NULL,
+    symbol      text NOT NULL,
+    kind        text NOT NULL,
+    name        text NOT NULL,
+    spec        jsonb NOT NULL,                    -- StrategySpec
+    code        text NULL,                         -- kind code: the source, for reading
+    params      jsonb NOT NULL DEFAULT '{}',       -- the parameters training chose
+    metrics     jsonb NOT NULL,                    -- out-of-sample BacktestMetrics
+    score       double precision NOT NULL,         -- out-of-sample Sharpe, for ranking
+    tags        text[] NOT NULL DEFAULT '{}',      -- symbol, kind, regime (trend...)
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE skills IS
+    'Skill library: strategies that passed every gate, with their out-of-sample metrics. '
+    'Retrieval (SkillRepo.relevant) ranks same symbol > same kind > same regime tag, then '
+    'score; the designer sees the top few as data in its prompt.';
+CREATE INDEX IF NOT EXISTS skills_symbol_idx ON skills (symbol, score DESC);
+CREATE INDEX IF NOT EXISTS skills_kind_idx ON skills (kind, score DESC);
+CREATE INDEX IF NOT EXISTS skills_tags_idx ON skills USING gin (tags);

@@ -17,7 +17,15 @@ from temporalio.exceptions import ApplicationError
 from activities import names
 from activities._phases import recorded_phase
 from stratlab.market.datasets import UnknownSymbolError
-from stratlab.models.research import BacktestInput, BacktestResult, TrainInput, TrainResult
+from stratlab.models.research import (
+    AnalyseInput,
+    AnalyseResult,
+    BacktestInput,
+    BacktestResult,
+    TrainInput,
+    TrainResult,
+)
+from stratlab.research.analysis import AnalysisStep
 from stratlab.research.backtesting import Backtester, BacktestError
 from stratlab.research.training import Trainer, TrainingError
 from stratlab.store.sessions import SessionRepo
@@ -40,10 +48,24 @@ async def _keepalive(details: dict[str, Any], every: float = 1.0) -> AsyncIterat
 
 
 class ComputeActivities:
-    def __init__(self, trainer: Trainer, backtester: Backtester, sessions: SessionRepo) -> None:
+    def __init__(
+        self,
+        trainer: Trainer,
+        backtester: Backtester,
+        analysis: AnalysisStep,
+        sessions: SessionRepo,
+    ) -> None:
         self._trainer = trainer
         self._backtester = backtester
+        self._analysis = analysis
         self._sessions = sessions
+
+    @activity.defn(name=names.ANALYSE_STRATEGY)
+    async def analyse_strategy(self, inp: AnalyseInput) -> AnalyseResult:
+        async with recorded_phase(self._sessions, inp.session_id, inp.iteration, "analyse") as d:
+            result = await self._analysis.analyse(inp)
+            d.update(suggestions=[s.model_dump(mode="json") for s in result.suggestions])
+            return result
 
     @activity.defn(name=names.TRAIN_STRATEGY)
     async def train_strategy(self, inp: TrainInput) -> TrainResult:

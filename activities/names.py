@@ -14,4 +14,5 @@ ASSESS_STRATEGY = "assess_strategy"
 
 # compute pool
 TRAIN_STRATEGY = "train_strategy"
+ANALYSE_STRATEGY = "analyse_strategy"
 RUN_BACKTEST = "run_backtest"

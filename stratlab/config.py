@@ -9,11 +9,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from stratlab.models.research import BacktestGateThresholds, TrainingGateThresholds
+
+if TYPE_CHECKING:
+    from stratlab.sandbox.limits import SandboxLimits
 
 POOLS = ("orchestrator", "llm", "compute", "optimizer")
 
@@ -68,6 +71,22 @@ class Settings(BaseModel):
     training_gate: TrainingGateThresholds = TrainingGateThresholds()
     backtest_gate: BacktestGateThresholds = BacktestGateThresholds()
 
+    # Code strategies: the sandbox (see stratlab.sandbox.executor)
+    sandbox_mode: Literal["bwrap", "rlimits"] = Field(
+        "bwrap",
+        description="STRATLAB_SANDBOX: bwrap (bubblewrap, required by default) | rlimits "
+        "(weaker fallback: rlimits only, no namespaces)",
+    )
+    sandbox_cpu_seconds: float = Field(
+        60.0, description="STRATLAB_SANDBOX_CPU_SECONDS: CPU time of one sandboxed run"
+    )
+    sandbox_memory_mb: int = Field(
+        1024, description="STRATLAB_SANDBOX_MEMORY_MB: address space of one sandboxed run"
+    )
+    sandbox_wall_seconds: float = Field(
+        120.0, description="STRATLAB_SANDBOX_WALL_SECONDS: wall-clock limit of one run"
+    )
+
     # Workers
     compute_threads: int = Field(2, description="STRATLAB_COMPUTE_THREADS")
     llm_max_concurrency: int = Field(8, description="STRATLAB_LLM_CONCURRENCY")
@@ -86,6 +105,16 @@ class Settings(BaseModel):
     @property
     def numba_cache_dir(self) -> Path:
         return self.home / "numba-cache"
+
+    def sandbox_limits(self) -> SandboxLimits:
+        """Limits of one sandboxed execution of strategy code (one whole parameter grid)."""
+        from stratlab.sandbox.limits import SandboxLimits
+
+        return SandboxLimits(
+            cpu_seconds=self.sandbox_cpu_seconds,
+            memory_mb=self.sandbox_memory_mb,
+            wall_seconds=self.sandbox_wall_seconds,
+        )
 
     def task_queue(self, pool: str) -> str:
         """The task queue of a pool, under this lab's prefix."""

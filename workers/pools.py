@@ -25,6 +25,7 @@ from activities.llm import LlmActivities
 from activities.orchestrator import SessionActivities
 from stratlab.config import Settings
 from stratlab.llm.factory import build_provider
+from stratlab.research.analysis import AnalysisStep
 from stratlab.research.assessor import Assessor
 from stratlab.research.backtesting import Backtester
 from stratlab.research.designer import Designer
@@ -38,6 +39,7 @@ from stratlab.store.market import MarketRepo
 from stratlab.store.prompts import PromptRepo
 from stratlab.store.research import ResearchRepo
 from stratlab.store.sessions import SessionRepo
+from stratlab.store.skills import SkillRepo
 from workflows import constants
 from workflows.research import ResearchCycleWorkflow
 
@@ -67,20 +69,30 @@ def _activities(pool: str, db: Pool, settings: Settings) -> list[Callable]:
     acts: list[Callable] = [_pool_info_activity(pool)]
     if pool == constants.ORCHESTRATOR:
         service = SessionService(
-            sessions, prompts, budget, actions, build_provider(settings), settings
+            sessions,
+            prompts,
+            budget,
+            actions,
+            build_provider(settings),
+            settings,
+            research,
+            SkillRepo(db),
         )
         box = SessionActivities(service)
         acts += [box.start_session, box.finish_session]
     elif pool == constants.LLM:
         llm = BudgetedLlm(build_provider(settings), budget, actions, settings)
-        designer = Designer(llm, prompts, sessions, research, market, settings)
+        designer = Designer(llm, prompts, sessions, research, market, settings, SkillRepo(db))
         llm_box = LlmActivities(designer, Assessor(llm, prompts, research, settings), sessions)
         acts += [llm_box.design_strategy, llm_box.assess_strategy]
     elif pool == constants.COMPUTE:
         compute = ComputeActivities(
-            Trainer(research, market, settings), Backtester(research, market, settings), sessions
+            Trainer(research, market, settings),
+            Backtester(research, market, settings),
+            AnalysisStep(research, market, settings),
+            sessions,
         )
-        acts += [compute.train_strategy, compute.run_backtest]
+        acts += [compute.train_strategy, compute.run_backtest, compute.analyse_strategy]
     elif pool != constants.OPTIMIZER:
         raise ValueError(f"unknown pool {pool!r}; pools are: {', '.join(constants.POOLS)}")
     return acts

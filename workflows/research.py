@@ -12,6 +12,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.names import (
+        ANALYSE_STRATEGY,
         ASSESS_STRATEGY,
         DESIGN_STRATEGY,
         FINISH_SESSION,
@@ -20,6 +21,8 @@ with workflow.unsafe.imports_passed_through():
         TRAIN_STRATEGY,
     )
     from stratlab.models.research import (
+        AnalyseInput,
+        AnalyseResult,
         AssessInput,
         AssessResult,
         BacktestInput,
@@ -96,18 +99,47 @@ class ResearchCycleWorkflow:
                 result.iterations.pop()  # the budget ran out between rounds: keep the best
                 break
             sharpe = summary.metrics.sharpe if summary.metrics else None
-            if summary.outcome != "success" or summary.assessment is None or sharpe is None:
+            if summary.outcome == "success" and summary.assessment and sharpe is not None:
+                improved = (
+                    best_sharpe is None or sharpe - best_sharpe >= cycle.convergence_threshold
+                )
+                best_sharpe = sharpe if best_sharpe is None else max(best_sharpe, sharpe)
+                if not improved:
+                    result.converged = True
+                    break
+                if summary.assessment.verdict != "refine":
+                    break
+                feedback = _feedback_from(summary)
+            elif cycle.kind == "code" and summary.outcome in REFINABLE_FOR_CODE:
+                # Code is refined from its errors too: the error is the feedback.
+                feedback = _failure_feedback(summary)
+            else:
                 break
-            improved = best_sharpe is None or sharpe - best_sharpe >= cycle.convergence_threshold
-            best_sharpe = sharpe if best_sharpe is None else max(best_sharpe, sharpe)
-            if not improved:
-                result.converged = True
-                break
-            if summary.assessment.verdict != "refine":
-                break
-            feedback = _feedback_from(summary)
-            previous_id = summary.strategy_id
+            if iteration < cycle.max_iterations:
+                feedback += await self._analyst_feedback(summary)
+            previous_id = summary.strategy_id or previous_id
         _choose_outcome(result)
+
+    async def _analyst_feedback(self, summary: IterationSummary) -> str:
+        """Data-driven suggestions for the next design (added after the first histories were
+        kept, hence the patch: older runs replay without this activity)."""
+        if summary.strategy_id is None or not workflow.patched("analyst-feedback"):
+            return ""
+        assert self._status is not None
+        self._set_phase("analyse")
+        analysed = await workflow.execute_activity(
+            ANALYSE_STRATEGY,
+            AnalyseInput(
+                session_id=self._status.session_id,
+                iteration=summary.iteration,
+                strategy_id=summary.strategy_id,
+            ),
+            result_type=AnalyseResult,
+            task_queue=self._queue(c.COMPUTE),
+            start_to_close_timeout=c.BACKTEST_TIMEOUT,
+            retry_policy=c.COMPUTE_RETRY,
+        )
+        return f"\n{analysed.text}" if analysed.text else ""
 
     async def _one_iteration(
         self,
@@ -305,6 +337,7 @@ class ResearchCycleWorkflow:
         assert self._status is not None
         self._status.phase = phase
         workflow.upsert_search_attributes([c.SA_PHASE.value_set(phase)])
+        workflow.set_current_details(_details(self._status))
 
     def _failed(self, iteration: int, outcome: Outcome, err: ActivityError) -> IterationSummary:
         assert self._status is not None
@@ -322,6 +355,16 @@ class ResearchCycleWorkflow:
         return summary
 
 
+def _details(status: CycleStatus) -> str:
+    """The progress line the Temporal UI shows for a running cycle (its current details)."""
+    parts = [f"**{status.phase}** · iteration {status.iteration} · {status.symbol}"]
+    if status.last_sharpe is not None:
+        parts.append(f"last OOS sharpe {status.last_sharpe:.2f}")
+    if status.last_error:
+        parts.append(f"last error: {status.last_error[:200]}")
+    return " · ".join(parts)
+
+
 def _feedback_from(summary: IterationSummary) -> str:
     """What the designer hears about its previous round: the assessment and the numbers."""
     lines = []
@@ -337,6 +380,32 @@ def _feedback_from(summary: IterationSummary) -> str:
         lines.append(f"Assessment: {a.summary}")
         lines += [f"- weakness: {w}" for w in a.weaknesses]
         lines += [f"- suggestion: {s}" for s in a.suggestions]
+    return "\n".join(lines)
+
+
+REFINABLE_FOR_CODE = frozenset(
+    {"failed_design", "failed_training", "failed_training_gate", "failed_backtest_gate"}
+)
+
+
+def _failure_feedback(summary: IterationSummary) -> str:
+    """What went wrong, for the designer: the error, or the gate checks that failed."""
+    lines = [f"The previous attempt ended {summary.outcome}."]
+    if summary.error:
+        lines.append(f"Error: {summary.error}")
+    for gate in (summary.training_gate, summary.backtest_gate):
+        if gate is not None and not gate.passed:
+            lines += [
+                f"- {gate.gate} gate: {check.name} was {check.value:.3f}, needs {check.op} "
+                f"{check.threshold:g}"
+                for check in gate.failures()
+            ]
+    if summary.metrics is not None:
+        m = summary.metrics
+        lines.append(
+            f"Out-of-sample: sharpe {m.sharpe:.2f}, win rate {m.win_rate:.1%}, trades {m.trades}."
+        )
+    lines.append("Fix the cause and answer with a corrected strategy.")
     return "\n".join(lines)
 
 

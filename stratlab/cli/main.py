@@ -16,6 +16,7 @@ import typer
 
 from stratlab.cli import read
 from stratlab.cli._common import CliError, console, err_console, run, settings, store
+from stratlab.cli.skills import skills_app
 from stratlab.config import Settings
 from stratlab.market.datasets import DataImportError, UnknownSymbolError
 from stratlab.runtime import StackError, numba_cache_env
@@ -31,6 +32,7 @@ data_app = typer.Typer(help="Market data sets: import and list.", no_args_is_hel
 db_app = typer.Typer(help="Database set-up.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")
+app.add_typer(skills_app, name="skills")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
@@ -94,6 +96,16 @@ def session(
 
 
 @app.command()
+def watch(
+    session_id: Annotated[str, typer.Argument(help="session id or research-<id> workflow id")],
+) -> None:
+    """Follow a running cycle live: phase, iteration, last metric, last error."""
+    from stratlab.cli.watch import watch as run_watch
+
+    run(run_watch(settings(), session_id))
+
+
+@app.command()
 def budget(
     days: Annotated[int, typer.Option(min=1, max=365)] = 7, as_json: JsonOpt = False
 ) -> None:
@@ -104,14 +116,16 @@ def budget(
 @app.command()
 def trigger(
     symbol: Annotated[str, typer.Option(help="data set")] = "sp500",
-    kind: Annotated[str | None, typer.Option(help="rules | ml (default: designer picks)")] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="rules | ml | code (default: the designer picks)")
+    ] = None,
     max_iterations: Annotated[int, typer.Option(min=1, max=10)] = 3,
     wait: Annotated[bool, typer.Option(help="wait for the outcome")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Start a research cycle now."""
-    if kind not in (None, "rules", "ml"):
-        raise CliError(f"unknown kind {kind!r}; kinds are: rules, ml")
+    if kind not in (None, "rules", "ml", "code"):
+        raise CliError(f"unknown kind {kind!r}; kinds are: rules, ml, code")
     run(read.trigger(settings(), symbol, kind, max_iterations, wait=wait, as_json=as_json))
 
 

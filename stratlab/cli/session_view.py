@@ -28,7 +28,7 @@ from stratlab.models.records import (
     StrategyRecord,
     TrainingRunRecord,
 )
-from stratlab.models.research import GateResult, StrategySpec
+from stratlab.models.research import AnalystSuggestion, GateResult, StrategySpec
 from stratlab.store.actions import ActionRepo
 from stratlab.store.db import Pool
 from stratlab.store.research import ResearchRepo
@@ -159,6 +159,8 @@ def _spec_table(spec: StrategySpec) -> Table:
                 f"enter P(up) >= {ml.threshold}, exit < {ml.exit_threshold}, {ml.epochs} epochs",
             )
         )
+    if spec.code:
+        rows.append(("code", spec.code.strip()))
     ranges = ", ".join(f"{p.name} {p.low:g}..{p.high:g} step {p.step:g}" for p in spec.parameters)
     rows.append(("parameters", ranges or "none"))
     stops = [f"stop loss {spec.stop_loss:.1%}"] if spec.stop_loss else []
@@ -167,6 +169,23 @@ def _spec_table(spec: StrategySpec) -> Table:
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def _render_analyst(detail: SessionDetail, iteration: int) -> None:
+    """The analyst's data-driven findings for this round, which fed the next design."""
+    for phase in detail.phases:
+        if phase.phase == "analyse" and phase.iteration == iteration:
+            found = [
+                AnalystSuggestion.model_validate(s) for s in phase.detail.get("suggestions", [])
+            ]
+            lines = [
+                f"{s.label or s.indicator}: {s.condition} — train data range "
+                f"{s.data_min:.4g}..{s.data_max:.4g}; proposed {s.proposed:.4g} "
+                f"(its {s.percentile:g}th percentile)"
+                for s in found
+            ]
+            body = "\n".join(lines) or "every condition is reachable on the training data"
+            console.print(Panel(body, title="analyst", title_align="left"))
 
 
 def _render_iteration(detail: SessionDetail, strategy: StrategyRecord) -> None:
@@ -204,6 +223,7 @@ def _render_iteration(detail: SessionDetail, strategy: StrategyRecord) -> None:
         )
         if bt.gate is not None:
             console.print(_gate_table(bt.gate, "backtest gate"))
+    _render_analyst(detail, strategy.iteration)
     for a in (x for x in detail.assessments if x.strategy_id == strategy.strategy_id):
         body = a.assessment
         text = f"[bold]{body.verdict}[/bold]: {body.summary}"

@@ -10,13 +10,27 @@ design, which switches to a mean-reversion family. Feedback signals (how they ar
     few_trades     windows x0.6 and looser entry thresholds
     many_trades    windows x1.5
     low_win_rate   mean-reversion family
+    relax          the analyst's "relax <param> to about <value>": that range moves so
+                   its permissive end is the value (grid size unchanged)
+
+Kind ``code`` (families in ``stratlab.llm._offline_code``) follows the same paths, plus
+a repair: when the feedback reports an error (``code_error_kind``), the previous code is
+replaced by its family's clean code, keeping the name with an ``-rN`` suffix.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import re
 
+from stratlab.llm._offline_code import (
+    CODE_FAMILIES,
+    code_family_of,
+    has_trend_filter,
+    with_bug,
+    with_trend_filter,
+)
 from stratlab.llm._offline_families import (
     FAMILIES,
     MAX_MA_WINDOW,
@@ -32,13 +46,22 @@ from stratlab.llm._offline_families import (
     style_of,
     values_in,
 )
-from stratlab.llm._offline_feedback import FeedbackSignals, read_feedback
+from stratlab.llm._offline_feedback import FeedbackSignals, code_error_kind, read_feedback
 from stratlab.llm._offline_prompt import DesignerView
 from stratlab.models.research import IndicatorRef, ParamRange, StrategySpec
 
 # Threshold parameters of the families and the shift that lets more trades through.
-_LOOSEN = {"oversold": 5.0, "entry_pctb": 0.1, "entry_z": 0.5, "band": -0.25, "bb_k": -0.5}
-_LOOSEN_FLOOR = {"band": 0.0, "bb_k": 0.5}
+_LOOSEN = {
+    "oversold": 5.0,
+    "entry_pctb": 0.1,
+    "entry_z": 0.5,
+    "band": -0.25,
+    "bb_k": -0.5,
+    "entry_gap": -0.005,
+    "breakout_buffer": -0.005,
+    "entry_roc": -1.0,
+}
+_LOOSEN_FLOOR = {"band": 0.0, "bb_k": 0.5, "entry_gap": 0.0, "breakout_buffer": 0.0}
 
 
 def design(view: DesignerView, rng: random.Random) -> StrategySpec:
@@ -46,9 +69,15 @@ def design(view: DesignerView, rng: random.Random) -> StrategySpec:
     signals = read_feedback(view.feedback)
     previous = view.previous_spec
     if previous is None:
-        return _fresh(view, signals, rng, notes=[])
-    if view.kind in ("rules", "ml") and previous.kind != view.kind:
+        spec = _fresh(view, signals, rng, notes=[])
+        if spec.kind == "code" and "code_bug" in view.directives and view.iteration == 1:
+            spec = spec.model_copy(update={"code": with_bug(spec.code or "")})
+        return spec
+    if view.kind in ("rules", "ml", "code") and previous.kind != view.kind:
         return _fresh(view, signals, rng, notes=[])  # the cycle asks for the other kind
+    error = code_error_kind(view.feedback) if previous.kind == "code" else None
+    if error is not None:
+        return _repair_code(previous, view, rng, error)
     family = family_of(previous)
     if signals.low_win_rate and previous.kind == "rules" and style_of(family) != MEAN_REVERSION:
         note = f"Switched from {previous.name} to mean reversion because its win rate was low."
@@ -74,7 +103,9 @@ def _choose_family(view: DesignerView, signals: FeedbackSignals, rng: random.Ran
     rules = [name for name in FAMILIES if name != "ml"]
     if view.kind == "ml":
         return "ml"
-    if view.kind == "rules" or "rules_only" in directives:
+    if view.kind == "code":
+        allowed = list(CODE_FAMILIES)
+    elif view.kind == "rules" or "rules_only" in directives:
         allowed = rules
     elif "machine_learning" in directives:
         return "ml"
@@ -84,7 +115,7 @@ def _choose_family(view: DesignerView, signals: FeedbackSignals, rng: random.Ran
     if signals.low_win_rate:
         styles.add("mean_reversion")
     wanted = {style.replace("trend_following", "trend") for style in styles}
-    preferred = [name for name in allowed if style_of(name) in wanted]
+    preferred = [name for name in allowed if _style(name, view) in wanted]
     candidates = preferred or allowed
     # Families that failed recently on this symbol are tried less often, not banned.
     failed = {family_from_name(r.name) for r in view.recent if r.outcome and r.outcome != "success"}
@@ -92,15 +123,23 @@ def _choose_family(view: DesignerView, signals: FeedbackSignals, rng: random.Ran
     return rng.choices(candidates, weights=weights)[0]
 
 
+def _style(family: str, view: DesignerView) -> str | None:
+    return CODE_FAMILIES[family][0] if view.kind == "code" else style_of(family)
+
+
 def _fresh(
     view: DesignerView, signals: FeedbackSignals, rng: random.Random, notes: list[str]
 ) -> StrategySpec:
     knobs = _knobs(view, signals)
     family = _choose_family(view, signals, rng)
-    draft: Draft = FAMILIES[family][1](rng, knobs)
+    table = CODE_FAMILIES if view.kind == "code" else FAMILIES
+    draft: Draft = table[family][1](rng, knobs)
+    kind = "code" if draft.code else "ml" if family == "ml" else "rules"
+    prefix = "code-" if kind == "code" else ""
     spec = StrategySpec(
-        name=f"{_slug(view.symbol)}-{family.replace('_', '-')}-{rng.getrandbits(16):04x}",
-        kind="ml" if family == "ml" else "rules",
+        name=f"{_slug(view.symbol)}-{prefix}{family.replace('_', '-')}-{rng.getrandbits(16):04x}",
+        kind=kind,
+        code=draft.code,
         symbol=view.symbol,
         indicators=draft.indicators,
         entry=draft.entry,
@@ -130,6 +169,12 @@ def _revise(
     if signals.many_trades:
         spec = _scale_windows(spec, 1.5)
         notes.append("Lengthened windows to trade less often.")
+    if signals.relax:
+        spec, relaxed = _relax(spec, dict(signals.relax))
+        notes += [
+            f"Moved {name} to reach {value:g}, a level the data does reach."
+            for name, value in relaxed
+        ]
     if not notes:
         spec, note = _nudge(spec, rng)
         notes.append(note)
@@ -142,9 +187,61 @@ def _revise(
     )
 
 
+def _repair_code(
+    previous: StrategySpec, view: DesignerView, rng: random.Random, error: str
+) -> StrategySpec:
+    """The previous code's family, rewritten from its clean template: the error was in
+    the code, so the code is replaced; the searched ranges stay when they still fit."""
+    family = code_family_of(previous) or _choose_family(view, FeedbackSignals(), rng)
+    # Seeded by the name, so repairing the same strategy twice gives the same code.
+    draft = CODE_FAMILIES[family][1](random.Random(previous.name), Knobs())
+    names = {p.name for p in draft.parameters}
+    keep = error in ("runtime", "syntax") and {p.name for p in previous.parameters} == names
+    spec = previous.model_copy(
+        deep=True,
+        update={
+            "symbol": view.symbol,
+            "code": draft.code,
+            "parameters": previous.parameters if keep else draft.parameters,
+            "indicators": [],
+            "entry": "",
+            "exit": "",
+            "ml": None,
+        },
+    )
+    if has_trend_filter(previous.code):
+        spec = _add_trend_filter(spec, Knobs())
+    notes = [f"Fixed the {error} error by rewriting the {family.replace('_', ' ')} code cleanly."]
+    spec = _apply_directives(spec, view, rng, notes, Knobs(), drawdown=False)
+    base = re.sub(r"-r\d+$", "", previous.name)
+    idea = f"Repair of {previous.name}, same family."
+    return spec.model_copy(
+        update={"name": f"{base}-r{view.iteration}", "rationale": _rationale(idea, notes, view)}
+    )
+
+
+def _relax(
+    spec: StrategySpec, targets: dict[str, float]
+) -> tuple[StrategySpec, list[tuple[str, float]]]:
+    """Shift each named range so its nearer end is the target (same step and size)."""
+    parameters, relaxed = [], []
+    for param in spec.parameters:
+        target = targets.get(param.name)
+        if target is None or param.low <= target <= param.high:
+            parameters.append(param)
+            continue
+        shift = target - (param.high if target > param.high else param.low)
+        if float(param.step).is_integer() and float(param.low).is_integer():
+            shift = float(math.ceil(shift) if shift > 0 else math.floor(shift))
+        low, high = round(param.low + shift, 6), round(param.high + shift, 6)
+        parameters.append(replace_range(param, low=low, high=high))
+        relaxed.append((param.name, target))
+    return spec.model_copy(update={"parameters": parameters}), relaxed
+
+
 def _nudge(spec: StrategySpec, rng: random.Random) -> tuple[StrategySpec, str]:
     """A small change when the feedback names nothing the designer knows how to fix."""
-    if spec.kind == "rules" and not _has_trend_filter(spec) and rng.random() < 0.4:
+    if spec.kind in ("rules", "code") and not _has_trend_filter(spec) and rng.random() < 0.4:
         return _add_trend_filter(spec, Knobs()), "Added a 200-day trend filter to the entry."
     factor = rng.choice([0.8, 1.25])
     verb = "Shortened" if factor < 1 else "Lengthened"
@@ -170,7 +267,7 @@ def _apply_directives(
         update["take_profit"] = round(rng.uniform(0.10, 0.20), 3)
         notes.append("A take-profit level locks in gains.")
     spec = spec.model_copy(update=update)
-    if "trend_filter" in directives and spec.kind == "rules" and not _has_trend_filter(spec):
+    if "trend_filter" in directives and spec.kind != "ml" and not _has_trend_filter(spec):
         spec = _add_trend_filter(spec, knobs)
         notes.append("Entries only when the close is above its long-term average.")
     if "small_grid" in directives:
@@ -188,11 +285,15 @@ def _tighter_stop(current: float | None, rng: random.Random) -> float:
 
 
 def _has_trend_filter(spec: StrategySpec) -> bool:
+    if spec.kind == "code":
+        return has_trend_filter(spec.code)
     return any(ref.alias == "trend" for ref in spec.indicators)
 
 
 def _add_trend_filter(spec: StrategySpec, knobs: Knobs) -> StrategySpec:
     length = fixed_window(200, knobs, cap=MAX_MA_WINDOW)
+    if spec.kind == "code":
+        return spec.model_copy(update={"code": with_trend_filter(spec.code or "", length)})
     trend = IndicatorRef(alias="trend", kind="sma", params={"window": length})
     return spec.model_copy(
         update={
@@ -204,7 +305,9 @@ def _add_trend_filter(spec: StrategySpec, knobs: Knobs) -> StrategySpec:
 
 def _scale_windows(spec: StrategySpec, factor: float) -> StrategySpec:
     """Scale every lookback: window parameter ranges and fixed window params."""
-    window_params: set[str] = set()
+    # Code reads its lookbacks from params by name; rules reach them through indicators.
+    window_params = {p.name for p in spec.parameters if is_window_key(p.name)}
+    window_params = window_params if spec.kind == "code" else set()
     indicators = []
     for ref in spec.indicators:
         params: dict[str, float | int | str] = {}

@@ -11,6 +11,17 @@ compared with limits, and words count only as complaints:
                   1.0"), or "too few / not enough / no trades"
     many_trades   "too many trades", "overtrading"
     low_win_rate  a win rate below 45%, or "low win rate", "win rate is too low"
+    relax         the analyst's "relax <parameter> to about <number>" lines, as pairs
+
+Code strategies also fail before any metric exists; ``code_error_kind`` names the error
+the feedback reports (checked in this order, first match wins):
+
+    syntax       SyntaxError, IndentationError, "invalid syntax"
+    validation   the code validator's or the spec validator's rejection
+    timeout      "timed out", "timeout", "time limit", CPU or wall-clock limits
+    memory       MemoryError, memory or address-space limits
+    runtime      a traceback, an exception name (NameError...), "line <n>", or an
+                 "Error:" line that is not about missing trades
 """
 
 from __future__ import annotations
@@ -30,11 +41,37 @@ _DRAWDOWN_WORDS = re.compile(
     _I,
 )
 # "(?<![a-z])" rather than \b so that "min_validation_trades 1.0" counts too.
-_TRADES_VALUE = re.compile(r"(?<![a-z])trades[^0-9a-z\n]{0,3}(\d+)|\b(\d+)\s+trades\b", _I)
+_TRADES_VALUE = re.compile(
+    r"(?<![a-z])trades(?:[^0-9a-z\n]{0,3}|\s+(?:was|were|is)\s+)(\d+)|\b(\d+)\s+trades\b", _I
+)
 _TRADES_WORDS = re.compile(r"\b(?:too few|not enough|no|zero) trades\b|\bno trade", _I)
 _MANY_TRADES = re.compile(r"too many trades|overtrad", _I)
 _WIN_RATE_VALUE = re.compile(r"win[ _]rate[^0-9\n]{0,12}?(\d+(?:\.\d+)?)[ \t]*(%?)", _I)
 _WIN_RATE_WORDS = re.compile(r"low win[ _]rate|win[ _]rate\s+(?:is\s+)?(?:too\s+)?low", _I)
+_RELAX = re.compile(r"\brelax\s+([A-Za-z][A-Za-z0-9_]*)\s+to\s+about\s+(-?\d+(?:\.\d+)?)", _I)
+_CODE_ERRORS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (kind, re.compile(pattern, _I))
+    for kind, pattern in (
+        (
+            "syntax",
+            r"\b(?:SyntaxError|IndentationError|TabError)\b|invalid syntax|syntax error"
+            r"|\[syntax\]",
+        ),
+        (
+            "validation",
+            r"\b\w*ValidationError\b|\bvalidator\b|failed validation|invalid strategy:"
+            r"|\bnot allowed\b|\bis forbidden\b|code was rejected|\[[a-z]+(?:-[a-z]+)+\]",
+        ),
+        ("timeout", r"timed out|\btimeout\b|time limit|wall[- ]clock|\bcpu (?:time|limit|seconds)"),
+        ("memory", r"\bMemoryError\b|memory limit|out of memory|address space"),
+        # Exception names are matched case-sensitively: "NameError", not "tracking error".
+        (
+            "runtime",
+            r"\btraceback\b|(?-i:\b[A-Z][a-z]+(?:[A-Z][a-z]+)*(?:Error|Exception)\b)|\bline \d+",
+        ),
+    )
+)
+_ERROR_LINE = re.compile(r"^[ \t]*error[ \t]*:", _I | re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -43,6 +80,7 @@ class FeedbackSignals:
     few_trades: bool = False
     many_trades: bool = False
     low_win_rate: bool = False
+    relax: tuple[tuple[str, float], ...] = ()
 
 
 def read_feedback(text: str) -> FeedbackSignals:
@@ -54,7 +92,18 @@ def read_feedback(text: str) -> FeedbackSignals:
         few_trades=any(t < MIN_TRADES for t in trades) or bool(_TRADES_WORDS.search(text)),
         many_trades=bool(_MANY_TRADES.search(text)),
         low_win_rate=any(w < MIN_WIN_RATE for w in win_rates) or bool(_WIN_RATE_WORDS.search(text)),
+        relax=tuple((m.group(1), float(m.group(2))) for m in _RELAX.finditer(text)),
     )
+
+
+def code_error_kind(text: str) -> str | None:
+    """syntax, validation, timeout, memory or runtime when the feedback reports an error."""
+    for kind, pattern in _CODE_ERRORS:
+        if pattern.search(text):
+            return kind
+    if _ERROR_LINE.search(text) and not read_feedback(text).few_trades:
+        return "runtime"
+    return None
 
 
 def _fraction(number: str, percent: str) -> float:

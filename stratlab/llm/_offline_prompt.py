@@ -3,7 +3,7 @@
 The line formats are the ones the default templates render (see templates/*.j2):
 
     Symbol: <name>                     first line starting with "Symbol:"
-    Kind: rules | ml | any             missing or anything else means any
+    Kind: rules | ml | code | any      missing or anything else means any
     Iteration: <n> of <max>            "of" or "/"; missing means 1 of 1
     <feedback> ... </feedback>         or a markdown section whose heading says Feedback
     <previous_spec> {json} </previous_spec>
@@ -87,7 +87,7 @@ def read_designer(system: str, prompt: str) -> DesignerView:
     iteration, max_iterations = _iteration(prompt)
     return DesignerView(
         symbol=symbol.group(1) if symbol else "sp500",
-        kind=kind_value if kind_value in ("rules", "ml") else "any",
+        kind=kind_value if kind_value in ("rules", "ml", "code") else "any",
         iteration=iteration,
         max_iterations=max_iterations,
         feedback=_feedback(prompt),

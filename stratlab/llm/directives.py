@@ -4,12 +4,13 @@ A directive is a phrase in the system or user prompt, matched case-insensitively
 hyphens and runs of whitespace treated as one space ("Prefer trend-following" matches
 "prefer trend following"). There is no negation handling: "do not use a stop loss"
 contains "use a stop loss". Blocks that carry data rather than instructions (feedback,
-previous spec, recent strategies, the assessed spec and metrics) are not scanned, so an
+previous spec, recent strategies, skills, the assessed spec and metrics) are not scanned, so an
 assessor's suggestion never turns into a directive; feedback has its own handling in
 ``stratlab.llm._offline_design``.
 
-The optimizer's structural mutation may draw phrases from ``DIRECTIVES``; the effects
-are real design changes that real backtests then measure.
+The optimizer's structural mutation may draw phrases from the ``mutable`` entries of
+``DIRECTIVES``; the effects are real design changes that real backtests then measure.
+``code_bug`` is not mutable: it is a test fixture that breaks the first code design.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class Directive:
     phrases: tuple[str, ...]
     effect: str
     roles: tuple[str, ...] = ("designer",)
+    # False for test fixtures (a deliberate bug): the optimizer must not draw them.
+    mutable: bool = True
 
 
 DIRECTIVES: tuple[Directive, ...] = (
@@ -93,6 +96,14 @@ DIRECTIVES: tuple[Directive, ...] = (
         "ml designs train for 300 epochs",
     ),
     Directive(
+        "code_bug",
+        ("write code with a bug", "write buggy code", "include a deliberate bug"),
+        "kind code: the FIRST design (iteration 1, no previous spec) misspells a variable "
+        "at its return line, a NameError when run; revisions and repairs never do, so "
+        "tests can watch the refinement loop repair it",
+        mutable=False,
+    ),
+    Directive(
         "concise",
         ("be concise", "keep it short", "keep the rationale short", "answer briefly"),
         "one-sentence rationale or summary and compact JSON: fewer output tokens",
@@ -111,7 +122,7 @@ DIRECTIVE_KEYS = frozenset(d.key for d in DIRECTIVES)
 
 # Blocks holding data, not instructions; removed before directives are looked for.
 _DATA_BLOCKS = re.compile(
-    r"<(feedback|previous_spec|recent_strategies|spec|metrics)>.*?</\1>",
+    r"<(feedback|previous_spec|recent_strategies|skills|spec|metrics)>.*?</\1>",
     re.DOTALL | re.IGNORECASE,
 )
 

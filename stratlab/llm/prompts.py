@@ -47,7 +47,7 @@ class RecentStrategy(BaseModel):
 
 class DesignerContext(BaseModel):
     symbol: str
-    kind: Literal["rules", "ml", "any"] = "any"
+    kind: Literal["rules", "ml", "code", "any"] = "any"
     iteration: int = 1
     max_iterations: int = 3
     indicator_catalogue: str
@@ -55,6 +55,8 @@ class DesignerContext(BaseModel):
     recent_strategies: list[RecentStrategy] = Field(default_factory=list)
     feedback: str = ""
     previous_spec_json: str = ""
+    # Rendered by stratlab.research.skills.skills_context: past winners, shown as data.
+    skills: str = ""
 
 
 class AssessorContext(BaseModel):

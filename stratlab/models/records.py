@@ -256,3 +256,29 @@ class DatasetRecord(BaseModel):
     last_ts: datetime | None = None
     content_hash: str
     imported_at: datetime
+
+
+# --- skill library ----------------------------------------------------------------------
+
+
+class SkillRecord(BaseModel):
+    """A strategy that passed every gate, kept for later designs (table ``skills``).
+
+    ``metrics`` are the out-of-sample ones, ``score`` their Sharpe; ``params`` the values
+    training chose; ``tags`` hold the symbol, the kind and a regime (trend,
+    mean_reversion, breakout, ml). ``created_at`` is None until the row is stored.
+    """
+
+    skill_id: str
+    strategy_id: str
+    session_id: str | None = None
+    symbol: str
+    kind: StrategyKind
+    name: str
+    spec: StrategySpec
+    code: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    metrics: BacktestMetrics
+    score: float = 0.0
+    tags: list[str] = Field(default_factory=list)
+    created_at: datetime | None = None

@@ -12,8 +12,10 @@ from stratlab.models.records import EquityCurve
 from stratlab.models.research import BacktestInput, BacktestResult, StrategySpec
 from stratlab.research.data import load_configured_splits
 from stratlab.research.training import costs_from
+from stratlab.sandbox.executor import SandboxUnavailableError
 from stratlab.store.market import MarketRepo
 from stratlab.store.research import ResearchRepo
+from stratlab.strategies.code import backtest_code
 from stratlab.strategies.ml import ml_signals
 
 
@@ -45,8 +47,18 @@ class Backtester:
         params = dict(training.best_params or {})
         model = await self._research.load_model(inp.training_run_id) if spec.kind == "ml" else None
         try:
-            run = await asyncio.to_thread(self._run, spec, params, model, splits)
-        except (ValueError, ArithmeticError) as err:
+            if spec.kind == "code":
+                run = await backtest_code(
+                    spec,
+                    params,
+                    splits,
+                    costs=costs_from(self._settings),
+                    limits=self._settings.sandbox_limits(),
+                    mode=self._settings.sandbox_mode,
+                )
+            else:
+                run = await asyncio.to_thread(self._run, spec, params, model, splits)
+        except (ValueError, ArithmeticError, SandboxUnavailableError) as err:
             raise BacktestError(f"backtest failed: {err}") from err
         gate = backtest_gate(run.metrics, thresholds)
         await self._research.insert_backtest(

@@ -18,10 +18,12 @@ from stratlab.models.llm import LlmRequest
 from stratlab.models.research import DesignInput, DesignResult, StrategySpec
 from stratlab.research.data import known_symbols, load_configured_splits
 from stratlab.research.llm_calls import AnswerRejected, BudgetedLlm, CallContext
+from stratlab.research.skills import skills_context
 from stratlab.store.market import MarketRepo
 from stratlab.store.prompts import PromptRepo
 from stratlab.store.research import ResearchRepo
 from stratlab.store.sessions import SessionRepo
+from stratlab.store.skills import SkillRepo
 from stratlab.strategies.validation import StrategyValidationError, validate_spec
 
 MAX_ATTEMPTS = 2
@@ -56,7 +58,9 @@ class Designer:
         research: ResearchRepo,
         market: MarketRepo,
         settings: Settings,
+        skills: SkillRepo,
     ) -> None:
+        self._skills = skills
         self._llm = llm
         self._prompts = prompts
         self._sessions = sessions
@@ -139,4 +143,5 @@ class Designer:
             ],
             feedback=inp.feedback,
             previous_spec_json=previous_json,
+            skills=skills_context(await self._skills.relevant(inp.symbol, inp.kind)),
         )

@@ -15,10 +15,13 @@ from stratlab.models.research import (
     SessionStarted,
     StartSessionInput,
 )
+from stratlab.research.skills import skill_from_success
 from stratlab.store.actions import ActionRepo
 from stratlab.store.budget import BudgetRepo
 from stratlab.store.prompts import PromptRepo
+from stratlab.store.research import ResearchRepo
 from stratlab.store.sessions import SessionRepo
+from stratlab.store.skills import SkillRepo
 
 
 class SessionService:
@@ -30,7 +33,11 @@ class SessionService:
         actions: ActionRepo,
         provider: LlmProvider,
         settings: Settings,
+        research: ResearchRepo,
+        skills: SkillRepo,
     ) -> None:
+        self._research = research
+        self._skills = skills
         self._sessions = sessions
         self._prompts = prompts
         self._budget = budget
@@ -106,4 +113,24 @@ class SessionService:
             result=result,
             finished_at=inp.finished_at,
         )
+        await self._keep_skill(result)
         return result
+
+    async def _keep_skill(self, result: ResearchCycleResult) -> None:
+        """A strategy that passed every gate and was not rejected joins the skill library."""
+        best = next(
+            (i for i in result.iterations if i.strategy_id == result.best_strategy_id), None
+        )
+        if result.outcome != "success" or best is None or best.strategy_id is None:
+            return
+        if best.assessment is not None and best.assessment.verdict == "reject":
+            return
+        strategy = await self._research.get_strategy(best.strategy_id)
+        backtests = [
+            b
+            for b in await self._research.backtests_by_session(result.session_id)
+            if b.strategy_id == best.strategy_id
+        ]
+        if strategy is not None and backtests:
+            skill = skill_from_success(strategy, backtests[-1], session_id=result.session_id)
+            await self._skills.add(skill)

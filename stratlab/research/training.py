@@ -16,8 +16,10 @@ from stratlab.backtest.gates import training_gate
 from stratlab.config import Settings
 from stratlab.models.research import TrainingReport, TrainInput, TrainResult
 from stratlab.research.data import load_configured_splits
+from stratlab.sandbox.executor import SandboxUnavailableError
 from stratlab.store.market import MarketRepo
 from stratlab.store.research import ResearchRepo
+from stratlab.strategies.code import CodeStrategyError, fit_code
 from stratlab.strategies.fitting import fit_rules
 from stratlab.strategies.ml import MlTrainer
 
@@ -63,6 +65,16 @@ class Trainer:
         try:
             if spec.kind == "ml":
                 report, model = await self._train_ml(inp, spec, splits, heartbeat)
+            elif spec.kind == "code":
+                heartbeat({"phase": "sandbox grid"})
+                report = await fit_code(
+                    spec,
+                    splits,
+                    costs=costs_from(self._settings),
+                    limits=self._settings.sandbox_limits(),
+                    mode=self._settings.sandbox_mode,
+                    max_grid_size=self._settings.max_grid_size,
+                )
             else:
                 heartbeat({"phase": "grid"})
                 report = await asyncio.to_thread(
@@ -72,14 +84,14 @@ class Trainer:
                     costs=costs_from(self._settings),
                     max_grid_size=self._settings.max_grid_size,
                 )
-        except (ValueError, ArithmeticError) as err:
+        except (ValueError, ArithmeticError, SandboxUnavailableError) as err:
             await self._research.upsert_training_run(
                 inp.training_run_id,
                 strategy_id=inp.strategy_id,
                 session_id=inp.session_id,
                 status="failed",
             )
-            raise TrainingError(f"training failed: {err}") from err
+            raise TrainingError(_training_error_text(err)) from err
         report = report.model_copy(update={"duration_ms": (time.perf_counter() - started) * 1e3})
         gate = training_gate(report, thresholds)
         await self._research.upsert_training_run(
@@ -110,6 +122,13 @@ class Trainer:
             )
             heartbeat({"epoch": stats.epoch, "loss": stats.loss})
         return trainer.report(), await asyncio.to_thread(trainer.model_blob)
+
+
+def _training_error_text(err: Exception) -> str:
+    """One line the designer can act on: the kind of failure first (syntax, runtime, ...)."""
+    if isinstance(err, CodeStrategyError):
+        return f"code failed ({err.kind}): {err.error}"
+    return f"training failed: {err}"
 
 
 def _seed(inp: TrainInput) -> int:

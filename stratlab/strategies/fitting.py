@@ -1,10 +1,12 @@
-"""In-sample fitting of ``rules`` strategies: pick one combination of a parameter grid.
+"""In-sample fitting of ``rules`` and ``code`` strategies: pick one combination of a grid.
 
 The whole grid is evaluated at once: signals for every combination are computed ONCE on
 the history through the validation split (the test split is never read), then one
 batched vectorbt simulation per window (train, validation) scores every combination.
 Each window starts flat with the same cash; a signal decided on the last bar before a
-window may fill at its first open (see ``stratlab.backtest.engine``).
+window may fill at its first open (see ``stratlab.backtest.engine``). ``fit_signals`` is
+that second half, shared with ``stratlab.strategies.code``, whose signals come from the
+sandbox instead of ``rules_signals``.
 
 Selection: the best validation Sharpe among combinations with at least one closed
 validation trade, ties broken by train Sharpe; when no combination trades in validation,
@@ -56,8 +58,33 @@ def fit_rules(
         raise ValueError(f"fit_rules fits rules strategies, got kind {spec.kind!r}")
     validate_spec(spec, max_grid_size=max_grid_size)
     grid = parameter_grid(spec)
+    entries, exits = rules_signals(spec, splits.through("validation"), grid)
+    return fit_signals(spec, splits, grid, entries, exits, costs=costs, started=started)
+
+
+def fit_signals(
+    spec: StrategySpec,
+    splits: Splits,
+    grid: list[dict[str, float]],
+    entries: np.ndarray,
+    exits: np.ndarray,
+    *,
+    costs: Costs,
+    started: float | None = None,
+) -> TrainingReport:
+    """Score a grid whose signals are already computed and report the pick.
+
+    ``entries``/``exits`` are bool arrays of shape (bars through the validation split,
+    combinations), column ``i`` for ``grid[i]``; the rules and code kinds both end here.
+    ``started`` is the ``time.perf_counter()`` of the fit's start, for ``duration_ms``.
+    """
+    started = time.perf_counter() if started is None else started
     history = splits.through("validation")
-    entries, exits = rules_signals(spec, history, grid)
+    expected = (len(history), len(grid))
+    if np.shape(entries) != expected or np.shape(exits) != expected:
+        raise ValueError(
+            f"signals of shape {np.shape(entries)}/{np.shape(exits)}; expected {expected}"
+        )
     runs = {
         name: _run_window(spec, history, entries, exits, splits.bounds(name), costs)
         for name in ("train", "validation")
@@ -72,7 +99,7 @@ def fit_rules(
         for name, run in runs.items()
     }
     return TrainingReport(
-        kind="rules",
+        kind=spec.kind,
         splits=splits.describe(),
         grid_size=len(grid),
         best_params={name: float(value) for name, value in grid[best].items()},

@@ -6,6 +6,7 @@ designer reading the list can fix its spec in one round.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import keyword
 import math
@@ -15,6 +16,7 @@ from collections.abc import Collection, Iterable
 from stratlab.market.datasets import OHLCV_COLUMNS
 from stratlab.market.indicators import INDICATORS, IndicatorDef, ParamDef
 from stratlab.models.research import IndicatorRef, MlSpec, ParamRange, StrategySpec
+from stratlab.sandbox.validator import CodeValidationError, validate_code
 from stratlab.strategies.expr import FUNCTIONS, KEYWORDS, ExpressionError, parse_expression
 from stratlab.strategies.rules import range_is_integral, range_size
 
@@ -59,16 +61,20 @@ def validate_spec(
         names = _names(indicators, parameters)
         for label, text in (("entry", spec.entry), ("exit", spec.exit)):
             used |= _check_expression(label, text, names, indicators, broken, problems)
+    elif spec.kind == "code":
+        used |= _check_code(spec.code, parameters, problems)
     elif spec.ml is None:
         problems.append("kind 'ml' needs an 'ml' section (features, label_horizon, threshold...)")
     else:
         _check_ml(spec.ml, indicators, broken, problems)
     for name in parameters:
         if name not in used:
-            problems.append(
-                f"parameter {name!r} is never used; reference it in an indicator param "
-                "or an expression, or remove it"
+            where = (
+                f"read it in the code as params[{name!r}]"
+                if spec.kind == "code"
+                else "reference it in an indicator param or an expression"
             )
+            problems.append(f"parameter {name!r} is never used; {where}, or remove it")
     if problems:
         raise StrategyValidationError(problems)
 
@@ -240,6 +246,29 @@ def _check_expression(
                 f"{', '.join(sorted(names))}"
             )
     return set(expression.names)
+
+
+def _check_code(code: str | None, parameters: Collection[str], problems: list[str]) -> set[str]:
+    """Problems of a code strategy's source; returns the parameters it reads."""
+    if not code or not code.strip():
+        problems.append(
+            "kind 'code' needs 'code': Python source defining def signals(data, params) that "
+            "returns (entries, exits)"
+        )
+        return set(parameters)  # nothing to read them; don't also call each one unused
+    try:
+        validate_code(code)
+    except CodeValidationError as exc:
+        problems.extend(f"code {violation}" for violation in exc.violations)
+        if any(v.rule == "syntax" for v in exc.violations):
+            return set(parameters)
+    # A parameter is read as params["name"] (or .get("name")): its name is a string literal.
+    literals = {
+        node.value
+        for node in ast.walk(ast.parse(code))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+    return {name for name in parameters if name in literals}
 
 
 def _check_ml(

@@ -19,6 +19,8 @@ from temporalio.worker import Worker
 
 from activities import names
 from stratlab.models.research import (
+    AnalyseInput,
+    AnalyseResult,
     AssessInput,
     Assessment,
     AssessResult,
@@ -115,10 +117,14 @@ def scripted_activities(script: Script) -> dict[str, list[Any]]:
             )
         )
 
+    @activity.defn(name=names.ANALYSE_STRATEGY)
+    async def analyse(inp: AnalyseInput) -> AnalyseResult:
+        return AnalyseResult(text=f"analyst note {inp.iteration}")
+
     return {
         "orchestrator": [start, finish],
         "llm": [design, assess],
-        "compute": [train, backtest],
+        "compute": [train, backtest, analyse],
     }
 
 
@@ -151,6 +157,7 @@ async def test_refines_while_asked_and_keeps_the_best_round(temporal_client: Cli
     assert not result.converged
     assert script.feedback_seen[0] == ""
     assert "try harder 1" in script.feedback_seen[1] and "sharpe 0.20" in script.feedback_seen[1]
+    assert "analyst note 1" in script.feedback_seen[1]  # the analyst's findings are fed back
     assert result.tokens == 42  # the finish activity's totals are what the workflow returns
 
 

@@ -1,0 +1,382 @@
+"""The security boundary for strategy code: one isolated process per execution.
+
+``run_signals`` evaluates ``signals(data, params)`` for a whole list of parameter sets in
+ONE process, because starting Python with numpy and pandas is the expensive part (about
+0.5 s). In the default ``bwrap`` mode the process runs under bubblewrap with the mounts,
+namespaces and seccomp filter described in ``stratlab.sandbox._isolation``, plus rlimits
+(CPU, address space, file size, processes, open files), a wall-clock timeout and a cap
+on stdout + stderr; the process group is killed on any breach. Data goes in as files
+(``.npz`` without pickles, JSON, the code as text); the answer comes back as one JSON
+file that is validated here against a schema, with signals packed as bits.
+
+``rlimits`` mode (``STRATLAB_SANDBOX=rlimits``) is an explicit, weaker fallback for hosts
+without bubblewrap: the same runner in a plain child process with the same rlimits and a
+scrubbed environment, but no namespaces and no seccomp, so the code could read the
+worker's files and open network connections. Every run in that mode says so in its
+``notes``.
+
+Always call this from async code on the event loop's own thread: bubblewrap's
+``--die-with-parent`` ties the sandbox to the thread that started it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from stratlab.sandbox import _isolation, _result
+from stratlab.sandbox._seccomp import seccomp_program
+from stratlab.sandbox.limits import SandboxLimits
+from stratlab.sandbox.validator import CodeValidationError, validate_code
+
+__all__ = [
+    "ErrorKind",
+    "SandboxLimits",
+    "SandboxRun",
+    "SandboxUnavailableError",
+    "run_signals",
+]
+
+SandboxMode = Literal["bwrap", "rlimits"]
+ErrorKind = _result.ErrorKind
+WEAKER_ISOLATION_NOTE = (
+    "WEAKER ISOLATION: rlimits only (STRATLAB_SANDBOX=rlimits): no namespaces and no "
+    "seccomp filter, so strategy code can read the worker's files and use the network"
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_MAX_ERROR = 1500
+_READ_CHUNK = 64 * 1024
+
+
+class SandboxUnavailableError(RuntimeError):
+    """The sandbox cannot run here; the message says how to fix that."""
+
+
+@dataclass(frozen=True)
+class SandboxRun:
+    """The outcome of one execution.
+
+    When ``ok``, ``entries`` and ``exits`` are bool arrays of shape (bars, parameter
+    sets). ``error_kind`` ``no_signals`` means the code ran and returned valid signals
+    (kept in ``entries``/``exits``) but no parameter set ever enters. ``error`` is short
+    and fit to go back to the designer: exception type, message and the line of the
+    strategy code, never the worker's paths or environment.
+    """
+
+    ok: bool
+    isolation: SandboxMode
+    duration_ms: float
+    run_id: str
+    entries: np.ndarray | None = None
+    exits: np.ndarray | None = None
+    error_kind: ErrorKind | None = None
+    error: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+async def run_signals(
+    source: str,
+    frame: pd.DataFrame,
+    param_sets: list[dict[str, float]],
+    *,
+    limits: SandboxLimits,
+    mode: str = "bwrap",
+    validate: bool = True,
+) -> SandboxRun:
+    """Evaluate ``signals(data, params)`` of ``source`` on ``frame`` for every parameter set.
+
+    ``validate=False`` skips the AST pre-filter; it exists so the tests can attack the
+    sandbox itself. Raises ``SandboxUnavailableError`` when bubblewrap is missing or
+    broken in ``bwrap`` mode, ``ValueError`` for an unknown mode or bad input.
+    """
+    started = time.perf_counter()
+    run_id = f"stratlab-sandbox-{uuid.uuid4().hex[:16]}"
+    if mode not in ("bwrap", "rlimits"):
+        raise ValueError(f"unknown sandbox mode {mode!r}; use 'bwrap' or 'rlimits'")
+    isolation: SandboxMode = "bwrap" if mode == "bwrap" else "rlimits"
+    bwrap = await _require_bwrap() if isolation == "bwrap" else None
+    notes = _notes(isolation)
+    if not param_sets:
+        raise ValueError("run_signals needs at least one parameter set")
+    if validate:
+        try:
+            validate_code(source)
+        except CodeValidationError as exc:
+            syntax = any(v.rule == "syntax" for v in exc.violations)
+            return SandboxRun(
+                ok=False,
+                isolation=isolation,
+                duration_ms=_ms(started),
+                run_id=run_id,
+                error_kind="syntax" if syntax else "validation",
+                error=str(exc),
+                notes=notes,
+            )
+    run_dir = Path(await asyncio.to_thread(_write_inputs, source, frame, param_sets))
+    try:
+        outcome = await _execute(run_dir, run_id, bwrap, limits)
+        parsed = await asyncio.to_thread(
+            _result.interpret, outcome, run_dir, len(frame), len(param_sets), limits
+        )
+    finally:
+        await asyncio.to_thread(shutil.rmtree, run_dir, True)
+    if parsed.internal_error is not None:
+        raise SandboxUnavailableError(
+            f"the sandbox could not start Python with numpy and pandas: {parsed.internal_error}"
+        )
+    return SandboxRun(
+        ok=parsed.error_kind is None,
+        isolation=isolation,
+        duration_ms=_ms(started),
+        run_id=run_id,
+        entries=parsed.entries,
+        exits=parsed.exits,
+        error_kind=parsed.error_kind,
+        error=_clean(parsed.error, run_dir),
+        notes=notes,
+    )
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
+
+
+def _notes(isolation: SandboxMode) -> tuple[str, ...]:
+    if isolation == "rlimits":
+        return (WEAKER_ISOLATION_NOTE,)
+    if seccomp_program() is None:
+        return ("no seccomp filter for this CPU architecture: forks are limited by rlimits only",)
+    return ()
+
+
+def _clean(error: str | None, run_dir: Path) -> str | None:
+    """Errors go to an LLM: no host paths, no control characters, bounded length."""
+    if error is None:
+        return None
+    # The interpreter and site-packages are bound at their host paths, so code that
+    # trips over them would otherwise show where the worker's Python lives.
+    replacements = {str(run_dir): "<work>", _isolation.interpreter()[1]: "<python>"}
+    for host, _ in _isolation.package_mounts():
+        replacements[str(Path(host).parent)] = "<site-packages>"
+    for path, label in sorted(replacements.items(), key=lambda item: -len(item[0])):
+        error = error.replace(path, label)
+    text = _CONTROL.sub("?", error)
+    return text if len(text) <= _MAX_ERROR else text[: _MAX_ERROR - 3] + "..."
+
+
+# --- bubblewrap availability ------------------------------------------------------------
+
+_bwrap_ok: str | None = None
+
+
+async def _require_bwrap() -> str:
+    """The bwrap binary, after one successful probe per process (failures are retried)."""
+    global _bwrap_ok
+    bwrap = _isolation.find_bwrap()
+    if bwrap is None:
+        raise SandboxUnavailableError(
+            "bubblewrap (bwrap) is not installed, and code strategies only run inside it. "
+            "Install it (Debian/Ubuntu: `apt-get install bubblewrap`), or set "
+            "STRATLAB_SANDBOX=rlimits to accept a weaker fallback without namespaces."
+        )
+    if _bwrap_ok == bwrap:
+        return bwrap
+    proc = await asyncio.create_subprocess_exec(
+        *_isolation.probe_command(bwrap),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    _, stderr = await proc.communicate()
+    if proc.returncode != 0:
+        detail = stderr.decode(errors="replace").strip()[:300]
+        raise SandboxUnavailableError(
+            f"bubblewrap is installed but cannot create a sandbox here ({detail}). It needs "
+            "user namespaces (in a container: allow unshare/CLONE_NEWUSER); or set "
+            "STRATLAB_SANDBOX=rlimits to accept a weaker fallback without namespaces."
+        )
+    _bwrap_ok = bwrap
+    return bwrap
+
+
+# --- inputs -------------------------------------------------------------------------------
+
+
+def _write_inputs(source: str, frame: pd.DataFrame, param_sets: list[dict[str, float]]) -> str:
+    """A fresh private run dir with ``in/`` (request, data, code) and an empty result file."""
+    request, arrays = _encode_frame(frame)
+    request["param_sets"] = [_encode_params(p) for p in param_sets]
+    run_dir = Path(tempfile.mkdtemp(prefix="stratlab-sandbox-"))
+    try:
+        (run_dir / "in").mkdir()
+        (run_dir / "in" / "strategy.py").write_text(source, encoding="utf-8")
+        (run_dir / "in" / "request.json").write_text(json.dumps(request), encoding="utf-8")
+        np.savez(run_dir / "in" / "data.npz", **arrays)  # type: ignore[arg-type]
+        (run_dir / "result.json").touch(mode=0o600)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return str(run_dir)
+
+
+def _encode_frame(frame: pd.DataFrame) -> tuple[dict[str, object], dict[str, np.ndarray]]:
+    arrays: dict[str, np.ndarray] = {}
+    columns = [str(c) for c in frame.columns]
+    if len(set(columns)) != len(columns):
+        raise ValueError("frame has duplicate column names")
+    for i, name in enumerate(frame.columns):
+        values = np.asarray(frame[name])
+        if values.dtype.kind not in "biuf":
+            raise ValueError(f"column {name!r} has dtype {values.dtype}; only numbers are sent")
+        arrays[f"col{i}"] = values
+    index = frame.index
+    request: dict[str, object] = {
+        "columns": columns,
+        "index_name": None if index.name is None else str(index.name),
+        "index_tz": None,
+        "index_freq": None,
+    }
+    if isinstance(index, pd.DatetimeIndex):
+        request["index_freq"] = index.freqstr
+        if index.tz is not None:
+            request["index_tz"] = str(index.tz)
+            index = index.tz_convert("UTC").tz_localize(None)
+        arrays["index"] = index.to_numpy()
+    else:
+        arrays["index"] = np.asarray(index)
+        if arrays["index"].dtype.kind not in "iuf":
+            raise ValueError(f"frame index has dtype {index.dtype}; use a DatetimeIndex")
+    return request, arrays
+
+
+def _encode_params(params: dict[str, float]) -> dict[str, float]:
+    for name, value in params.items():
+        if not isinstance(value, int | float) or not np.isfinite(value):
+            raise ValueError(f"parameter {name!r} must be a finite number, got {value!r}")
+    return {str(k): v for k, v in params.items()}
+
+
+# --- the process ------------------------------------------------------------------------
+
+
+async def _execute(
+    run_dir: Path, run_id: str, bwrap: str | None, limits: SandboxLimits
+) -> _result.Outcome:
+    seccomp_fd = _seccomp_fd() if bwrap else None
+    # One pipe for stdout and stderr: one shared cap, and asyncio's wait() does not wait
+    # for it (it would for PIPE, and a process holding it open would hang the wait).
+    read_fd, write_fd = os.pipe()
+    try:
+        if bwrap is None:
+            command = _isolation.rlimits_command(run_dir, run_id)
+        else:
+            command = _isolation.bwrap_command(bwrap, run_dir, run_id, limits, seccomp_fd)
+        proc = await asyncio.create_subprocess_exec(
+            *command.argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=write_fd,
+            stderr=write_fd,
+            cwd=command.cwd,
+            env=command.env,
+            pass_fds=() if seccomp_fd is None else (seccomp_fd,),
+            start_new_session=True,  # its own process group, killed as a whole
+            preexec_fn=_isolation.rlimits_preexec(limits),
+        )
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+        if seccomp_fd is not None:
+            os.close(seccomp_fd)
+    return await _supervise(proc, read_fd, limits, kill_leftovers=bwrap is None)
+
+
+def _seccomp_fd() -> int | None:
+    """The filter in a fresh memfd: bwrap reads its fd to the end, so one per run."""
+    program = seccomp_program()
+    if program is None:
+        return None
+    fd = os.memfd_create("stratlab-seccomp")  # not inheritable unless passed
+    os.write(fd, program)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+class _OutputCounter(asyncio.Protocol):
+    """Counts and discards the run's output; flags it once past the cap."""
+
+    def __init__(self, limit: int) -> None:
+        self.remaining = limit
+        self.over = asyncio.Event()
+        self.closed = asyncio.Event()
+
+    def data_received(self, data: bytes) -> None:
+        self.remaining -= len(data)
+        if self.remaining < 0:
+            self.over.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed.set()
+
+
+async def _supervise(
+    proc: asyncio.subprocess.Process, read_fd: int, limits: SandboxLimits, *, kill_leftovers: bool
+) -> _result.Outcome:
+    """Wait for the process within the wall clock while draining its output under the cap."""
+    started = time.monotonic()
+    counter = _OutputCounter(limits.output_bytes)
+    transport: asyncio.BaseTransport | None = None
+    exited = asyncio.create_task(proc.wait())
+    overflowed = asyncio.create_task(counter.over.wait())
+    try:
+        transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+            lambda: counter, os.fdopen(read_fd, "rb", 0)
+        )
+        done, _ = await asyncio.wait(
+            {exited, overflowed}, timeout=limits.wall_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        killed: Literal["timeout", "output_limit"] | None = None
+        if counter.over.is_set():
+            killed = "output_limit"
+        elif exited not in done:
+            killed = "timeout"
+        if killed or kill_leftovers:
+            # In bwrap mode the pid namespace dies with its init; in rlimits mode children
+            # of a finished run are killed here too (a setsid() escapee is the known gap).
+            _kill_group(proc.pid)
+        returncode = await proc.wait()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(counter.closed.wait(), timeout=1.0)
+    finally:
+        if proc.returncode is None:  # cancelled or failed: leave nothing behind
+            _kill_group(proc.pid)
+        overflowed.cancel()
+        if transport is not None:
+            transport.close()
+    return _result.Outcome(
+        returncode=returncode,
+        killed=killed,
+        elapsed=time.monotonic() - started,
+        bwrap=not kill_leftovers,
+    )
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
+        os.killpg(pgid, signal.SIGKILL)
