@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from contextlib import suppress
 from dataclasses import dataclass
@@ -29,7 +30,13 @@ DEMO_CYCLES: tuple[tuple[str, StrategyKind | None], ...] = (
     ("sp500", "rules"),
     ("nasdaq", "rules"),
     ("sp500", "ml"),
+    ("nasdaq", "code"),
 )
+
+
+def default_cycles() -> int:
+    """All four demo cycles where bubblewrap can sandbox the code one, else the first three."""
+    return len(DEMO_CYCLES) if shutil.which("bwrap") else len(DEMO_CYCLES) - 1
 
 
 @dataclass

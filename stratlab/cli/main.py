@@ -49,12 +49,16 @@ def dev(
 
 @app.command()
 def demo(
-    cycles: Annotated[int, typer.Option(min=1, max=12, help="research cycles to run")] = 3,
+    cycles: Annotated[
+        int | None,
+        typer.Option(min=1, max=12, help="cycles to run (default 4 with bubblewrap, else 3)"),
+    ] = None,
 ) -> None:
     """Start everything, run research cycles on the bundled data, print what happened."""
+    from stratlab.cli.demo import default_cycles
     from stratlab.cli.demo import demo as run_demo
 
-    runs = run(run_demo(settings(), cycles=cycles))
+    runs = run(run_demo(settings(), cycles=cycles or default_cycles()))
     if any(r.result is None for r in runs):
         raise typer.Exit(1)
 

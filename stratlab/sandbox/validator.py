@@ -36,9 +36,8 @@ MAX_SOURCE_CHARS = 50_000
 
 FORBIDDEN_NAMES = frozenset(
     {
-        "getattr", "setattr", "delattr", "hasattr", "eval", "exec", "open", "compile",
-        "__import__", "globals", "locals", "vars", "dir", "input", "breakpoint", "help",
-        "exit", "quit",
+        "getattr", "setattr", "delattr", "eval", "exec", "open", "compile", "__import__",
+        "globals", "locals", "vars", "input", "breakpoint", "help", "exit", "quit",
     }
 )  # fmt: skip
 

@@ -97,452 +97,120 @@ entries[: min(len(bits), len(data))] = bits[: len(data)].astype(bool)
 return entries, entries
 """
 
+# fmt: off
 IMPORTS = [
-    attack(
-        "os_system",
-        _signals(
-            'if os.system("touch /tmp/" + MARKER + "-system") == 0:\n    escaped("os.system")'
-        ),
-    ),
-    attack(
-        "subprocess_run",
-        _signals(
-            'import subprocess\nsubprocess.run(["/bin/sh", "-c", "touch /tmp/" + MARKER])\nescaped("subprocess")'
-        ),
-        expect="runtime",
-    ),
-    attack(
-        "dunder_import_subprocess",
-        _signals('__import__("subprocess").Popen(["/usr/bin/env"])\nescaped("Popen")'),
-        expect="runtime",
-    ),
-    attack(
-        "importlib_ctypes_system",
-        _signals(
-            'import importlib\nif importlib.import_module("ctypes").CDLL(None).system(b"true") == 0:\n    escaped("ctypes system")'
-        ),
-    ),
-    attack(
-        "builtins_import",
-        _signals(
-            'b = __builtins__ if isinstance(__builtins__, dict) else vars(__builtins__)\nif b["__import__"]("os").system("true") == 0:\n    escaped("builtins")'
-        ),
-    ),
-    attack(
-        "sys_modules_os",
-        _signals('if sys.modules["os"].system("true") == 0:\n    escaped("sys.modules")'),
-    ),
-    attack(
-        "worker_packages_invisible",
-        _signals("import vectorbt\nescaped('vectorbt importable')"),
-        expect="runtime",
-    ),
-    attack(
-        "project_invisible",
-        _signals("sys.path.append('/work/main')\nimport stratlab\nescaped('stratlab importable')"),
-        expect="runtime",
-    ),
+    attack("os_system", _signals('if os.system("touch /tmp/" + MARKER + "-system") == 0:\n    escaped("os.system")')),
+    attack("subprocess_run", _signals('import subprocess\nsubprocess.run(["/bin/sh", "-c", "touch /tmp/" + MARKER])\nescaped("subprocess")'), expect="runtime"),
+    attack("dunder_import_subprocess", _signals('__import__("subprocess").Popen(["/usr/bin/env"])\nescaped("Popen")'), expect="runtime"),
+    attack("importlib_ctypes_system", _signals('import importlib\nif importlib.import_module("ctypes").CDLL(None).system(b"true") == 0:\n    escaped("ctypes system")')),
+    attack("builtins_import", _signals('b = __builtins__ if isinstance(__builtins__, dict) else vars(__builtins__)\nif b["__import__"]("os").system("true") == 0:\n    escaped("builtins")')),
+    attack("sys_modules_os", _signals('if sys.modules["os"].system("true") == 0:\n    escaped("sys.modules")')),
+    attack("worker_packages_invisible", _signals("import vectorbt\nescaped('vectorbt importable')"), expect="runtime"),
+    attack("project_invisible", _signals("sys.path.append('/work/main')\nimport stratlab\nescaped('stratlab importable')"), expect="runtime"),
     attack("subclass_walk_os_system", _signals(_SUBCLASS_OS)),
-    attack(
-        "subclass_walk_popen",
-        _signals(
-            'import subprocess\nfor cls in object.__subclasses__():\n    if cls.__name__ == "Popen":\n        cls(["/bin/true"])\n        escaped("Popen")'
-        ),
-        expect="runtime",
-    ),
-    attack(
-        "catch_warnings_builtins",
-        _signals(
-            'import warnings\nb = warnings.catch_warnings()._module.__builtins__\nif b["__import__"]("os").system("true") == 0:\n    escaped("warnings")'
-        ),
-    ),
+    attack("subclass_walk_popen", _signals('import subprocess\nfor cls in object.__subclasses__():\n    if cls.__name__ == "Popen":\n        cls(["/bin/true"])\n        escaped("Popen")'), expect="runtime"),
+    attack("catch_warnings_builtins", _signals('import warnings\nb = warnings.catch_warnings()._module.__builtins__\nif b["__import__"]("os").system("true") == 0:\n    escaped("warnings")')),
 ]
 
 FRAMES = [
-    attack(
-        "generator_frame_globals",
-        _signals(
-            'def gen():\n    yield sys._getframe(0)\nframe = next(gen())\nwhile frame.f_back is not None:\n    frame = frame.f_back\ng = frame.f_globals\nif g["sys"].modules["os"].system("true") == 0:\n    escaped("frame globals")\nreport(sorted(g["sys"].modules["os"].environ.items()))'
-        ),
-    ),
-    attack(
-        "generator_gi_frame_walk",
-        _signals(
-            'def gen():\n    yield 1\ng = gen()\nnext(g)\nf = g.gi_frame\nwhile f is not None:\n    for value in f.f_globals.values():\n        if getattr(value, "__name__", "") == "os":\n            report(dict(value.environ))\n    f = f.f_back'
-        ),
-    ),
-    attack(
-        "traceback_frame_escape",
-        _signals(
-            'try:\n    1 / 0\nexcept ZeroDivisionError as exc:\n    frame = exc.__traceback__.tb_frame\nwhile frame.f_back is not None:\n    frame = frame.f_back\nrunner = frame.f_globals\npath = frame.f_locals.get("result_path") or "/work/result.json"\nwith open(path, "w") as handle:\n    handle.write(\'{"status": "ok", "n_bars": 1, "n_sets": 1, "entries": "gA==", "exits": "AA=="}\')\nos._exit(0)'
-        ),
-        expect="bad_result",
-    ),
-    attack(
-        "frame_builtins_open",
-        _signals(
-            'f = sys._getframe(1)\nopen_ = f.f_builtins["open"]\nreport(open_(CANARY_FILE).read())'
-        ),
-        expect="runtime",
-    ),
-    attack(
-        "exec_replaces_runner",
-        _signals(
-            'os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(60)", MARKER])'
-        ),
-        dos=True,
-        expect="timeout",
-    ),
+    attack("generator_frame_globals", _signals('def gen():\n    yield sys._getframe(0)\nframe = next(gen())\nwhile frame.f_back is not None:\n    frame = frame.f_back\ng = frame.f_globals\nif g["sys"].modules["os"].system("true") == 0:\n    escaped("frame globals")\nreport(sorted(g["sys"].modules["os"].environ.items()))')),
+    attack("generator_gi_frame_walk", _signals('def gen():\n    yield 1\ng = gen()\nnext(g)\nf = g.gi_frame\nwhile f is not None:\n    for value in f.f_globals.values():\n        if getattr(value, "__name__", "") == "os":\n            report(dict(value.environ))\n    f = f.f_back')),
+    attack("traceback_frame_escape", _signals('try:\n    1 / 0\nexcept ZeroDivisionError as exc:\n    frame = exc.__traceback__.tb_frame\nwhile frame.f_back is not None:\n    frame = frame.f_back\nrunner = frame.f_globals\npath = frame.f_locals.get("result_path") or "/work/result.json"\nwith open(path, "w") as handle:\n    handle.write(\'{"status": "ok", "n_bars": 1, "n_sets": 1, "entries": "gA==", "exits": "AA=="}\')\nos._exit(0)'), expect="bad_result"),
+    attack("frame_builtins_open", _signals('f = sys._getframe(1)\nopen_ = f.f_builtins["open"]\nreport(open_(CANARY_FILE).read())'), expect="runtime"),
+    attack("exec_replaces_runner", _signals('os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(60)", MARKER])'), dos=True, expect="timeout"),
 ]
 
 FORMAT = [
-    attack(
-        "format_globals_environ",
-        _signals('text = "{0.__globals__[os].environ}".format(escaped)\nreport(text)'),
-        expect="runtime",
-    ),
-    attack(
-        "format_sys_modules",
-        _signals(
-            'text = "{0.__globals__[sys].modules}".format(escaped)\nif "subprocess" in text:\n    report(text[:200])'
-        ),
-    ),
-    attack(
-        "format_map_builtins",
-        _signals(
-            'text = "{f.__globals__[__builtins__]}".format_map({"f": escaped})\nreport(text[:200])'
-        ),
-        expect="runtime",
-    ),
+    attack("format_globals_environ", _signals('text = "{0.__globals__[os].environ}".format(escaped)\nreport(text)'), expect="runtime"),
+    attack("format_sys_modules", _signals('text = "{0.__globals__[sys].modules}".format(escaped)\nif "subprocess" in text:\n    report(text[:200])')),
+    attack("format_map_builtins", _signals('text = "{f.__globals__[__builtins__]}".format_map({"f": escaped})\nreport(text[:200])'), expect="runtime"),
 ]
 
 NATIVE = [
-    attack(
-        "ctypeslib_libc_system",
-        _signals(
-            'import numpy as np\nc = np.ctypeslib.load_library("libc.so.6", "/usr/lib/x86_64-linux-gnu")\nif c.system(b"touch /tmp/x") == 0:\n    escaped("ctypeslib system")'
-        ),
-    ),
+    attack("ctypeslib_libc_system", _signals('import numpy as np\nc = np.ctypeslib.load_library("libc.so.6", "/usr/lib/x86_64-linux-gnu")\nif c.system(b"touch /tmp/x") == 0:\n    escaped("ctypeslib system")')),
     attack("ctypes_raw_fork", _signals('if libc().syscall(57) >= 0:\n    escaped("raw fork")')),
-    attack(
-        "ctypes_raw_socket",
-        _signals('if libc().syscall(41, 2, 1, 0) >= 0:\n    escaped("raw socket")'),
-    ),
-    attack(
-        "ctypes_unshare_user",
-        _signals('if libc().unshare(0x10000000) == 0:\n    escaped("unshare")'),
-    ),
-    attack(
-        "ctypes_mount_proc",
-        _signals(
-            'os.makedirs("/work/p", exist_ok=True)\nif libc().mount(b"proc", b"/work/p", b"proc", 0, None) == 0:\n    report(open("/work/p/1/environ").read())'
-        ),
-    ),
-    attack(
-        "ctypes_ptrace_init",
-        _signals('if libc().ptrace(16, 1, 0, 0) == 0:\n    escaped("ptrace attach")'),
-    ),
-    attack(
-        "ctypes_keyctl", _signals('if libc().syscall(250, 0, -4, 0) >= 0:\n    escaped("keyctl")')
-    ),
-    attack("ctypes_segfault", _signals("import ctypes\nctypes.string_at(0)"), expect="runtime"),
+    attack("ctypes_raw_socket", _signals('if libc().syscall(41, 2, 1, 0) >= 0:\n    escaped("raw socket")')),
+    attack("ctypes_unshare_user", _signals('if libc().unshare(0x10000000) == 0:\n    escaped("unshare")')),
+    attack("ctypes_mount_proc", _signals('os.makedirs("/work/p", exist_ok=True)\nif libc().mount(b"proc", b"/work/p", b"proc", 0, None) == 0:\n    report(open("/work/p/1/environ").read())')),
+    attack("ctypes_ptrace_init", _signals('if libc().ptrace(16, 1, 0, 0) == 0:\n    escaped("ptrace attach")')),
+    attack("ctypes_keyctl", _signals('if libc().syscall(250, 0, -4, 0) >= 0:\n    escaped("keyctl")')),
+    attack("ctypes_segfault", _signals('import ctypes\nctypes.string_at(0)'), expect="runtime"),
     attack("ctypes_setns", _signals('if libc().setns(0, 0) == 0:\n    escaped("setns")')),
 ]
 
 FILES = [
-    attack(
-        "pandas_read_canary",
-        _signals("import pandas as pd\nreport(pd.read_csv(CANARY_FILE))"),
-        expect="runtime",
-    ),
-    attack(
-        "numpy_loadtxt_passwd",
-        _signals('import numpy as np\nreport(np.loadtxt("/etc/passwd", dtype=str))'),
-        expect="runtime",
-    ),
-    attack("open_canary_file", _signals("report(open(CANARY_FILE).read())"), expect="runtime"),
-    attack(
-        "pandas_to_csv_everywhere",
-        _signals(
-            'for d in HOST_DIRS:\n    try:\n        data.to_csv(os.path.join(d, MARKER + "-csv"))\n    except OSError:\n        continue\n    if not d.startswith("/work"):\n        escaped("to_csv " + d)'
-        ),
-    ),
-    attack(
-        "numpy_save_everywhere",
-        _signals(
-            'import numpy as np\nfor d in HOST_DIRS:\n    try:\n        np.save(os.path.join(d, MARKER + "-npy"), np.zeros(3))\n    except OSError:\n        continue\n    if not d.startswith("/work"):\n        escaped("np.save " + d)'
-        ),
-    ),
+    attack("pandas_read_canary", _signals('import pandas as pd\nreport(pd.read_csv(CANARY_FILE))'), expect="runtime"),
+    attack("numpy_loadtxt_passwd", _signals('import numpy as np\nreport(np.loadtxt("/etc/passwd", dtype=str))'), expect="runtime"),
+    attack("open_canary_file", _signals('report(open(CANARY_FILE).read())'), expect="runtime"),
+    attack("pandas_to_csv_everywhere", _signals('for d in HOST_DIRS:\n    try:\n        data.to_csv(os.path.join(d, MARKER + "-csv"))\n    except OSError:\n        continue\n    if not d.startswith("/work"):\n        escaped("to_csv " + d)')),
+    attack("numpy_save_everywhere", _signals('import numpy as np\nfor d in HOST_DIRS:\n    try:\n        np.save(os.path.join(d, MARKER + "-npy"), np.zeros(3))\n    except OSError:\n        continue\n    if not d.startswith("/work"):\n        escaped("np.save " + d)')),
     attack("write_everywhere", _signals('write_everywhere("open")')),
-    attack(
-        "write_inputs_readonly",
-        _signals(
-            'with open("/sandbox/in/strategy.py", "a") as h:\n    h.write("x")\nescaped("inputs writable")'
-        ),
-        expect="runtime",
-    ),
-    attack(
-        "proc_environ",
-        _signals(
-            'for path in ("/proc/self/environ", "/proc/1/environ", "/proc/%d/environ" % os.getppid()):\n    try:\n        report(open(path).read())\n    except OSError:\n        continue'
-        ),
-    ),
-    attack(
-        "walk_for_canary",
-        _signals(
-            'for top in ("/sandbox", "/work"):\n    for root, dirs, files in os.walk(top):\n        for name in files:\n            try:\n                text = open(os.path.join(root, name), "rb").read(1 << 20)\n            except OSError:\n                continue\n            if (CANARY_VAR + "=").encode() in text:\n                report(text[:300])'
-        ),
-    ),
-    attack(
-        "symlink_root_write",
-        _signals(
-            'os.symlink("/", "/work/root")\nwith open("/work/root/tmp/" + MARKER + "-link", "w") as h:\n    h.write("x")\nescaped("through symlink")'
-        ),
-        expect="runtime",
-    ),
-    attack(
-        "hardlink_result",
-        _signals('os.link("/work/result.json", "/work/linked")\nescaped("hardlink")'),
-        expect="runtime",
-    ),
-    attack(
-        "memmap_result_garbage",
-        _signals(
-            'import numpy as np\nwith open("/work/result.json", "wb") as h:\n    h.write(b"\\x80\\x04garbage" * 100)\nos._exit(0)'
-        ),
-        expect="bad_result",
-    ),
-    attack(
-        "mknod_device",
-        _signals('os.mknod("/work/sda", 0o600 | 0o60000, os.makedev(8, 0))\nescaped("mknod")'),
-        expect="runtime",
-    ),
+    attack("write_inputs_readonly", _signals('with open("/sandbox/in/strategy.py", "a") as h:\n    h.write("x")\nescaped("inputs writable")'), expect="runtime"),
+    attack("proc_environ", _signals('for path in ("/proc/self/environ", "/proc/1/environ", "/proc/%d/environ" % os.getppid()):\n    try:\n        report(open(path).read())\n    except OSError:\n        continue')),
+    attack("walk_for_canary", _signals('for top in ("/sandbox", "/work"):\n    for root, dirs, files in os.walk(top):\n        for name in files:\n            try:\n                text = open(os.path.join(root, name), "rb").read(1 << 20)\n            except OSError:\n                continue\n            if (CANARY_VAR + "=").encode() in text:\n                report(text[:300])')),
+    attack("symlink_root_write", _signals('os.symlink("/", "/work/root")\nwith open("/work/root/tmp/" + MARKER + "-link", "w") as h:\n    h.write("x")\nescaped("through symlink")'), expect="runtime"),
+    attack("hardlink_result", _signals('os.link("/work/result.json", "/work/linked")\nescaped("hardlink")'), expect="runtime"),
+    attack("memmap_result_garbage", _signals('import numpy as np\nwith open("/work/result.json", "wb") as h:\n    h.write(b"\\x80\\x04garbage" * 100)\nos._exit(0)'), expect="bad_result"),
+    attack("mknod_device", _signals('os.mknod("/work/sda", 0o600 | 0o60000, os.makedev(8, 0))\nescaped("mknod")'), expect="runtime"),
     attack("chroot", _signals('os.chroot("/work")\nescaped("chroot")'), expect="runtime"),
     attack("setuid_root", _signals('os.setuid(0)\nescaped("setuid")'), expect="runtime"),
-    attack(
-        "dev_tty_inject",
-        _signals(
-            'import fcntl, termios\nfd = os.open("/dev/tty", os.O_RDWR)\nfcntl.ioctl(fd, termios.TIOCSTI, b"x")\nescaped("TIOCSTI")'
-        ),
-        expect="runtime",
-    ),
-    attack(
-        "fd_exhaustion",
-        _signals(
-            'handles = []\ntry:\n    while True:\n        handles.append(open("/dev/null"))\nexcept OSError:\n    pass\nif len(handles) > 200:\n    escaped("%d files open" % len(handles))'
-        ),
-    ),
+    attack("dev_tty_inject", _signals('import fcntl, termios\nfd = os.open("/dev/tty", os.O_RDWR)\nfcntl.ioctl(fd, termios.TIOCSTI, b"x")\nescaped("TIOCSTI")'), expect="runtime"),
+    attack("fd_exhaustion", _signals('handles = []\ntry:\n    while True:\n        handles.append(open("/dev/null"))\nexcept OSError:\n    pass\nif len(handles) > 200:\n    escaped("%d files open" % len(handles))')),
 ]
 
 PICKLE = [
-    attack(
-        "pickle_os_system",
-        _signals(
-            'import pickle\nif pickle.loads(b"cos\\nsystem\\n(S\'touch /tmp/pickled\'\\ntR.") == 0:\n    escaped("pickle system")'
-        ),
-    ),
-    attack(
-        "pickle_popen",
-        _signals(
-            'import pickle\npickle.loads(b"csubprocess\\nPopen\\n((S\'/bin/true\'\\nltR.")\nescaped("pickle Popen")'
-        ),
-        expect="runtime",
-    ),
-    attack(
-        "numpy_load_pickled",
-        _signals(
-            'import numpy as np, pickle\nclass Evil:\n    def __reduce__(self):\n        return (os.system, ("touch /tmp/npload",))\nnp.save("/work/evil.npy", np.array([Evil()], dtype=object), allow_pickle=True)\nresult = np.load("/work/evil.npy", allow_pickle=True)\nif result[0] == 0:\n    escaped("np.load pickle")'
-        ),
-    ),
-    attack(
-        "pandas_read_pickle",
-        _signals(
-            'import pandas as pd, pickle\nwith open("/work/evil.pkl", "wb") as h:\n    h.write(b"cos\\nsystem\\n(S\'true\'\\ntR.")\nif pd.read_pickle("/work/evil.pkl") == 0:\n    escaped("read_pickle")'
-        ),
-    ),
+    attack("pickle_os_system", _signals('import pickle\nif pickle.loads(b"cos\\nsystem\\n(S\'touch /tmp/pickled\'\\ntR.") == 0:\n    escaped("pickle system")')),
+    attack("pickle_popen", _signals('import pickle\npickle.loads(b"csubprocess\\nPopen\\n((S\'/bin/true\'\\nltR.")\nescaped("pickle Popen")'), expect="runtime"),
+    attack("numpy_load_pickled", _signals('import numpy as np, pickle\nclass Evil:\n    def __reduce__(self):\n        return (os.system, ("touch /tmp/npload",))\nnp.save("/work/evil.npy", np.array([Evil()], dtype=object), allow_pickle=True)\nresult = np.load("/work/evil.npy", allow_pickle=True)\nif result[0] == 0:\n    escaped("np.load pickle")')),
+    attack("pandas_read_pickle", _signals('import pandas as pd, pickle\nwith open("/work/evil.pkl", "wb") as h:\n    h.write(b"cos\\nsystem\\n(S\'true\'\\ntR.")\nif pd.read_pickle("/work/evil.pkl") == 0:\n    escaped("read_pickle")')),
 ]
 
 PROCESSES = [
-    attack("fork_bomb", _signals("while True:\n    os.fork()"), dos=True, expect="runtime"),
-    attack(
-        "double_fork_setsid",
-        _signals(
-            'pid = os.fork()\nif pid == 0:\n    os.setsid()\n    if os.fork() == 0:\n        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(60)", MARKER])\n    os._exit(0)\nescaped("forked")'
-        ),
-        expect="runtime",
-    ),
-    attack(
-        "posix_spawn",
-        _signals(
-            'os.posix_spawn(sys.executable, [sys.executable, "-c", "0", MARKER], {})\nescaped("posix_spawn")'
-        ),
-        expect="runtime",
-    ),
-    attack(
-        "multiprocessing",
-        _signals(
-            "import multiprocessing\np = multiprocessing.Process(target=time.sleep, args=(60,))\np.start()\nescaped('multiprocessing')"
-        ),
-        expect="runtime",
-    ),
+    attack("fork_bomb", _signals('while True:\n    os.fork()'), dos=True, expect="runtime"),
+    attack("double_fork_setsid", _signals('pid = os.fork()\nif pid == 0:\n    os.setsid()\n    if os.fork() == 0:\n        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(60)", MARKER])\n    os._exit(0)\nescaped("forked")'), expect="runtime"),
+    attack("posix_spawn", _signals('os.posix_spawn(sys.executable, [sys.executable, "-c", "0", MARKER], {})\nescaped("posix_spawn")'), expect="runtime"),
+    attack("multiprocessing", _signals("import multiprocessing\np = multiprocessing.Process(target=time.sleep, args=(60,))\np.start()\nescaped('multiprocessing')"), expect="runtime"),
     attack("ctypes_vfork", _signals('if libc().syscall(58) >= 0:\n    escaped("vfork")')),
-    attack(
-        "thread_bomb",
-        _signals(
-            "import threading\nthreads = []\ntry:\n    while len(threads) < 5000:\n        t = threading.Thread(target=time.sleep, args=(30,), daemon=True)\n        t.start()\n        threads.append(t)\nexcept (RuntimeError, MemoryError):\n    pass"
-        ),
-        dos=True,
-    ),
-    attack(
-        "kill_sandbox_init",
-        _signals("import signal\nos.kill(1, signal.SIGKILL)\ntime.sleep(5)"),
-        dos=True,
-        expect="runtime timeout",
-    ),
-    attack(
-        "kill_everything",
-        _signals("import signal\nos.kill(-1, signal.SIGKILL)\ntime.sleep(5)"),
-        dos=True,
-        expect="runtime timeout",
-    ),
-    attack(
-        "setrlimit_raise",
-        _signals(
-            "import resource\nresource.setrlimit(resource.RLIMIT_CPU, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))\nescaped('rlimit raised')"
-        ),
-        expect="runtime",
-    ),
+    attack("thread_bomb", _signals('import threading\nthreads = []\ntry:\n    while len(threads) < 5000:\n        t = threading.Thread(target=time.sleep, args=(30,), daemon=True)\n        t.start()\n        threads.append(t)\nexcept (RuntimeError, MemoryError):\n    pass'), dos=True),
+    attack("kill_sandbox_init", _signals('import signal\nos.kill(1, signal.SIGKILL)\ntime.sleep(5)'), dos=True, expect="runtime timeout"),
+    attack("kill_everything", _signals('import signal\nos.kill(-1, signal.SIGKILL)\ntime.sleep(5)'), dos=True, expect="runtime timeout"),
+    attack("setrlimit_raise", _signals("import resource\nresource.setrlimit(resource.RLIMIT_CPU, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))\nescaped('rlimit raised')"), expect="runtime"),
 ]
 
 DOS = [
-    attack("cpu_spin", _signals("while True:\n    pass"), dos=True, expect="timeout"),
-    attack(
-        "cpu_spin_ignoring_sigxcpu",
-        _signals(
-            "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n    pass"
-        ),
-        dos=True,
-        expect="timeout",
-    ),
-    attack(
-        "numpy_spin",
-        _signals(
-            "import numpy as np\na = np.random.rand(200, 200)\nwhile True:\n    a = a @ a / 200.0"
-        ),
-        dos=True,
-        expect="timeout",
-    ),
-    attack("sleep_forever", _signals("time.sleep(3600)"), dos=True, expect="timeout"),
-    attack("signal_pause", _signals("import signal\nsignal.pause()"), dos=True, expect="timeout"),
-    attack("recursion", _signals("def f(n):\n    return f(n + 1)\nf(0)"), expect="runtime"),
-    attack(
-        "huge_numpy", _signals("import numpy as np\nnp.ones(10**11)"), dos=True, expect="memory"
-    ),
-    attack("huge_bytearray", _signals("bytearray(2**40)"), dos=True, expect="memory"),
-    attack(
-        "growing_list",
-        _signals("chunks = []\nwhile True:\n    chunks.append(bytearray(10**7))"),
-        dos=True,
-        expect="memory",
-    ),
-    attack(
-        "fill_work_tmpfs",
-        _signals(
-            'i = 0\ntry:\n    while True:\n        with open("/work/fill%d" % i, "wb") as h:\n            h.write(b"x" * 10**6)\n        i += 1\nexcept OSError:\n    pass'
-        ),
-        dos=True,
-    ),
-    attack(
-        "huge_result_file",
-        _signals(
-            'with open("/work/result.json", "wb") as h:\n    while True:\n        h.write(b" " * 10**6)'
-        ),
-        dos=True,
-        expect="runtime",
-    ),
-    attack(
-        "print_flood",
-        _signals('while True:\n    print("x" * 10000)'),
-        dos=True,
-        expect="output_limit",
-    ),
-    attack(
-        "stderr_flood",
-        _signals('while True:\n    sys.stderr.write("y" * 10000)'),
-        dos=True,
-        expect="output_limit",
-    ),
-    attack(
-        "raw_fd_flood",
-        _signals('while True:\n    os.write(1, b"z" * 65536)'),
-        dos=True,
-        expect="output_limit",
-    ),
-    attack(
-        "close_output_and_hang",
-        _signals("os.close(1)\nos.close(2)\ntime.sleep(3600)"),
-        dos=True,
-        expect="timeout",
-    ),
+    attack("cpu_spin", _signals('while True:\n    pass'), dos=True, expect="timeout"),
+    attack("cpu_spin_ignoring_sigxcpu", _signals('import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n    pass'), dos=True, expect="timeout"),
+    attack("numpy_spin", _signals('import numpy as np\na = np.random.rand(200, 200)\nwhile True:\n    a = a @ a / 200.0'), dos=True, expect="timeout"),
+    attack("sleep_forever", _signals('time.sleep(3600)'), dos=True, expect="timeout"),
+    attack("signal_pause", _signals('import signal\nsignal.pause()'), dos=True, expect="timeout"),
+    attack("recursion", _signals('def f(n):\n    return f(n + 1)\nf(0)'), expect="runtime"),
+    attack("huge_numpy", _signals('import numpy as np\nnp.ones(10**11)'), dos=True, expect="memory"),
+    attack("huge_bytearray", _signals('bytearray(2**40)'), dos=True, expect="memory"),
+    attack("growing_list", _signals('chunks = []\nwhile True:\n    chunks.append(bytearray(10**7))'), dos=True, expect="memory"),
+    attack("fill_work_tmpfs", _signals('i = 0\ntry:\n    while True:\n        with open("/work/fill%d" % i, "wb") as h:\n            h.write(b"x" * 10**6)\n        i += 1\nexcept OSError:\n    pass'), dos=True),
+    attack("huge_result_file", _signals('with open("/work/result.json", "wb") as h:\n    while True:\n        h.write(b" " * 10**6)'), dos=True, expect="runtime"),
+    attack("print_flood", _signals('while True:\n    print("x" * 10000)'), dos=True, expect="output_limit"),
+    attack("stderr_flood", _signals('while True:\n    sys.stderr.write("y" * 10000)'), dos=True, expect="output_limit"),
+    attack("raw_fd_flood", _signals('while True:\n    os.write(1, b"z" * 65536)'), dos=True, expect="output_limit"),
+    attack("close_output_and_hang", _signals('os.close(1)\nos.close(2)\ntime.sleep(3600)'), dos=True, expect="timeout"),
 ]
 
 NETWORK = [
-    attack(
-        "tcp_connect_loopback",
-        _signals(
-            'import socket\ns = socket.create_connection(("127.0.0.1", PORT), timeout=1)\nescaped("connected")'
-        ),
-        expect="runtime",
-    ),
-    attack(
-        "udp_send_loopback",
-        _signals(
-            'import socket\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", PORT))\nescaped("udp")'
-        ),
-        expect="runtime",
-    ),
-    attack(
-        "unix_socket_docker",
-        _signals(
-            'import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect("/var/run/docker.sock")\nescaped("docker.sock")'
-        ),
-        expect="runtime",
-    ),
-    attack(
-        "urllib_loopback",
-        _signals(
-            'import urllib.request\nurllib.request.urlopen("http://127.0.0.1:%d/" % PORT, timeout=1)\nescaped("http")'
-        ),
-        expect="runtime",
-    ),
-    attack(
-        "socketpair",
-        _signals('import socket\nsocket.socketpair()\nescaped("socketpair")'),
-        expect="runtime",
-    ),
+    attack("tcp_connect_loopback", _signals('import socket\ns = socket.create_connection(("127.0.0.1", PORT), timeout=1)\nescaped("connected")'), expect="runtime"),
+    attack("udp_send_loopback", _signals('import socket\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", PORT))\nescaped("udp")'), expect="runtime"),
+    attack("unix_socket_docker", _signals('import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect("/var/run/docker.sock")\nescaped("docker.sock")'), expect="runtime"),
+    attack("urllib_loopback", _signals('import urllib.request\nurllib.request.urlopen("http://127.0.0.1:%d/" % PORT, timeout=1)\nescaped("http")'), expect="runtime"),
+    attack("socketpair", _signals('import socket\nsocket.socketpair()\nescaped("socketpair")'), expect="runtime"),
 ]
 
 SECRETS = [
-    attack(
-        "environ_canary",
-        _signals(
-            "if CANARY_VAR in os.environ:\n    report(os.environ[CANARY_VAR])\nreport(dict(os.environ))"
-        ),
-        expect="runtime",
-    ),
-    attack(
-        "environ_via_frame",
-        _signals("report(sys._getframe().f_globals['os'].environ)"),
-        expect="runtime",
-    ),
+    attack("environ_canary", _signals('if CANARY_VAR in os.environ:\n    report(os.environ[CANARY_VAR])\nreport(dict(os.environ))'), expect="runtime"),
+    attack("environ_via_frame", _signals("report(sys._getframe().f_globals['os'].environ)"), expect="runtime"),
     attack("canary_in_signals", _signals(_CANARY_IN_SIGNALS)),
-    attack(
-        "read_host_home",
-        _signals(
-            'for path in ("/root/.bash_history", "/root/.ssh/id_rsa", "/etc/shadow", "/work/main/README.md"):\n    try:\n        report(path + open(path).read(100))\n    except OSError:\n        continue'
-        ),
-    ),
+    attack("read_host_home", _signals('for path in ("/root/.bash_history", "/root/.ssh/id_rsa", "/etc/shadow", "/work/main/README.md"):\n    try:\n        report(path + open(path).read(100))\n    except OSError:\n        continue')),
 ]
+
+# fmt: on
 
 CORPUS: list[Attack] = [
     *IMPORTS,
