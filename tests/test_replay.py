@@ -31,6 +31,7 @@ def test_representative_histories_are_kept() -> None:
         "research_success_rules",
         "research_failed_training_gate",
         "research_skipped_budget",
+        "research_code_repaired",
     } <= names
 
 
