@@ -36,6 +36,7 @@ lint: $(STAMP)
 perf: $(STAMP)
 	$(BIN)/python perf/grid.py
 	$(BIN)/python perf/cycle.py --cycles 20
+	$(BIN)/python perf/sandbox.py --runs 50
 
 clean:
 	rm -rf $(VENV) .stratlab .pytest_cache .mypy_cache .ruff_cache
