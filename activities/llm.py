@@ -35,6 +35,8 @@ class LlmActivities:
     async def design_strategy(self, inp: DesignInput) -> DesignResult:
         attempt = activity.info().attempt
         async with recorded_phase(self._sessions, inp.session_id, inp.iteration, "design") as d:
+            if inp.feedback:  # what the designer was told about its previous round
+                d["feedback"] = inp.feedback[:4000]
             try:
                 result = await self._designer.design(inp, attempt=attempt)
             except (StrategyDesignError, BudgetExhaustedError, LlmError, PromptRenderError) as err:

@@ -188,8 +188,20 @@ def _render_analyst(detail: SessionDetail, iteration: int) -> None:
             console.print(Panel(body, title="analyst", title_align="left"))
 
 
+def _render_feedback(detail: SessionDetail, iteration: int) -> None:
+    for phase in detail.phases:
+        if (
+            phase.phase == "design"
+            and phase.iteration == iteration
+            and phase.detail.get("feedback")
+        ):
+            text = str(phase.detail["feedback"])
+            console.print(Panel(text, title="feedback sent to the designer", title_align="left"))
+
+
 def _render_iteration(detail: SessionDetail, strategy: StrategyRecord) -> None:
     console.rule(f"iteration {strategy.iteration}: {strategy.name} ({strategy.kind})")
+    _render_feedback(detail, strategy.iteration)
     console.print(_spec_table(strategy.spec))
     for run in (r for r in detail.training_runs if r.strategy_id == strategy.strategy_id):
         rep = run.report

@@ -8,7 +8,17 @@ from typing import Any
 
 import pytest
 
+from stratlab.llm.factory import build_provider
+from stratlab.models.research import DesignInput
+from stratlab.research.designer import Designer
+from stratlab.research.llm_calls import BudgetedLlm
+from stratlab.store.actions import ActionRepo
+from stratlab.store.budget import BudgetRepo
+from stratlab.store.market import MarketRepo
 from stratlab.store.prompts import PromptRepo
+from stratlab.store.research import ResearchRepo
+from stratlab.store.sessions import SessionRepo
+from stratlab.store.skills import SkillRepo
 from tests.integration.test_research_cycle import (
     OPEN_BACKTEST_GATE,
     OPEN_TRAINING_GATE,
@@ -76,3 +86,45 @@ async def test_broken_code_is_repaired_from_its_error(lab: Any) -> None:
         s=result.session_id,
     )
     assert analysed  # the analyst ran before the repair and its findings are recorded
+    (design2,) = await rows(
+        lab,
+        "SELECT detail FROM session_phases WHERE session_id = %(s)s AND phase = 'design' "
+        "AND iteration = 2",
+        s=result.session_id,
+    )
+    assert "NameError" in design2["detail"]["feedback"]  # the error was the feedback
+
+
+async def test_a_later_design_sees_the_skill(lab: Any) -> None:
+    result = await lab.run_cycle(
+        symbol="sp500",
+        kind="code",
+        max_iterations=1,
+        training_gate=OPEN_TRAINING_GATE,
+        backtest_gate=OPEN_BACKTEST_GATE,
+    )
+    assert result.outcome == "success"
+    (skill,) = await rows(
+        lab, "SELECT name FROM skills WHERE session_id = %(s)s", s=result.session_id
+    )
+    db, settings = lab.db, lab.settings
+    designer = Designer(
+        BudgetedLlm(build_provider(settings), BudgetRepo(db), ActionRepo(db), settings),
+        PromptRepo(db),
+        SessionRepo(db),
+        ResearchRepo(db),
+        MarketRepo(db),
+        settings,
+        SkillRepo(db),
+    )
+    context = await designer._context(  # the context the next design's prompt is built from
+        DesignInput(
+            session_id="next",
+            iteration=1,
+            symbol="sp500",
+            kind="code",
+            prompt_id="unused",
+            strategy_id="unused",
+        )
+    )
+    assert skill["name"] in context.skills
