@@ -147,7 +147,9 @@ def _spec_table(spec: StrategySpec) -> Table:
         f"{i.alias} = {i.kind}({', '.join(f'{k}={v}' for k, v in i.params.items())})"
         for i in spec.indicators
     )
-    rows = [("rationale", spec.rationale), ("indicators", indicators)]
+    rows = [("rationale", spec.rationale)]
+    if indicators:
+        rows.append(("indicators", indicators))
     if spec.kind == "rules":
         rows += [("entry", spec.entry), ("exit", spec.exit)]
     if spec.ml is not None:
