@@ -69,6 +69,15 @@ class Corpus:
     honest_after: SandboxRun
 
 
+async def survivors(token: str, grace: float = 2.0) -> list[str]:
+    """Processes of a finished run still alive after ``grace`` seconds. A killed process
+    group can take a moment to be reaped on a loaded machine; an escapee stays."""
+    deadline = time.monotonic() + grace
+    while (found := processes_with(token)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    return found
+
+
 def processes_with(token: str) -> list[str]:
     """Command lines of live processes that mention ``token`` (the sandbox's run id or
     the attack marker, which every fork inherits and every exec'd attack carries)."""
@@ -158,7 +167,7 @@ async def corpus(
                 source, frame, [{}], limits=LIMITS, mode="bwrap", validate=False
             )
             seconds = time.monotonic() - started
-        return Record(attack, run, seconds, processes_with(run.run_id))
+        return Record(attack, run, seconds, await survivors(run.run_id))
 
     tempfile.tempdir, saved = str(runs_root), tempfile.tempdir  # run dirs land in runs_root
     tick = asyncio.create_task(ticker())
