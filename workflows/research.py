@@ -42,6 +42,13 @@ with workflow.unsafe.imports_passed_through():
         TrainResult,
     )
     from workflows import constants as c
+    from workflows.decisions import (
+        REFINABLE_FOR_CODE,
+        choose_outcome,
+        failure_feedback,
+        feedback_from,
+        progress_details,
+    )
 
 
 def _error_text(err: ActivityError) -> str:
@@ -109,16 +116,16 @@ class ResearchCycleWorkflow:
                     break
                 if summary.assessment.verdict != "refine":
                     break
-                feedback = _feedback_from(summary)
+                feedback = feedback_from(summary)
             elif cycle.kind == "code" and summary.outcome in REFINABLE_FOR_CODE:
                 # Code is refined from its errors too: the error is the feedback.
-                feedback = _failure_feedback(summary)
+                feedback = failure_feedback(summary)
             else:
                 break
             if iteration < cycle.max_iterations:
                 feedback += await self._analyst_feedback(summary)
             previous_id = summary.strategy_id or previous_id
-        _choose_outcome(result)
+        choose_outcome(result)
 
     async def _analyst_feedback(self, summary: IterationSummary) -> str:
         """Data-driven suggestions for the next design (added after the first histories were
@@ -337,7 +344,7 @@ class ResearchCycleWorkflow:
         assert self._status is not None
         self._status.phase = phase
         workflow.upsert_search_attributes([c.SA_PHASE.value_set(phase)])
-        workflow.set_current_details(_details(self._status))
+        workflow.set_current_details(progress_details(self._status))
 
     def _failed(self, iteration: int, outcome: Outcome, err: ActivityError) -> IterationSummary:
         assert self._status is not None
@@ -353,68 +360,3 @@ class ResearchCycleWorkflow:
             assert self._status is not None
             summary.error = self._status.last_error = _error_text(err)
         return summary
-
-
-def _details(status: CycleStatus) -> str:
-    """The progress line the Temporal UI shows for a running cycle (its current details)."""
-    parts = [f"**{status.phase}** · iteration {status.iteration} · {status.symbol}"]
-    if status.last_sharpe is not None:
-        parts.append(f"last OOS sharpe {status.last_sharpe:.2f}")
-    if status.last_error:
-        parts.append(f"last error: {status.last_error[:200]}")
-    return " · ".join(parts)
-
-
-def _feedback_from(summary: IterationSummary) -> str:
-    """What the designer hears about its previous round: the assessment and the numbers."""
-    lines = []
-    if summary.metrics is not None:
-        m = summary.metrics
-        lines.append(
-            f"Out-of-sample: sharpe {m.sharpe:.2f}, total return {m.total_return:.1%}, "
-            f"max drawdown {m.max_drawdown:.1%}, win rate {m.win_rate:.1%}, trades {m.trades}, "
-            f"buy-and-hold {m.benchmark_return:.1%}."
-        )
-    if summary.assessment is not None:
-        a = summary.assessment
-        lines.append(f"Assessment: {a.summary}")
-        lines += [f"- weakness: {w}" for w in a.weaknesses]
-        lines += [f"- suggestion: {s}" for s in a.suggestions]
-    return "\n".join(lines)
-
-
-REFINABLE_FOR_CODE = frozenset(
-    {"failed_design", "failed_training", "failed_training_gate", "failed_backtest_gate"}
-)
-
-
-def _failure_feedback(summary: IterationSummary) -> str:
-    """What went wrong, for the designer: the error, or the gate checks that failed."""
-    lines = [f"The previous attempt ended {summary.outcome}."]
-    if summary.error:
-        lines.append(f"Error: {summary.error}")
-    for gate in (summary.training_gate, summary.backtest_gate):
-        if gate is not None and not gate.passed:
-            lines += [
-                f"- {gate.gate} gate: {check.name} was {check.value:.3f}, needs {check.op} "
-                f"{check.threshold:g}"
-                for check in gate.failures()
-            ]
-    if summary.metrics is not None:
-        m = summary.metrics
-        lines.append(
-            f"Out-of-sample: sharpe {m.sharpe:.2f}, win rate {m.win_rate:.1%}, trades {m.trades}."
-        )
-    lines.append("Fix the cause and answer with a corrected strategy.")
-    return "\n".join(lines)
-
-
-def _choose_outcome(result: ResearchCycleResult) -> None:
-    """The cycle's outcome is its best round: any assessed success wins, by OOS Sharpe."""
-    successes = [s for s in result.iterations if s.outcome == "success" and s.metrics]
-    if successes:
-        best = max(successes, key=lambda s: s.metrics.sharpe if s.metrics else float("-inf"))
-        result.outcome = "success"
-        result.best_strategy_id = best.strategy_id
-    elif result.iterations:
-        result.outcome = result.iterations[-1].outcome
