@@ -29,7 +29,6 @@ from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from stratlab.config import Settings
-from stratlab.store.db import Pool, make_pool
 from workflows.constants import SEARCH_ATTRIBUTES
 
 
@@ -95,10 +94,6 @@ async def ensure_search_attributes(client: Client) -> None:
         await service.add_search_attributes(
             AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
         )
-
-
-def open_db_pool(database_url: str, *, max_size: int = 10) -> Pool:
-    return make_pool(database_url, max_size=max_size)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 if TYPE_CHECKING:
-    from stratlab.config import Settings
+    pass
 
 Pool: TypeAlias = AsyncConnectionPool[AsyncConnection[DictRow]]
 Conn: TypeAlias = AsyncConnection[DictRow]
@@ -101,18 +101,6 @@ def make_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> Po
         check=AsyncConnectionPool.check_connection,
         name="stratlab",
     )
-
-
-def resolve_database_url(settings: Settings) -> str:
-    """``settings.database_url``, or the URL of the embedded pgserver under
-    ``settings.pgdata_dir`` (started on first use, stopped when the last process using
-    it exits)."""
-    if settings.database_url:
-        return settings.database_url
-    import pgserver  # heavy and only needed without a server
-
-    settings.pgdata_dir.parent.mkdir(parents=True, exist_ok=True)
-    return str(pgserver.get_server(settings.pgdata_dir, cleanup_mode="stop").get_uri())
 
 
 def prompt_content_hash(system: str, content: str) -> str:
