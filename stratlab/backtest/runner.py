@@ -85,8 +85,22 @@ def backtest_rules(
     """Backtest a ``rules`` spec with fixed ``params`` on the test split."""
     history = splits.through("test")
     entries, exits = rules_signals(spec, history, [dict(params)])
+    return backtest_test_split(spec, splits, entries, exits, costs=costs, init_cash=init_cash)
+
+
+def backtest_test_split(
+    spec: StrategySpec,
+    splits: Splits,
+    entries: np.ndarray,
+    exits: np.ndarray,
+    *,
+    costs: Costs,
+    init_cash: float = DEFAULT_INIT_CASH,
+) -> BacktestRun:
+    """Any kind's signals over ``splits.through("test")``, simulated on the test window
+    only with the spec's stops: the one place every kind's backtest goes through."""
     return backtest_signals(
-        history,
+        splits.through("test"),
         entries,
         exits,
         window=splits.bounds("test"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from stratlab.backtest.gates import backtest_gate
-from stratlab.backtest.runner import BacktestRun, backtest_rules, backtest_signals
+from stratlab.backtest.runner import BacktestRun, backtest_rules, backtest_test_split
 from stratlab.config import Settings
 from stratlab.market.splits import Splits
 from stratlab.models.records import EquityCurve
@@ -84,15 +84,6 @@ class Backtester:
         if spec.kind == "ml":
             if model is None:
                 raise ValueError("the training run stored no model")
-            history = splits.through("test")
-            entries, exits = ml_signals(spec, model, history)
-            return backtest_signals(
-                history,
-                entries,
-                exits,
-                window=splits.bounds("test"),
-                costs=costs,
-                stop_loss=spec.stop_loss,
-                take_profit=spec.take_profit,
-            )
+            entries, exits = ml_signals(spec, model, splits.through("test"))
+            return backtest_test_split(spec, splits, entries, exits, costs=costs)
         return backtest_rules(spec, params, splits, costs=costs)

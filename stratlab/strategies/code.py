@@ -21,7 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from stratlab.backtest.engine import Costs
-from stratlab.backtest.runner import DEFAULT_INIT_CASH, BacktestRun, backtest_signals
+from stratlab.backtest.runner import DEFAULT_INIT_CASH, BacktestRun, backtest_test_split
 from stratlab.market.splits import Splits
 from stratlab.models.research import StrategySpec, TrainingReport
 from stratlab.sandbox.executor import SandboxRun, run_signals
@@ -98,15 +98,7 @@ async def backtest_code(
     )
     entries, exits = _signals_of(run, allow_no_entries=True)
     return await asyncio.to_thread(
-        backtest_signals,
-        history,
-        entries,
-        exits,
-        window=splits.bounds("test"),
-        costs=costs,
-        stop_loss=spec.stop_loss,
-        take_profit=spec.take_profit,
-        init_cash=init_cash,
+        backtest_test_split, spec, splits, entries, exits, costs=costs, init_cash=init_cash
     )
 
 
