@@ -37,6 +37,7 @@ perf: $(STAMP)
 	$(BIN)/python perf/grid.py
 	$(BIN)/python perf/cycle.py --cycles 20
 	$(BIN)/python perf/sandbox.py --runs 50
+	$(BIN)/python perf/generation.py --generations 5 --population 16
 
 clean:
 	rm -rf $(VENV) .stratlab .pytest_cache .mypy_cache .ruff_cache

@@ -380,3 +380,176 @@ COMMENT ON TABLE skills IS
 CREATE INDEX IF NOT EXISTS skills_symbol_idx ON skills (symbol, score DESC);
 CREATE INDEX IF NOT EXISTS skills_kind_idx ON skills (kind, score DESC);
 CREATE INDEX IF NOT EXISTS skills_tags_idx ON skills USING gin (tags);
+
+-- ===================================================================================
+-- Prompt evolution (seed 003): benchmark tasks, regression experiments, generations
+-- ===================================================================================
+
+CREATE TABLE IF NOT EXISTS benchmarks (
+    task_id         text PRIMARY KEY,
+    suite_version   integer NOT NULL DEFAULT 1,
+    symbol          text NOT NULL,
+    kind            text NULL,  -- null: the designer picks rules, ml or code
+    start_date      date NOT NULL,
+    end_date        date NOT NULL,
+    regime          text NOT NULL,
+    objective       text NOT NULL,
+    description     text NOT NULL DEFAULT '',
+    criteria        jsonb NOT NULL DEFAULT '[]',  -- list of Criterion
+    -- sha256 of the task's canonical JSON: how a re-load tells "same task" from "changed".
+    definition_hash text NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT benchmarks_dates_ordered CHECK (start_date < end_date)
+);
+COMMENT ON TABLE benchmarks IS
+    'Benchmark tasks of the regression suite (BenchmarkTask). A task id names one '
+    'definition forever, so results stay comparable across generations: re-loading it is a '
+    'no-op, a changed definition needs a new task_id. UPDATE is rejected by a trigger.';
+CREATE INDEX IF NOT EXISTS benchmarks_suite_idx ON benchmarks (suite_version, task_id);
+
+-- Its own function (not stratlab_reject_mutation): the hint says what to do instead.
+CREATE OR REPLACE FUNCTION stratlab_reject_benchmark_update() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'benchmarks are immutable: % of task % is not allowed', TG_OP, OLD.task_id
+        USING ERRCODE = 'restrict_violation',
+              HINT = 'A changed task is a new task: give it a new task_id and suite_version.';
+END;
+$$;
+CREATE OR REPLACE TRIGGER benchmarks_immutable_rows
+    BEFORE UPDATE ON benchmarks
+    FOR EACH ROW EXECUTE FUNCTION stratlab_reject_benchmark_update();
+
+CREATE TABLE IF NOT EXISTS experiments (
+    experiment_id  text PRIMARY KEY,
+    prompt_id      text NOT NULL REFERENCES prompts (prompt_id),
+    role           text NOT NULL,
+    generation     integer NULL,  -- null: a run outside the optimizer (e.g. the CLI)
+    task_ids       text[] NOT NULL DEFAULT '{}',
+    task_set_hash  text NOT NULL DEFAULT '',
+    rollouts       integer NOT NULL DEFAULT 1 CHECK (rollouts >= 1),
+    status         text NOT NULL DEFAULT 'running'
+        CHECK (status IN ('running', 'completed', 'stopped_budget', 'failed')),
+    fitness        jsonb NULL,  -- Fitness, once finished
+    stopped_reason text NULL,
+    workflow_id    text NULL,
+    started_at     timestamptz NOT NULL DEFAULT now(),
+    finished_at    timestamptz NULL
+);
+COMMENT ON TABLE experiments IS
+    'Regression runs (ExperimentRecord): one prompt measured on one task set with N '
+    'rollouts per task. Created running and finished with a status and a Fitness; a '
+    'completed run of the same prompt, task set and rollouts is reused, not repeated.';
+-- The reuse lookup: "is there a completed run of this prompt on this task set?"
+CREATE INDEX IF NOT EXISTS experiments_reuse_idx
+    ON experiments (prompt_id, task_set_hash, rollouts, status);
+
+CREATE TABLE IF NOT EXISTS experiment_results (
+    experiment_id text NOT NULL REFERENCES experiments (experiment_id),
+    task_id       text NOT NULL REFERENCES benchmarks (task_id),
+    rollout       integer NOT NULL DEFAULT 1 CHECK (rollout >= 1),
+    prompt_id     text NOT NULL,  -- copied from the experiment for the per-prompt index
+    session_id    text NULL,      -- the research cycle that ran the task, if one started
+    passed        boolean NOT NULL,
+    outcome       text NULL,
+    reasons       jsonb NOT NULL DEFAULT '[]',  -- list of strings: why it failed
+    metrics       jsonb NULL,                   -- BacktestMetrics of the test split
+    tokens        integer NOT NULL DEFAULT 0 CHECK (tokens >= 0),
+    latency_ms    double precision NOT NULL DEFAULT 0,
+    cost_usd      numeric NOT NULL DEFAULT 0 CHECK (cost_usd >= 0),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (experiment_id, task_id, rollout)
+);
+COMMENT ON TABLE experiment_results IS
+    'One row per task and rollout of an experiment (TaskResult): pass/fail with reasons, '
+    'test-split metrics, tokens, LLM latency and cost. The first write of a key wins, so a '
+    'retried activity adds nothing.';
+CREATE INDEX IF NOT EXISTS experiment_results_prompt_idx
+    ON experiment_results (prompt_id, task_id, created_at DESC);
+
+CREATE TABLE IF NOT EXISTS generations (
+    role                text NOT NULL,
+    generation          integer NOT NULL CHECK (generation >= 0),
+    campaign_id         text NOT NULL DEFAULT '',
+    seed                bigint NOT NULL,  -- DEAP's random seed: the generation can be replayed
+    task_ids            text[] NOT NULL DEFAULT '{}',
+    hypervolume         double precision NOT NULL DEFAULT 0,
+    archive_hypervolume double precision NOT NULL DEFAULT 0,
+    best_success_rate   double precision NOT NULL DEFAULT 0,
+    evaluations         integer NOT NULL DEFAULT 0,
+    cost_usd            numeric NOT NULL DEFAULT 0 CHECK (cost_usd >= 0),
+    candidates          text[] NOT NULL DEFAULT '{}',
+    stopped_reason      text NULL,
+    prod_prompt_id      text NULL,
+    record              jsonb NOT NULL,  -- the whole GenerationRecord
+    started_at          timestamptz NULL,
+    finished_at         timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (role, generation)
+);
+COMMENT ON TABLE generations IS
+    'One row per NSGA-II generation of a role (GenerationRecord in record; the columns are '
+    'copies for listing). Written once when the generation ends; the first write wins.';
+CREATE INDEX IF NOT EXISTS generations_finished_idx ON generations (finished_at DESC);
+
+-- --- paper trading (seed 001) ----------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS paper_strategies (
+    strategy_id     text PRIMARY KEY,
+    name            text NOT NULL,
+    symbols         text[] NOT NULL DEFAULT '{}',
+    prompt_id       text NULL REFERENCES prompts (prompt_id),
+    skill_id        text NULL,  -- a skill's id; not a foreign key, so a skill can be retired
+    config          jsonb NOT NULL DEFAULT '{}',  -- GuardrailConfig and the run options
+    status          text NOT NULL DEFAULT 'running'
+        CHECK (status IN ('running', 'paused', 'stopped', 'error')),
+    initial_capital numeric NOT NULL CHECK (initial_capital > 0),
+    workflow_id     text NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE paper_strategies IS
+    'Paper-trading strategies (one PaperTradingWorkflow each): what they trade, with which '
+    'prompt or skill and guardrails, and their status. Created once; a retry keeps the '
+    'first row and only the status changes afterwards.';
+CREATE INDEX IF NOT EXISTS paper_strategies_created_idx ON paper_strategies (created_at);
+
+CREATE TABLE IF NOT EXISTS paper_books (
+    strategy_id text PRIMARY KEY REFERENCES paper_strategies (strategy_id),
+    cycle       integer NOT NULL CHECK (cycle >= 0),  -- the last applied decision cycle
+    state       jsonb NOT NULL,                       -- PaperBook.model_dump(mode="json")
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE paper_books IS
+    'The paper book (cash, positions, fills) of each strategy after its last applied '
+    'cycle. A write only replaces an older cycle, so a retried activity of a past cycle '
+    'never rolls the book back.';
+
+CREATE TABLE IF NOT EXISTS paper_history (
+    strategy_id  text NOT NULL REFERENCES paper_strategies (strategy_id),
+    record_id    text NOT NULL,  -- kind:reference_id, the retry key
+    ts           timestamptz NOT NULL,
+    kind         text NOT NULL
+        CHECK (kind IN ('features', 'compose', 'instructions', 'execution')),
+    reference_id text NOT NULL,  -- the compose_id of the cycle
+    payload      jsonb NOT NULL DEFAULT '{}',
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    -- Per strategy: compose ids need only be unique within their strategy.
+    PRIMARY KEY (strategy_id, record_id)
+);
+COMMENT ON TABLE paper_history IS
+    'History records of the paper strategies (HistoryRecord): per cycle its features, '
+    'compose (with audit metadata), instructions and execution. The first write of a '
+    'record id wins, so a retried activity adds nothing; the digest is rebuilt from here.';
+CREATE INDEX IF NOT EXISTS paper_history_ts_idx ON paper_history (strategy_id, ts);
+
+CREATE TABLE IF NOT EXISTS paper_equity (
+    strategy_id text NOT NULL REFERENCES paper_strategies (strategy_id),
+    ts          timestamptz NOT NULL,
+    total_value double precision NOT NULL,
+    cash        double precision NOT NULL,
+    benchmark   double precision NULL,  -- buy-and-hold value at ts, when known
+    PRIMARY KEY (strategy_id, ts)
+);
+COMMENT ON TABLE paper_equity IS
+    'Portfolio value series of each paper strategy (and its buy-and-hold benchmark), one '
+    'point per bar; the first write of a point wins.';

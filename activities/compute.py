@@ -27,6 +27,7 @@ from stratlab.models.research import (
 )
 from stratlab.research.analysis import AnalysisStep
 from stratlab.research.backtesting import Backtester, BacktestError
+from stratlab.research.data import DataWindowError
 from stratlab.research.training import Trainer, TrainingError
 from stratlab.store.sessions import SessionRepo
 
@@ -76,7 +77,7 @@ class ComputeActivities:
         ):
             try:
                 result = await self._trainer.train(inp, heartbeat=details.update)
-            except (TrainingError, UnknownSymbolError) as err:
+            except (TrainingError, UnknownSymbolError, DataWindowError) as err:
                 raise ApplicationError(str(err), type="TrainingError", non_retryable=True) from err
             d.update(
                 gate_passed=result.gate.passed,
@@ -93,7 +94,7 @@ class ComputeActivities:
         ):
             try:
                 result = await self._backtester.backtest(inp)
-            except (BacktestError, UnknownSymbolError) as err:
+            except (BacktestError, UnknownSymbolError, DataWindowError) as err:
                 raise ApplicationError(str(err), type="BacktestError", non_retryable=True) from err
             d.update(gate_passed=result.gate.passed, sharpe=result.metrics.sharpe)
             return result

@@ -9,8 +9,10 @@ from activities import names
 from activities._phases import recorded_phase
 from stratlab.llm.base import LlmError
 from stratlab.llm.prompts import PromptRenderError
+from stratlab.market.datasets import UnknownSymbolError
 from stratlab.models.research import AssessInput, AssessResult, DesignInput, DesignResult
 from stratlab.research.assessor import AssessmentError, Assessor
+from stratlab.research.data import DataWindowError
 from stratlab.research.designer import Designer, StrategyDesignError
 from stratlab.research.llm_calls import BudgetExhaustedError
 from stratlab.store.sessions import SessionRepo
@@ -39,7 +41,14 @@ class LlmActivities:
                 d["feedback"] = inp.feedback[:4000]
             try:
                 result = await self._designer.design(inp, attempt=attempt)
-            except (StrategyDesignError, BudgetExhaustedError, LlmError, PromptRenderError) as err:
+            except (
+                StrategyDesignError,
+                BudgetExhaustedError,
+                LlmError,
+                PromptRenderError,
+                UnknownSymbolError,
+                DataWindowError,
+            ) as err:
                 raise _as_application_error(err, "StrategyDesignError") from err
             d.update(strategy_id=result.strategy_id, name=result.spec.name, attempt=attempt)
             return result

@@ -16,3 +16,23 @@ ASSESS_STRATEGY = "assess_strategy"
 TRAIN_STRATEGY = "train_strategy"
 ANALYSE_STRATEGY = "analyse_strategy"
 RUN_BACKTEST = "run_backtest"
+
+# orchestrator pool: prompt evolution's store work
+BEGIN_EXPERIMENT = "begin_experiment"
+RECORD_TASK_RESULT = "record_task_result"
+FINISH_EXPERIMENT = "finish_experiment"
+BEGIN_GENERATION = "begin_generation"
+SELECT_TASKS = "select_tasks"
+SUMMARISE_FAILURES = "summarise_failures"
+LOAD_PARENTS = "load_parents"
+REGISTER_OFFSPRING = "register_offspring"
+RECORD_GENERATION = "record_generation"
+APPLY_REVIEW = "apply_review"
+
+# llm pool: prompt evolution
+MUTATE_PROMPT = "mutate_prompt"
+CHECK_OFFSPRING = "check_offspring"
+
+# optimizer pool: NSGA-II (DEAP), concurrency 1, seeded
+PROPOSE_OFFSPRING = "propose_offspring"
+SELECT_SURVIVORS = "select_survivors"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities import names
 from stratlab.models.research import (
@@ -20,7 +21,10 @@ class SessionActivities:
 
     @activity.defn(name=names.START_SESSION)
     async def start_session(self, inp: StartSessionInput) -> SessionStarted:
-        return await self._service.start(inp)
+        try:
+            return await self._service.start(inp)
+        except LookupError as err:  # a prompt id that is not in the registry: no retry helps
+            raise ApplicationError(str(err), type="PromptNotFound", non_retryable=True) from err
 
     @activity.defn(name=names.FINISH_SESSION)
     async def finish_session(self, inp: FinishSessionInput) -> ResearchCycleResult:

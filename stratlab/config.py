@@ -50,16 +50,19 @@ class Settings(BaseModel):
     openai_api_key: str | None = Field(None, description="OPENAI_API_KEY", repr=False)
     llm_timeout_seconds: float = Field(60.0, description="STRATLAB_LLM_TIMEOUT")
     max_output_tokens: int = Field(2048, description="STRATLAB_MAX_OUTPUT_TOKENS")
+    mutator_max_output_tokens: int = Field(
+        12000, description="STRATLAB_MUTATOR_MAX_TOKENS: the optimizer's mutator writes templates"
+    )
     # The offline provider is priced at a shadow price so the budget path is real.
     offline_input_usd_per_mtok: float = Field(3.0, description="STRATLAB_OFFLINE_INPUT_PRICE")
     offline_output_usd_per_mtok: float = Field(15.0, description="STRATLAB_OFFLINE_OUTPUT_PRICE")
     offline_ms_per_output_token: float = Field(
-        0.0, description="STRATLAB_OFFLINE_MS_PER_TOKEN: simulated latency (recorded, not slept)"
+        20.0, description="STRATLAB_OFFLINE_MS_PER_TOKEN: simulated latency (recorded, not slept)"
     )
 
     # Budget
     research_daily_budget_usd: float = Field(5.0, description="STRATLAB_RESEARCH_BUDGET")
-    optimizer_daily_budget_usd: float = Field(5.0, description="STRATLAB_OPTIMIZER_BUDGET")
+    optimizer_daily_budget_usd: float = Field(50.0, description="STRATLAB_OPTIMIZER_BUDGET")
     budget_buffer_usd: float = Field(0.10, description="STRATLAB_BUDGET_BUFFER")
 
     # Backtests

@@ -16,8 +16,17 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from stratlab.models.research import ResearchCycleInput, ResearchCycleResult, SessionStarted
+from workflows.optimization import OptimizationGenerationWorkflow
+from workflows.regression import RegressionRunWorkflow
 from workflows.research import ResearchCycleWorkflow
+from workflows.review import PromptReviewWorkflow
 
+WORKFLOWS = [
+    ResearchCycleWorkflow,
+    RegressionRunWorkflow,
+    OptimizationGenerationWorkflow,
+    PromptReviewWorkflow,
+]
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
@@ -32,12 +41,15 @@ def test_representative_histories_are_kept() -> None:
         "research_failed_training_gate",
         "research_skipped_budget",
         "research_code_repaired",
+        "regression_run",
+        "optimization_generation",
+        "prompt_review",
     } <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
-    replayer = Replayer(workflows=[ResearchCycleWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     await replayer.replay_workflow(load(path))
 
 

@@ -3,9 +3,9 @@
 | pool         | runs                                   | tuned for                        |
 |--------------|----------------------------------------|----------------------------------|
 | orchestrator | every workflow; light store activities | many cached workflows            |
-| llm          | design, assess                         | provider limits: concurrency, /s |
-| compute      | training, backtests                    | CPU: bounded concurrent work     |
-| optimizer    | NSGA-II propose/select (prompt evolution) | concurrency 1, seeded         |
+| llm          | design, assess, mutate, sanity check   | provider limits: concurrency, /s |
+| compute      | training, backtests, analysis          | CPU: bounded concurrent work     |
+| optimizer    | NSGA-II breeding and selection (DEAP)  | concurrency 1, seeded            |
 """
 
 from __future__ import annotations
@@ -21,10 +21,19 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.compute import ComputeActivities
+from activities.evolution import (
+    EvolutionLlmActivities,
+    EvolutionStoreActivities,
+    OptimizerActivities,
+)
 from activities.llm import LlmActivities
 from activities.orchestrator import SessionActivities
+from optimizer.breeding import derive_seed
 from stratlab.config import Settings
 from stratlab.llm.factory import build_provider
+from stratlab.optimization.experiments import ExperimentService
+from stratlab.optimization.generations import GenerationService
+from stratlab.optimization.mutation import PromptMutator
 from stratlab.research.analysis import AnalysisStep
 from stratlab.research.assessor import Assessor
 from stratlab.research.backtesting import Backtester
@@ -36,14 +45,23 @@ from stratlab.store.actions import ActionRepo
 from stratlab.store.budget import BudgetRepo
 from stratlab.store.db import Pool
 from stratlab.store.market import MarketRepo
+from stratlab.store.optimization import BenchmarkRepo, ExperimentRepo, GenerationRepo
 from stratlab.store.prompts import PromptRepo
 from stratlab.store.research import ResearchRepo
 from stratlab.store.sessions import SessionRepo
 from stratlab.store.skills import SkillRepo
 from workflows import constants
+from workflows.optimization import OptimizationGenerationWorkflow
+from workflows.regression import RegressionRunWorkflow
 from workflows.research import ResearchCycleWorkflow
+from workflows.review import PromptReviewWorkflow
 
-WORKFLOWS: list[type] = [ResearchCycleWorkflow]
+WORKFLOWS: list[type] = [
+    ResearchCycleWorkflow,
+    RegressionRunWorkflow,
+    OptimizationGenerationWorkflow,
+    PromptReviewWorkflow,
+]
 
 
 class PoolInfo(BaseModel):
@@ -53,8 +71,8 @@ class PoolInfo(BaseModel):
 
 
 def _pool_info_activity(pool: str) -> Callable[[], Awaitable[PoolInfo]]:
-    """Every pool answers ``pool_info``: a health probe that also keeps a pool with no other
-    work yet (optimizer, until prompt evolution lands) a valid, visible worker."""
+    """Every pool answers ``pool_info``: a health probe that says which host and process
+    serve a pool (what `stratlab status` and a deployment's checks can ask)."""
 
     @activity.defn(name="pool_info")
     async def pool_info() -> PoolInfo:
@@ -80,11 +98,28 @@ def _activities(pool: str, db: Pool, settings: Settings) -> list[Callable]:
         )
         box = SessionActivities(service)
         acts += [box.start_session, box.finish_session]
+        experiments = ExperimentRepo(db)
+        measured = ExperimentService(BenchmarkRepo(db), experiments, prompts, actions)
+        bred = GenerationService(prompts, experiments, GenerationRepo(db), measured, derive_seed)
+        store = EvolutionStoreActivities(measured, bred)
+        acts += [
+            store.begin_experiment,
+            store.record_task_result,
+            store.finish_experiment,
+            store.begin_generation,
+            store.select_tasks,
+            store.load_parents,
+            store.register_offspring,
+            store.record_generation,
+            store.apply_review,
+        ]
     elif pool == constants.LLM:
         llm = BudgetedLlm(build_provider(settings), budget, actions, settings)
         designer = Designer(llm, prompts, sessions, research, market, settings, SkillRepo(db))
         llm_box = LlmActivities(designer, Assessor(llm, prompts, research, settings), sessions)
         acts += [llm_box.design_strategy, llm_box.assess_strategy]
+        evolution = EvolutionLlmActivities(PromptMutator(llm, prompts, settings))
+        acts += [evolution.mutate_prompt, evolution.check_offspring]
     elif pool == constants.COMPUTE:
         compute = ComputeActivities(
             Trainer(research, market, settings),
@@ -93,7 +128,10 @@ def _activities(pool: str, db: Pool, settings: Settings) -> list[Callable]:
             sessions,
         )
         acts += [compute.train_strategy, compute.run_backtest, compute.analyse_strategy]
-    elif pool != constants.OPTIMIZER:
+    elif pool == constants.OPTIMIZER:
+        breeder = OptimizerActivities()
+        acts += [breeder.propose_offspring, breeder.select_survivors]
+    else:
         raise ValueError(f"unknown pool {pool!r}; pools are: {', '.join(constants.POOLS)}")
     return acts
 

@@ -37,6 +37,10 @@ def sibling_queue(own_queue: str, pool: str) -> str:
 RESEARCH_WORKFLOW_ID = "research-{session_id}"
 RESEARCH_SCHEDULE_ID = "stratlab-research-trigger"
 RESEARCH_SCHEDULE_INTERVAL = timedelta(minutes=5)
+REGRESSION_WORKFLOW_ID = "regression-{experiment_id}"
+OPTIMIZE_WORKFLOW_ID = "optimize-{role}-{generation}"
+REVIEW_WORKFLOW_ID = "review-{prompt_id}"
+NIGHTLY_SCHEDULE_ID = "stratlab-nightly-optimization"
 
 # Timeouts
 STORE_TIMEOUT = timedelta(seconds=30)
@@ -45,6 +49,7 @@ TRAIN_TIMEOUT = timedelta(minutes=20)
 TRAIN_HEARTBEAT = timedelta(seconds=5)
 BACKTEST_TIMEOUT = timedelta(minutes=10)
 BACKTEST_HEARTBEAT = timedelta(seconds=30)
+OPTIMIZER_TIMEOUT = timedelta(minutes=5)
 
 # Retry presets. Business failures are non-retryable ApplicationErrors by type.
 NON_RETRYABLE_ERRORS = [

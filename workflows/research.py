@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         BacktestInput,
         BacktestResult,
         CycleStatus,
+        DataWindow,
         DesignInput,
         DesignResult,
         FinishSessionInput,
@@ -69,6 +70,7 @@ def _error_type(err: ActivityError) -> str | None:
 class ResearchCycleWorkflow:
     def __init__(self) -> None:
         self._status: CycleStatus | None = None
+        self._period: DataWindow | None = None
 
     @workflow.query(name="status")
     def status(self) -> CycleStatus | None:
@@ -77,6 +79,7 @@ class ResearchCycleWorkflow:
     @workflow.run
     async def run(self, cycle: ResearchCycleInput) -> ResearchCycleResult:
         session_id = cycle.session_id or str(workflow.uuid4())
+        self._period = cycle.period
         self._status = CycleStatus(
             session_id=session_id,
             phase="starting",
@@ -90,7 +93,7 @@ class ResearchCycleWorkflow:
         result = ResearchCycleResult(session_id=session_id, outcome="skipped_budget")
         if started.budget_ok:
             await self._iterate(cycle, started, result)
-        return await self._finish(result)
+        return await self._finish(result, keep_skill=not cycle.isolated)
 
     # --- steps ---------------------------------------------------------------------
 
@@ -140,6 +143,7 @@ class ResearchCycleWorkflow:
                 session_id=self._status.session_id,
                 iteration=summary.iteration,
                 strategy_id=summary.strategy_id,
+                period=self._period,
             ),
             result_type=AnalyseResult,
             task_queue=self._queue(c.COMPUTE),
@@ -191,6 +195,8 @@ class ResearchCycleWorkflow:
         self._status.last_sharpe = tested.metrics.sharpe
         if not tested.gate.passed:
             return self._fail(summary, "failed_backtest_gate")
+        if not cycle.assess:
+            return summary
         self._set_phase("assess")
         try:
             assessed = await self._assess(cycle, started, summary, tested.backtest_id)
@@ -211,6 +217,7 @@ class ResearchCycleWorkflow:
                 strategy_id=summary.strategy_id,
                 training_run_id=training_run_id,
                 gate=cycle.training_gate,
+                period=cycle.period,
             ),
             result_type=TrainResult,
             task_queue=self._queue(c.COMPUTE),
@@ -232,6 +239,7 @@ class ResearchCycleWorkflow:
                 training_run_id=training_run_id,
                 backtest_id=str(workflow.uuid4()),
                 gate=cycle.backtest_gate,
+                period=cycle.period,
             ),
             result_type=BacktestResult,
             task_queue=self._queue(c.COMPUTE),
@@ -258,6 +266,7 @@ class ResearchCycleWorkflow:
                 prompt_id=started.assessor_prompt_id,
                 assessment_id=str(workflow.uuid4()),
                 max_iterations=cycle.max_iterations,
+                budget_scope=cycle.budget_scope,
             ),
             result_type=AssessResult,
             task_queue=self._queue(c.LLM),
@@ -285,6 +294,9 @@ class ResearchCycleWorkflow:
                 feedback=feedback,
                 previous_strategy_id=previous_id,
                 max_iterations=cycle.max_iterations,
+                period=cycle.period,
+                isolated=cycle.isolated,
+                budget_scope=cycle.budget_scope,
             ),
             result_type=DesignResult,
             task_queue=self._queue(c.LLM),
@@ -312,7 +324,9 @@ class ResearchCycleWorkflow:
             retry_policy=c.STORE_RETRY,
         )
 
-    async def _finish(self, result: ResearchCycleResult) -> ResearchCycleResult:
+    async def _finish(
+        self, result: ResearchCycleResult, *, keep_skill: bool
+    ) -> ResearchCycleResult:
         assert self._status is not None
         self._set_phase("recording")
         # The store fills in tokens and cost from the agent_actions rows it holds.
@@ -324,6 +338,7 @@ class ResearchCycleWorkflow:
                 best_strategy_id=result.best_strategy_id,
                 finished_at=workflow.now(),
                 result=result,
+                keep_skill=keep_skill,
             ),
             result_type=ResearchCycleResult,
             task_queue=self._queue(c.ORCHESTRATOR),

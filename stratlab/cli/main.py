@@ -6,6 +6,9 @@ service) prints one line on stderr and exits 1; there is no traceback for those.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +19,7 @@ import typer
 
 from stratlab.cli import read
 from stratlab.cli._common import CliError, console, err_console, run, settings, store
+from stratlab.cli.prompts_app import prompts_app
 from stratlab.cli.skills import skills_app
 from stratlab.config import Settings
 from stratlab.market.datasets import DataImportError, UnknownSymbolError
@@ -33,6 +37,9 @@ db_app = typer.Typer(help="Database set-up.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")
 app.add_typer(skills_app, name="skills")
+app.add_typer(prompts_app, name="prompts")
+schedule_app = typer.Typer(help="Temporal Schedules of the lab.", no_args_is_help=True)
+app.add_typer(schedule_app, name="schedule")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
@@ -145,6 +152,82 @@ def resume(reason: Annotated[str, typer.Option(help="note shown in the UI")] = "
     run(read.set_paused(settings(), paused=False, note=reason))
 
 
+@app.command()
+def optimize(
+    role: Annotated[str, typer.Option(help="the role whose prompt evolves")] = "designer",
+    generations: Annotated[int, typer.Option(min=1, max=100, help="generations to run")] = 1,
+    population: Annotated[int, typer.Option(min=2, max=64, help="offspring per generation")] = 16,
+    seed: Annotated[int, typer.Option(help="campaign seed (same seed, same generations)")] = 0,
+    tasks: Annotated[
+        str | None, typer.Option(help="comma-separated benchmark task ids (default: seed 003's)")
+    ] = None,
+    local: Annotated[
+        bool, typer.Option(help="run Temporal, Postgres and the pools in this process")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evolve a role's prompt with NSGA-II: offspring, regression runs, survivors, candidates."""
+    from stratlab.cli.evolution import optimize as run_optimize
+    from stratlab.models.optimization import OPTIMIZABLE_ROLES, OptimizationInput
+
+    if role not in OPTIMIZABLE_ROLES:
+        raise CliError(
+            f"role {role!r} has no benchmark; optimizable: {', '.join(OPTIMIZABLE_ROLES)}"
+        )
+    campaign = OptimizationInput(
+        role=role,  # type: ignore[arg-type]  # checked above
+        generations=generations,
+        population=population,
+        seed=seed,
+        task_ids=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else [],
+        meta_mutations=min(4, population // 2),
+    )
+    run(run_optimize(settings(), campaign, local=local, as_json=as_json))
+
+
+@schedule_app.command("nightly")
+def schedule_nightly(
+    hour: Annotated[int, typer.Option(min=0, max=23, help="hour of the day, UTC")] = 2,
+    role: Annotated[str, typer.Option(help="the role whose prompt evolves")] = "designer",
+    population: Annotated[int, typer.Option(min=2, max=64)] = 16,
+) -> None:
+    """Run one optimizer generation every night (Temporal Schedule, overlap Skip)."""
+    from stratlab.cli.evolution import schedule_nightly as create
+
+    created = run(create(settings(), role=role, hour=hour, population=population))
+    state = "created" if created else "already exists"
+    console.print(f"schedule stratlab-nightly-optimization-{role} {state}: {hour:02d}:00 UTC daily")
+
+
+@app.command()
+def generations(
+    role: Annotated[str | None, typer.Option(help="only this role's generations")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recorded optimizer generations, newest first: hypervolume, front, cost, candidates."""
+    from stratlab.cli.generations_view import list_generations
+
+    run(list_generations(settings(), role=role, limit=limit, as_json=as_json))
+
+
+@app.command()
+def pareto(
+    role: Annotated[str, typer.Option(help="the optimized role")] = "designer",
+    generation: Annotated[
+        int | None, typer.Option(min=0, help="generation number (default: the latest)")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="write success vs tokens (colour: latency) to a PNG")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A generation's measured prompts by Pareto front: success, tokens, latency."""
+    from stratlab.cli.generations_view import pareto as show_pareto
+
+    run(show_pareto(settings(), role=role, generation=generation, plot=plot, as_json=as_json))
+
+
 @data_app.command("import")
 def data_import(
     file: Annotated[Path, typer.Argument(help="CSV or Parquet with date + OHLCV columns")],
@@ -185,6 +268,38 @@ USER_ERRORS = (
 def main() -> None:
     """Entry point: one-line errors and exit code 1 for anything the user can fix."""
     try:
+        _main()
+    except SystemExit as exit_:
+        _exit(exit_.code)
+    _exit(0)
+
+
+def _exit(code: int | str | None) -> None:
+    """Leave without racing the Temporal client's Rust threads against interpreter teardown.
+
+    A short-lived process that used a Temporal client can abort (SIGABRT, "PyGILState_Release
+    ... finalizing") when those threads wake during finalization (temporalio/sdk-python#300).
+    atexit handlers still run, streams are flushed, then the process ends without finalizing.
+    """
+    if "temporalio.bridge.temporal_sdk_bridge" not in sys.modules:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message") prints the message and exits 1
+        sys.stderr.write(f"{code}\n")
+        sys.stderr.flush()
+        status = 1
+    os._exit(status)
+
+
+def _main() -> None:
+    try:
         # Before anything imports numba: its JIT cache lives under $STRATLAB_HOME.
         numba_cache_env(Settings.from_env())
         app(standalone_mode=False)
@@ -200,7 +315,8 @@ def main() -> None:
     except USER_ERRORS as err:
         text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
         message = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-        err_console.print(f"error: {message}", highlight=False, markup=False)
+        # soft_wrap: a long message (full ids) stays one line however narrow the terminal.
+        err_console.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(1)
     except pydantic.ValidationError as err:
         first = err.errors()[0]

@@ -36,6 +36,7 @@ _GATE = re.compile(r"^[ \t]*gate[ \t]*:[ \t]*(passed|pass|failed|fail)\b", _FLAG
 _GATE_FAILURES = re.compile(r"^[ \t]*gate failures[ \t]*:[ \t]*\n((?:[ \t]*-[^\n]*\n?)+)", _FLAGS)
 _RECENT_LINE = re.compile(r"^[ \t]*-[ \t]*(\S+)(.*)$", re.MULTILINE)
 _OUTCOME = re.compile(r"outcome[ \t]*=[ \t]*(\w+)", re.IGNORECASE)
+_DATA_SECTION = re.compile(r"^#+[ \t]*data\b[^\n]*\n(.*?)(?=^#+[ \t]|\Z)", _FLAGS | re.DOTALL)
 _FEEDBACK_SECTION = re.compile(r"^#+[^\n]*feedback[^\n]*\n(.*?)(?=^#+[ \t]|\Z)", _FLAGS | re.DOTALL)
 _NUMBER = r"(-?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?|-?nan|-?inf)"
 _METRIC_NAMES = tuple(BacktestMetrics.model_fields)
@@ -60,6 +61,25 @@ class DesignerView:
     previous_spec: StrategySpec | None
     recent: tuple[RecentView, ...]
     directives: frozenset[str]
+    data: str = ""
+
+    def fingerprint(self) -> str:
+        """What seeds the designer's random choices: the task (symbol, kind, round, data,
+        feedback, history), never the wording of the prompt. Directives are applied on
+        top of those choices, so each has the same effect wherever it appears and a
+        rephrased prompt with the same instructions designs the same strategy."""
+        previous = self.previous_spec.model_dump_json() if self.previous_spec else ""
+        return "\x1f".join(
+            [
+                self.symbol,
+                self.kind,
+                f"{self.iteration}/{self.max_iterations}",
+                self.data,
+                self.feedback,
+                previous,
+                ";".join(f"{r.name}={r.outcome}" for r in self.recent),
+            ]
+        )
 
 
 @dataclass(frozen=True)
@@ -94,7 +114,13 @@ def read_designer(system: str, prompt: str) -> DesignerView:
         previous_spec=_spec(block(prompt, "previous_spec")),
         recent=_recent(block(prompt, "recent_strategies") or ""),
         directives=find_directives(f"{system}\n{prompt}", "designer"),
+        data=_data(prompt),
     )
+
+
+def _data(prompt: str) -> str:
+    section = _DATA_SECTION.search(prompt)
+    return " ".join(section.group(1).split()) if section else ""
 
 
 def read_assessor(system: str, prompt: str) -> AssessorView:

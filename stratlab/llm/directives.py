@@ -9,7 +9,9 @@ assessor's suggestion never turns into a directive; feedback has its own handlin
 ``stratlab.llm._offline_design``.
 
 The optimizer's structural mutation may draw phrases from the ``mutable`` entries of
-``DIRECTIVES``; the effects are real design changes that real backtests then measure.
+``DIRECTIVES``, and the offline mutator (``stratlab.llm._offline_optimizer``) adds or
+removes them as instruction lines to answer a failure summary; the effects are real
+design changes that real backtests then measure.
 ``code_bug`` is not mutable: it is a test fixture that breaks the first code design.
 """
 

@@ -1,13 +1,26 @@
 """The offline provider: a deterministic stand-in for an LLM. It is not an AI.
 
 Its model name is ``offline-deterministic-v1``. It answers the designer and assessor
-roles with valid structured JSON whose content depends only on the request text (system
-plus prompt): a ``random.Random`` seeded from the SHA-256 of that text makes its
-choices, never the clock or global randomness, so the same prompt always gets the same
-answer and a different prompt usually gets a different one (``temperature`` is ignored).
-Directives in the prompt (``stratlab.llm.directives.DIRECTIVES``) change what it designs
-or how long it answers; the designs are then measured by real backtests on real data.
-The prompt line formats it reads are documented in ``stratlab.llm._offline_prompt``.
+roles, and the optimizer's mutator and sanity roles, with valid structured JSON whose
+content depends only on the request text (system plus prompt): a ``random.Random``
+seeded from the SHA-256 of what it reads there makes its choices, never the clock or
+global randomness, so the same prompt always gets the same answer (``temperature`` is
+ignored). For the designer that is the task (symbol, kind, round, data summary,
+feedback, history: ``DesignerView.fingerprint``), not the wording of the prompt, and the
+directives then act on those choices: a rephrased prompt with the same directives
+designs the same strategy and differs only in tokens, while a directive changes the
+designs it applies to, the same way wherever it appears. That consistency is what gives
+the prompt optimizer a landscape to climb. Directives in the prompt
+(``stratlab.llm.directives.DIRECTIVES``) change what it designs or how long it answers;
+the designs are then measured by real backtests on real data. The prompt line formats it
+reads are documented in ``stratlab.llm._offline_prompt`` (designer, assessor) and
+``stratlab.llm._offline_optimizer`` (mutator) and ``_offline_sanity`` (sanity).
+
+The mutator maps the failure summary to directives and answers whole templates, each
+with one instruction line added or removed; it answers only as many of the requested
+variations as fit under the output-token cap (at least one). The sanity checker rejects
+injection phrases, nonsense, drastic length changes and templates that lost the lines
+the offline designer or assessor reads.
 
 Token counts are estimated from text (``tokens_estimated=True``); latency is simulated
 as output tokens x ``Settings.offline_ms_per_output_token`` (``latency_simulated=True``)
@@ -27,7 +40,9 @@ from pydantic import BaseModel
 from stratlab.config import Settings
 from stratlab.llm._offline_assess import assess
 from stratlab.llm._offline_design import design
+from stratlab.llm._offline_optimizer import fit_variations, mutate, read_mutator
 from stratlab.llm._offline_prompt import read_assessor, read_designer
+from stratlab.llm._offline_sanity import check_sanity, read_sanity
 from stratlab.llm.base import OFFLINE_MODEL, LlmRequestError
 from stratlab.llm.directives import DIRECTIVES, Directive
 from stratlab.llm.pricing import CHARS_PER_TOKEN, estimate_tokens, output_token_cap
@@ -42,19 +57,36 @@ def seeded_random(system: str, prompt: str) -> random.Random:
     return random.Random(int.from_bytes(digest[:16], "big"))
 
 
-def _designer(system: str, prompt: str) -> tuple[BaseModel, bool]:
+# A role's behaviour: (system, prompt, output-token cap) -> (answer, compact JSON?).
+Behaviour = Callable[[str, str, int], tuple[BaseModel, bool]]
+
+
+def _designer(system: str, prompt: str, _cap: int) -> tuple[BaseModel, bool]:
     view = read_designer(system, prompt)
-    return design(view, seeded_random(system, prompt)), "concise" in view.directives
+    rng = seeded_random("designer", view.fingerprint())
+    return design(view, rng), "concise" in view.directives
 
 
-def _assessor(system: str, prompt: str) -> tuple[BaseModel, bool]:
+def _assessor(system: str, prompt: str, _cap: int) -> tuple[BaseModel, bool]:
     view = read_assessor(system, prompt)
     return assess(view), "concise" in view.directives
 
 
-_ROLES: dict[str, Callable[[str, str], tuple[BaseModel, bool]]] = {
+def _mutator(system: str, prompt: str, cap: int) -> tuple[BaseModel, bool]:
+    role, template, failures, count = read_mutator(prompt)
+    answer = mutate(role, template, failures, count, seeded_random(system, prompt))
+    return fit_variations(answer, cap), True  # compact: whole templates are long already
+
+
+def _sanity(system: str, prompt: str, _cap: int) -> tuple[BaseModel, bool]:
+    return check_sanity(*read_sanity(prompt)), True
+
+
+_ROLES: dict[str, Behaviour] = {
     "designer": _designer,
     "assessor": _assessor,
+    "mutator": _mutator,
+    "sanity": _sanity,
 }
 
 
@@ -73,11 +105,11 @@ class OfflineProvider:
         behaviour = _ROLES.get(request.role)
         if behaviour is None:
             raise LlmRequestError(f"offline provider has no behaviour for role {request.role}")
-        answer, compact = behaviour(request.system, request.prompt)
+        cap = output_token_cap(request, self._settings)
+        answer, compact = behaviour(request.system, request.prompt, cap)
         data = answer.model_dump(mode="json")
         # "Be concise" also shortens the JSON itself, as a model told so would.
         text = json.dumps(data, separators=(",", ":")) if compact else json.dumps(data, indent=2)
-        cap = output_token_cap(request, self._settings)
         if estimate_tokens(text) > cap:
             text = text[: cap * CHARS_PER_TOKEN]
         output_tokens = estimate_tokens(text)

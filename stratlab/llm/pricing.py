@@ -86,8 +86,14 @@ def cost_usd(model: str, input_tokens: int, output_tokens: int, *, settings: Set
 
 
 def output_token_cap(request: LlmRequest, settings: Settings) -> int:
-    """The output-token limit a provider sends: the request's, capped by Settings."""
-    return max(1, min(request.max_output_tokens, settings.max_output_tokens))
+    """The output-token limit a provider sends: the request's, capped by Settings (the
+    mutator writes whole templates, so it has a cap of its own)."""
+    cap = (
+        settings.mutator_max_output_tokens
+        if request.role == "mutator"
+        else settings.max_output_tokens
+    )
+    return max(1, min(request.max_output_tokens, cap))
 
 
 def estimate_input_tokens(request: LlmRequest) -> int:

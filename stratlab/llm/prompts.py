@@ -71,6 +71,28 @@ class AssessorContext(BaseModel):
     gate_failures: list[str] = Field(default_factory=list)
 
 
+class MutatorContext(BaseModel):
+    """The optimizer's meta-prompt (seed 003): a role's prompt and what it failed at.
+
+    ``system`` and ``template`` are rendered as values inside data blocks, never
+    compiled, so a template under mutation cannot run in this render."""
+
+    role: str
+    system: str
+    template: str
+    failure_summary: str
+    variations: int = 3
+
+
+class SanityContext(BaseModel):
+    """A candidate template to check before it is tested, and the one it came from."""
+
+    role: str
+    system: str
+    template: str
+    parent_template: str = ""
+
+
 @dataclass(frozen=True)
 class DefaultPrompt:
     """A role's built-in prompt: the seed of the prompt registry."""
@@ -133,7 +155,7 @@ def _default(role: str) -> DefaultPrompt:
 
 
 DEFAULT_PROMPTS: dict[str, DefaultPrompt] = {
-    role: _default(role) for role in ("designer", "assessor")
+    role: _default(role) for role in ("designer", "assessor", "mutator", "sanity")
 }
 
 
@@ -172,4 +194,29 @@ def example_context(role: str) -> BaseModel:
             benchmark_return=0.15,
             gate_passed=True,
         )
-    raise ValueError(f"no example context for role {role!r}; known: designer, assessor")
+    if role == "mutator":
+        designer = DEFAULT_PROMPTS["designer"]
+        return MutatorContext(
+            role="designer",
+            system=designer.system,
+            template=designer.content,
+            failure_summary=(
+                "12 of 30 benchmark tasks failed. Most common causes:\n"
+                "- max_drawdown too high: 7 tasks\n"
+                "- outcome failed_training_gate: 3 tasks\n"
+                "Failed tasks:\n"
+                "- sp500-gfc-crash-capital-preservation: max_drawdown 0.31 > 0.12 "
+                "(needs <= 0.12)"
+            ),
+            variations=3,
+        )
+    if role == "sanity":
+        designer = DEFAULT_PROMPTS["designer"]
+        return SanityContext(
+            role="designer",
+            system=designer.system,
+            template=designer.content,
+            parent_template=designer.content,
+        )
+    known = ", ".join(DEFAULT_PROMPTS)
+    raise ValueError(f"no example context for role {role!r}; known: {known}")

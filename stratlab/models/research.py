@@ -6,7 +6,7 @@ field added later gets a default: old workflow histories must still decode.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -180,6 +180,22 @@ class Assessment(BaseModel):
 # --- workflow and activity payloads ----------------------------------------------------
 
 
+class DataWindow(BaseModel):
+    """Restricts a cycle to the bars between ``start`` and ``end`` (inclusive) before the
+    train/validation/test split: how a benchmark task names its market period."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: date | None = None
+    end: date | None = None
+
+    def describe(self) -> str:
+        return f"{self.start or 'first bar'} to {self.end or 'last bar'}"
+
+
+BudgetScope = Literal["research", "optimizer"]
+
+
 class ResearchCycleInput(BaseModel):
     """Input of ``ResearchCycleWorkflow``; ``{}`` is a valid input."""
 
@@ -195,6 +211,17 @@ class ResearchCycleInput(BaseModel):
     trigger: str = Field("manual", description="what started it: manual, schedule, cli, demo")
     training_gate: TrainingGateThresholds | None = None
     backtest_gate: BacktestGateThresholds | None = None
+    # Set by regression runs (prompt evolution); a user may set them too.
+    period: DataWindow | None = Field(None, description="only the bars in this window")
+    designer_prompt_id: str = Field("", description="empty: the designer's prod prompt")
+    assessor_prompt_id: str = Field("", description="empty: the assessor's prod prompt")
+    assess: bool = Field(True, description="false: stop after the backtest gate")
+    isolated: bool = Field(
+        False,
+        description="design from the prompt and data alone: no recent strategies or skills "
+        "in the prompt, and a winner does not join the skill library",
+    )
+    budget_scope: BudgetScope = Field("research", description="research | optimizer")
 
 
 class IterationSummary(BaseModel):
@@ -262,6 +289,9 @@ class DesignInput(BaseModel):
     feedback: str = ""
     previous_strategy_id: str | None = None
     max_iterations: int = 3
+    period: DataWindow | None = None
+    isolated: bool = False
+    budget_scope: BudgetScope = "research"
 
 
 class DesignResult(BaseModel):
@@ -277,6 +307,7 @@ class TrainInput(BaseModel):
     strategy_id: str
     training_run_id: str
     gate: TrainingGateThresholds | None = None
+    period: DataWindow | None = None
 
 
 class TrainResult(BaseModel):
@@ -292,6 +323,7 @@ class BacktestInput(BaseModel):
     training_run_id: str
     backtest_id: str
     gate: BacktestGateThresholds | None = None
+    period: DataWindow | None = None
 
 
 class BacktestResult(BaseModel):
@@ -308,6 +340,7 @@ class AssessInput(BaseModel):
     prompt_id: str
     assessment_id: str
     max_iterations: int = 3
+    budget_scope: BudgetScope = "research"
 
 
 class AssessResult(BaseModel):
@@ -322,6 +355,7 @@ class FinishSessionInput(BaseModel):
     best_strategy_id: str | None = None
     finished_at: datetime
     result: ResearchCycleResult
+    keep_skill: bool = True
 
 
 # --- data-driven analyst (seed 004) ----------------------------------------------------
@@ -362,6 +396,7 @@ class AnalyseInput(BaseModel):
     session_id: str
     iteration: int
     strategy_id: str
+    period: DataWindow | None = None
 
 
 class AnalyseResult(BaseModel):

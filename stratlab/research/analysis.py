@@ -26,6 +26,8 @@ class AnalysisStep:
         strategy = await self._research.get_strategy(inp.strategy_id)
         if strategy is None:
             return AnalyseResult()
-        splits = await load_configured_splits(strategy.spec.symbol, self._market, self._settings)
+        splits = await load_configured_splits(
+            strategy.spec.symbol, self._market, self._settings, inp.period
+        )
         suggestions = await asyncio.to_thread(analyse_conditions, strategy.spec, splits)
         return AnalyseResult(suggestions=suggestions, text=render_suggestions(suggestions))

@@ -59,6 +59,7 @@ class Assessor:
                     session_id=inp.session_id,
                     iteration=inp.iteration,
                     prompt_id=inp.prompt_id,
+                    scope=inp.budget_scope,
                 ),
                 lambda text: parse_structured(text, Assessment),
                 attempts=MAX_ATTEMPTS,

@@ -43,7 +43,7 @@ class Backtester:
         if strategy is None or training is None or training.status != "completed":
             raise BacktestError(f"no completed training run {inp.training_run_id} to backtest")
         spec = strategy.spec
-        splits = await load_configured_splits(spec.symbol, self._market, self._settings)
+        splits = await load_configured_splits(spec.symbol, self._market, self._settings, inp.period)
         params = dict(training.best_params or {})
         model = await self._research.load_model(inp.training_run_id) if spec.kind == "ml" else None
         try:

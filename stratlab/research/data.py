@@ -9,7 +9,16 @@ import pandas as pd
 from stratlab.config import Settings
 from stratlab.market.datasets import BUNDLED_SYMBOLS, UnknownSymbolError, load_bundled
 from stratlab.market.splits import Splits, split_by_time
+from stratlab.models.research import DataWindow
 from stratlab.store.market import MarketRepo
+
+# Fewer bars than this cannot hold a train, validation and test split worth the name.
+MIN_WINDOW_BARS = 250
+
+
+class DataWindowError(ValueError):
+    """A cycle's data window holds too few bars of its symbol."""
+
 
 # Imported data sets are cached per process by their content hash, so a re-import is seen.
 _imported_cache: dict[tuple[str, str], pd.DataFrame] = {}
@@ -38,10 +47,33 @@ async def load_splits(
     return split_by_time(await load_frame(symbol, market), train=train, validation=validation)
 
 
-async def load_configured_splits(symbol: str, market: MarketRepo, settings: Settings) -> Splits:
-    """The splits every step of a cycle uses: the fractions come from ``Settings``."""
-    return await load_splits(
-        symbol, market, train=settings.train_fraction, validation=settings.validation_fraction
+def in_window(frame: pd.DataFrame, period: DataWindow | None, symbol: str) -> pd.DataFrame:
+    """The bars of ``frame`` inside ``period`` (all of them when there is none)."""
+    if period is None or (period.start is None and period.end is None):
+        return frame
+    index = frame.index.tz_localize(None) if frame.index.tz is not None else frame.index
+    mask = pd.Series(True, index=frame.index)
+    if period.start is not None:
+        mask &= index >= pd.Timestamp(period.start)
+    if period.end is not None:
+        mask &= index < pd.Timestamp(period.end) + pd.Timedelta(days=1)
+    sliced = frame.loc[mask.to_numpy()]
+    if len(sliced) < MIN_WINDOW_BARS:
+        raise DataWindowError(
+            f"{symbol} has {len(sliced)} bars from {period.describe()}; "
+            f"a cycle needs at least {MIN_WINDOW_BARS}"
+        )
+    return sliced
+
+
+async def load_configured_splits(
+    symbol: str, market: MarketRepo, settings: Settings, period: DataWindow | None = None
+) -> Splits:
+    """The splits every step of a cycle uses: the fractions come from ``Settings``, the
+    bars from ``period`` when the cycle has one."""
+    frame = in_window(await load_frame(symbol, market), period, symbol)
+    return split_by_time(
+        frame, train=settings.train_fraction, validation=settings.validation_fraction
     )
 
 

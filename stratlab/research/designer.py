@@ -93,6 +93,7 @@ class Designer:
                     session_id=inp.session_id,
                     iteration=inp.iteration,
                     prompt_id=inp.prompt_id,
+                    scope=inp.budget_scope,
                 ),
                 lambda text: self._accept(text, inp, symbols),
                 attempts=MAX_ATTEMPTS,
@@ -121,8 +122,10 @@ class Designer:
         return spec
 
     async def _context(self, inp: DesignInput) -> DesignerContext:
-        splits = await load_configured_splits(inp.symbol, self._market, self._settings)
-        recent = await self._sessions.recent_strategies(inp.symbol, 5)
+        splits = await load_configured_splits(inp.symbol, self._market, self._settings, inp.period)
+        # An isolated design (a benchmark task) sees only its prompt and data, so the
+        # prompt alone is what a regression run measures.
+        recent = [] if inp.isolated else await self._sessions.recent_strategies(inp.symbol, 5)
         previous_json = ""
         if inp.previous_strategy_id:
             previous = await self._research.get_strategy(inp.previous_strategy_id)
@@ -143,5 +146,7 @@ class Designer:
             ],
             feedback=inp.feedback,
             previous_spec_json=previous_json,
-            skills=skills_context(await self._skills.relevant(inp.symbol, inp.kind)),
+            skills=""
+            if inp.isolated
+            else skills_context(await self._skills.relevant(inp.symbol, inp.kind)),
         )

@@ -9,6 +9,7 @@ from stratlab.config import Settings
 from stratlab.llm.base import LlmProvider
 from stratlab.llm.pricing import worst_case_cost
 from stratlab.models.llm import LlmRequest
+from stratlab.models.prompts import PromptRecord
 from stratlab.models.research import (
     FinishSessionInput,
     ResearchCycleResult,
@@ -46,8 +47,9 @@ class SessionService:
         self._settings = settings
 
     async def start(self, inp: StartSessionInput) -> SessionStarted:
-        designer = await self._prompts.current_prod("designer")
-        assessor = await self._prompts.current_prod("assessor")
+        cycle = inp.cycle_input
+        designer = await self._prompt("designer", cycle.designer_prompt_id)
+        assessor = await self._prompt("assessor", cycle.assessor_prompt_id)
         started = datetime.now(UTC)
         await self._sessions.create(
             session_id=inp.session_id,
@@ -75,8 +77,9 @@ class SessionService:
             request, self._provider.model_for(request), settings=self._settings
         )
         day = datetime.now(UTC).date()
-        cap = self._settings.budget_cap("research") - self._settings.budget_buffer_usd
-        remaining = (await self._budget.day_status("research", day, default_cap=cap)).remaining_usd
+        scope = cycle.budget_scope
+        cap = self._settings.budget_cap(scope) - self._settings.budget_buffer_usd
+        remaining = (await self._budget.day_status(scope, day, default_cap=cap)).remaining_usd
         ok = remaining >= needed
         await self._sessions.record_trigger(
             trigger_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"trigger:{inp.session_id}")),
@@ -84,7 +87,8 @@ class SessionService:
             workflow_id=inp.workflow_id,
             session_id=inp.session_id,
             decision="started" if ok else "skipped_budget",
-            reason=f"remaining ${remaining:.4f}, first call needs up to ${needed:.4f}",
+            reason=f"{scope} budget: remaining ${remaining:.4f}, "
+            f"first call needs up to ${needed:.4f}",
         )
         await self._sessions.record_phase(
             inp.session_id,
@@ -113,8 +117,18 @@ class SessionService:
             result=result,
             finished_at=inp.finished_at,
         )
-        await self._keep_skill(result)
+        if inp.keep_skill:
+            await self._keep_skill(result)
         return result
+
+    async def _prompt(self, role: str, prompt_id: str) -> PromptRecord:
+        """The cycle's prompt for ``role``: the one it names, else the role's prod prompt."""
+        if not prompt_id:
+            return await self._prompts.current_prod(role)
+        found = await self._prompts.get(prompt_id)
+        if found is None or found.role != role:
+            raise LookupError(f"no {role} prompt {prompt_id!r} in the registry")
+        return found
 
     async def _keep_skill(self, result: ResearchCycleResult) -> None:
         """A strategy that passed every gate and was not rejected joins the skill library."""

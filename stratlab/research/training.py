@@ -7,6 +7,7 @@ attempt (the worker died) resumes from the newest checkpoint instead of epoch 0.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from stratlab.backtest.engine import Costs
 from stratlab.backtest.gates import training_gate
 from stratlab.config import Settings
-from stratlab.models.research import TrainingReport, TrainInput, TrainResult
+from stratlab.models.research import StrategySpec, TrainingReport, TrainInput, TrainResult
 from stratlab.research.data import load_configured_splits
 from stratlab.sandbox.executor import SandboxUnavailableError
 from stratlab.store.market import MarketRepo
@@ -53,7 +54,7 @@ class Trainer:
         if strategy is None:
             raise TrainingError(f"strategy {inp.strategy_id} does not exist")
         spec = strategy.spec
-        splits = await load_configured_splits(spec.symbol, self._market, self._settings)
+        splits = await load_configured_splits(spec.symbol, self._market, self._settings, inp.period)
         await self._research.upsert_training_run(
             inp.training_run_id,
             strategy_id=inp.strategy_id,
@@ -113,7 +114,7 @@ class Trainer:
         if checkpoint is not None:
             trainer = await asyncio.to_thread(MlTrainer.restore, spec, splits, checkpoint.state)
         else:
-            trainer = await asyncio.to_thread(MlTrainer, spec, splits, seed=_seed(inp))
+            trainer = await asyncio.to_thread(MlTrainer, spec, splits, seed=_seed(spec, inp))
         while not trainer.done:
             stats = await asyncio.to_thread(trainer.train_epoch)
             blob = await asyncio.to_thread(trainer.checkpoint)
@@ -131,6 +132,10 @@ def _training_error_text(err: Exception) -> str:
     return f"training failed: {err}"
 
 
-def _seed(inp: TrainInput) -> int:
-    """A stable seed per training run, so a rerun of the same run fits the same model."""
-    return int(inp.training_run_id.replace("-", "")[:8], 16)
+def _seed(spec: StrategySpec, inp: TrainInput) -> int:
+    """A seed from what is trained: the spec and its data window. The same design on the
+    same data fits the same model, in a rerun of this run or in another experiment, which
+    is what makes a regression run reproducible."""
+    window = inp.period.model_dump_json() if inp.period else ""
+    digest = hashlib.sha256(f"{spec.model_dump_json()}|{window}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")

@@ -110,7 +110,8 @@ def prompt_content_hash(system: str, content: str) -> str:
 
 
 def default_prompt_id(role: str, content_hash: str) -> str:
-    """A stable id for a seeded default, so every database seeds the same ids."""
+    """A stable id from role and text: every database gives a seeded default, or a child
+    the optimizer breeds, the same id."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"stratlab:prompt:{role}:{content_hash}"))
 
 

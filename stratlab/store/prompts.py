@@ -80,6 +80,37 @@ RETURNING *
 """
 _EVENTS = "SELECT * FROM prompt_tags WHERE prompt_id = %(prompt_id)s ORDER BY event_id"
 
+# Ancestors breadth-first: depth 1 are the parents in parent_ids order (sort_key is the
+# path of parent positions). parent_ids has no foreign key, so ``seen`` stops a cycle a
+# hand-written row could make; a prompt reached along several paths is kept once, at its
+# shallowest depth, and parent ids without a prompt row are dropped by the join.
+_LINEAGE = (
+    """
+WITH RECURSIVE ancestry (prompt_id, depth, sort_key, seen) AS (
+    SELECT u.parent_id, 1, ARRAY[u.ord], ARRAY[p.prompt_id, u.parent_id]
+      FROM prompts p
+     CROSS JOIN LATERAL unnest(p.parent_ids) WITH ORDINALITY AS u (parent_id, ord)
+     WHERE p.prompt_id = %(prompt_id)s
+    UNION ALL
+    SELECT u.parent_id, a.depth + 1, a.sort_key || u.ord, a.seen || u.parent_id
+      FROM ancestry a
+      JOIN prompts p ON p.prompt_id = a.prompt_id
+     CROSS JOIN LATERAL unnest(p.parent_ids) WITH ORDINALITY AS u (parent_id, ord)
+     WHERE u.parent_id <> ALL (a.seen)
+),
+first_seen AS (
+    SELECT DISTINCT ON (prompt_id) prompt_id, depth, sort_key
+      FROM ancestry ORDER BY prompt_id, depth, sort_key
+)"""
+    + _SELECT_PROMPTS
+    + " JOIN first_seen f ON f.prompt_id = p.prompt_id ORDER BY f.depth, f.sort_key"
+)
+# LIKE, with the prefix's own wildcards escaped by by_prefix: "ab_" matches only "ab_".
+_BY_PREFIX = (
+    _SELECT_PROMPTS + " WHERE p.prompt_id LIKE %(pattern)s ORDER BY p.prompt_id LIMIT %(limit)s"
+)
+_METADATA = "SELECT metadata FROM prompts WHERE prompt_id = %(prompt_id)s"
+
 
 class PromptRepo:
     """Insert and read prompts; append lifecycle tag events."""
@@ -161,6 +192,25 @@ class PromptRepo:
     async def tags(self, prompt_id: str) -> builtins.list[PromptTagEvent]:
         """The prompt's lifecycle, oldest event first."""
         return await fetch_all(self._pool, _EVENTS, {"prompt_id": prompt_id}, PromptTagEvent)
+
+    async def lineage(self, prompt_id: str) -> builtins.list[PromptRecord]:
+        """The prompt's ancestors, each once: parents first (in ``parent_ids`` order),
+        then grandparents, and so on. Empty for a seed prompt or an unknown id."""
+        return await fetch_all(self._pool, _LINEAGE, {"prompt_id": prompt_id}, PromptRecord)
+
+    async def by_prefix(self, prefix: str, *, limit: int = 10) -> builtins.list[PromptRecord]:
+        """Prompts whose id starts with ``prefix``, by id (for short ids typed by people)."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params = {"pattern": escaped + "%", "limit": limit}
+        return await fetch_all(self._pool, _BY_PREFIX, params, PromptRecord)
+
+    async def metadata(self, prompt_id: str) -> dict[str, Any] | None:
+        """The prompt's free-form metadata (e.g. the operator that made it), or ``None``
+        for an unknown id (``PromptRecord`` does not carry it)."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(_METADATA, {"prompt_id": prompt_id})
+            row = await cur.fetchone()
+        return None if row is None else dict(row["metadata"])
 
 
 async def _append_tag(

@@ -13,11 +13,11 @@ from stratlab.store.prompts import PromptRepo
 async def test_insert_is_idempotent_on_role_and_text(db_pool: Pool) -> None:
     repo = PromptRepo(db_pool)
     first = await repo.insert(
-        prompt_id="p1", role="mutator", content="Mutate {{ prompt }}", system="sys",
+        prompt_id="p1", role="composer", content="Mutate {{ prompt }}", system="sys",
         generation=0, metadata={"operator": "seed"}, tag="draft", actor="optimizer",
     )  # fmt: skip
     # The same text under a new id (a rediscovered mutation, or a retry) is the same prompt.
-    again = await repo.insert(prompt_id="p2", role="mutator", content="Mutate {{ prompt }}",
+    again = await repo.insert(prompt_id="p2", role="composer", content="Mutate {{ prompt }}",
                               system="sys", tag="candidate")  # fmt: skip
     assert again.id == first.id == "p1"
     assert again.tag == "draft"  # the second insert created nothing, so tagged nothing
@@ -32,31 +32,31 @@ async def test_insert_is_idempotent_on_role_and_text(db_pool: Pool) -> None:
 
 async def test_lineage_and_listing(db_pool: Pool) -> None:
     repo = PromptRepo(db_pool)
-    await repo.insert(prompt_id="a", role="mutator", content="A", tag="experimental", actor="o")
-    await repo.insert(prompt_id="b", role="mutator", content="B", tag="experimental", actor="o")
+    await repo.insert(prompt_id="a", role="composer", content="A", tag="experimental", actor="o")
+    await repo.insert(prompt_id="b", role="composer", content="B", tag="experimental", actor="o")
     child = await repo.insert(
-        prompt_id="c", role="mutator", content="A and B", parent_ids=["a", "b"], generation=1,
+        prompt_id="c", role="composer", content="A and B", parent_ids=["a", "b"], generation=1,
         tag="draft", actor="optimizer",
     )  # fmt: skip
     assert child.parent_ids == ["a", "b"] and child.generation == 1
-    assert {p.id for p in await repo.list(role="mutator", tag="experimental")} == {"a", "b"}
-    assert [p.id for p in await repo.list(role="mutator", tag="draft")] == ["c"]
-    assert {p.id for p in await repo.list(role="mutator")} == {"a", "b", "c"}
+    assert {p.id for p in await repo.list(role="composer", tag="experimental")} == {"a", "b"}
+    assert [p.id for p in await repo.list(role="composer", tag="draft")] == ["c"]
+    assert {p.id for p in await repo.list(role="composer")} == {"a", "b", "c"}
 
 
 async def test_tags_append_events_and_keep_one_prod(db_pool: Pool) -> None:
     repo = PromptRepo(db_pool)
-    old = await repo.insert(prompt_id="old", role="mutator", content="v1")
-    new = await repo.insert(prompt_id="new", role="mutator", content="v2")
+    old = await repo.insert(prompt_id="old", role="composer", content="v1")
+    new = await repo.insert(prompt_id="new", role="composer", content="v2")
     await repo.tag(old.id, "prod", actor="seed")
-    assert (await repo.current_prod("mutator")).id == "old"
+    assert (await repo.current_prod("composer")).id == "old"
 
     await repo.tag(new.id, "candidate", actor="optimizer", reason="pareto-optimal, gen 3")
     event = await repo.tag(new.id, "prod", actor="alice", reason="approved in review")
     again = await repo.tag(new.id, "prod", actor="alice", reason="retried approval")
     assert again.event_id == event.event_id  # a retry appends nothing
 
-    current = await repo.current_prod("mutator")
+    current = await repo.current_prod("composer")
     assert (current.id, current.content, current.tag) == ("new", "v2", "prod")
     assert [(e.tag, e.actor) for e in await repo.tags("new")] == [
         ("candidate", "optimizer"),
@@ -64,23 +64,23 @@ async def test_tags_append_events_and_keep_one_prod(db_pool: Pool) -> None:
     ]
     [*_, archived] = await repo.tags("old")
     assert (archived.tag, archived.reason) == ("archived", "replaced as prod by new")
-    assert [p.id for p in await repo.list(role="mutator", tag="prod")] == ["new"]
+    assert [p.id for p in await repo.list(role="composer", tag="prod")] == ["new"]
 
 
 async def test_concurrent_promotions_leave_one_prod(db_pool: Pool) -> None:
     repo = PromptRepo(db_pool)
     ids = [f"p{i}" for i in range(6)]
     for i, prompt_id in enumerate(ids):
-        await repo.insert(prompt_id=prompt_id, role="mutator", content=f"text {i}")
+        await repo.insert(prompt_id=prompt_id, role="composer", content=f"text {i}")
     await asyncio.gather(*(repo.tag(p, "prod", actor="race") for p in ids))
-    assert len(await repo.list(role="mutator", tag="prod")) == 1
+    assert len(await repo.list(role="composer", tag="prod")) == 1
 
 
 async def test_unknown_prompts_and_roles(db_pool: Pool) -> None:
     repo = PromptRepo(db_pool)
     with pytest.raises(LookupError, match="no prompt 'ghost'"):
         await repo.tag("ghost", "prod", actor="alice")
-    with pytest.raises(LookupError, match="no prod prompt for role 'sanity'"):
-        await repo.current_prod("sanity")
+    with pytest.raises(LookupError, match="no prod prompt for role 'coder'"):
+        await repo.current_prod("coder")
     assert await repo.get("ghost") is None
     assert await repo.tags("ghost") == []

@@ -46,7 +46,8 @@ EXPECTED_TABLES = {
     "agent_sessions", "agent_actions", "agent_triggers", "agent_metrics", "agent_budget",
     "budget_reservations", "session_phases", "strategies", "training_runs",
     "training_checkpoints", "backtests", "assessments", "prompts", "prompt_tags",
-    "datasets", "market_bars", "skills",
+    "datasets", "market_bars", "skills", "benchmarks", "experiments", "experiment_results",
+    "generations", "paper_strategies", "paper_books", "paper_history", "paper_equity",
 }  # fmt: skip
 
 

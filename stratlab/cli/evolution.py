@@ -1,0 +1,258 @@
+"""Bodies of the commands that steer prompt evolution: optimize, schedule nightly, and a
+human's approve/reject of a candidate (a signal to its waiting review workflow)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from rich.live import Live
+from rich.table import Table
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleRange,
+    ScheduleSpec,
+    WorkflowHandle,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from stratlab.cli._common import CliError, console, print_json, store, temporal
+from stratlab.cli.prompts_view import resolve_prompt
+from stratlab.config import Settings
+from stratlab.models.optimization import (
+    GenerationResult,
+    OptimizationInput,
+    OptimizationProgress,
+    ReviewDecision,
+    ReviewOutcome,
+)
+from stratlab.runtime import StackError
+from stratlab.store.db import Pool
+from stratlab.store.optimization import ExperimentRepo, GenerationRepo
+from stratlab.store.prompts import PromptRepo
+from workflows.constants import NIGHTLY_SCHEDULE_ID, OPTIMIZE_WORKFLOW_ID, REVIEW_WORKFLOW_ID
+from workflows.optimization import OptimizationGenerationWorkflow
+from workflows.review import PromptReviewWorkflow
+
+
+@asynccontextmanager
+async def _lab(cfg: Settings, *, local: bool) -> AsyncIterator[tuple[Client, Pool]]:
+    """The running lab's Temporal and database, or (``local``) a lab in this process."""
+    if local:
+        from stratlab.cli.stack import local_lab, running_workers
+
+        async with local_lab(cfg, quiet=True) as lab, running_workers(lab):
+            yield lab.client, lab.db
+        return
+    try:
+        client = await temporal(cfg)
+    except StackError as err:
+        raise CliError(
+            f"{err}. Start the lab with `stratlab dev` in another shell, "
+            "or pass --local to run one in this process"
+        ) from err
+    async with store(cfg) as db:
+        yield client, db
+
+
+async def optimize(cfg: Settings, inp: OptimizationInput, *, local: bool, as_json: bool) -> None:
+    async with _lab(cfg, local=local) as (client, db):
+        generation = await GenerationRepo(db).next_generation(inp.role)
+        campaign_id = inp.campaign_id or str(uuid.uuid4())
+        inp = inp.model_copy(update={"generation": generation, "campaign_id": campaign_id})
+        workflow_id = OPTIMIZE_WORKFLOW_ID.format(role=inp.role, generation=generation)
+        try:
+            handle = await client.start_workflow(
+                OptimizationGenerationWorkflow.run,
+                inp,
+                id=workflow_id,
+                task_queue=cfg.task_queue("orchestrator"),
+            )
+        except RPCError as err:
+            if err.status == RPCStatusCode.ALREADY_EXISTS:
+                raise CliError(f"{workflow_id} is already running") from err
+            raise
+        if not as_json:
+            console.print(f"started {workflow_id}\n  {cfg.workflow_ui_link(workflow_id)}")
+        await _follow(handle, ExperimentRepo(db), inp, quiet=as_json)
+        # Each generation of the campaign is a run of its own (continue-as-new): the
+        # records say what all of them did.
+        records = await GenerationRepo(db).list(role=inp.role, limit=1000)
+        results = [
+            GenerationResult.of(r)
+            for r in sorted(records, key=lambda r: r.generation)
+            if r.campaign_id == campaign_id
+        ]
+    if as_json:
+        print_json({"workflow_id": workflow_id, "generations": results})
+        return
+    console.print(_summary(results))
+    stopped = next((r.stopped_reason for r in results if r.stopped_reason), None)
+    if stopped:
+        console.print(f"[yellow]stopped:[/yellow] {stopped}")
+    candidates = [c for r in results for c in r.candidates]
+    if candidates:
+        console.print(
+            f"[bold]{len(candidates)} candidate(s)[/bold] wait for review: "
+            f"stratlab prompts approve {candidates[0]}  (or reject --reason ...)"
+        )
+
+
+async def _follow(
+    handle: WorkflowHandle[Any, GenerationResult],
+    experiments: ExperimentRepo,
+    inp: OptimizationInput,
+    *,
+    quiet: bool,
+) -> list[GenerationResult]:
+    """Poll the campaign's ``progress`` query until it ends; show it live unless quiet."""
+    finished = asyncio.create_task(handle.result())
+    seen: dict[int, GenerationResult] = {}
+    with Live(console=console, refresh_per_second=2, transient=True) as live:
+        while not finished.done():
+            progress = await _progress(handle)
+            if progress is not None:
+                for done in progress.history:
+                    seen[done.generation] = done
+                if not quiet:
+                    live.update(await _progress_table(progress, experiments, inp, seen))
+            await asyncio.wait({finished}, timeout=1.0)
+    last = finished.result()
+    seen[last.generation] = last
+    return [seen[g] for g in sorted(seen)]
+
+
+async def _progress(handle: WorkflowHandle[Any, Any]) -> OptimizationProgress | None:
+    try:
+        return await handle.query("progress", result_type=OptimizationProgress)
+    except Exception:  # between runs of a continue-as-new chain, or not started yet
+        return None
+
+
+async def _progress_table(
+    progress: OptimizationProgress,
+    experiments: ExperimentRepo,
+    inp: OptimizationInput,
+    seen: dict[int, GenerationResult],
+) -> Table:
+    done = 0
+    for experiment_id in progress.experiment_ids:
+        done += len(await experiments.results(experiment_id))
+    first = inp.generation or 0
+    table = Table(title=f"optimizing the {inp.role} prompt", title_justify="left")
+    for column in ("generation", "phase", "evaluations", "hypervolume", "best success"):
+        table.add_column(column)
+    for result in sorted(seen.values(), key=lambda r: r.generation):
+        table.add_row(
+            str(result.generation),
+            "done",
+            str(result.evaluations),
+            f"{result.archive_hypervolume:.4f}",
+            f"{result.best_success_rate:.0%}",
+        )
+    if progress.generation not in seen:
+        table.add_row(
+            f"{progress.generation} ({(progress.generation or first) - first + 1} of "
+            f"{inp.generations})",
+            progress.phase,
+            f"{done} / {progress.planned_evaluations}",
+            "…",
+            "…",
+        )
+    return table
+
+
+def _summary(results: list[GenerationResult]) -> Table:
+    table = Table(title="generations", title_justify="left")
+    for column in (
+        "gen",
+        "seed",
+        "hypervolume",
+        "best success",
+        "front",
+        "evaluations",
+        "candidates",
+    ):
+        table.add_column(column)
+    for r in results:
+        table.add_row(
+            str(r.generation),
+            str(r.seed),
+            f"{r.archive_hypervolume:.4f}",
+            f"{r.best_success_rate:.0%}",
+            str(len(r.front)),
+            str(r.evaluations),
+            ", ".join(c[:8] for c in r.candidates) or "-",
+        )
+    return table
+
+
+async def schedule_nightly(cfg: Settings, *, role: str, hour: int, population: int) -> bool:
+    """Create the nightly generation schedule (UTC, overlap Skip); False if it exists."""
+    try:
+        client = await temporal(cfg)
+    except StackError as err:
+        raise CliError(f"{err}. Start the lab with `stratlab dev` first") from err
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            OptimizationGenerationWorkflow.run,
+            OptimizationInput(role=role, population=population),  # type: ignore[arg-type]
+            id=f"optimize-nightly-{role}",
+            task_queue=cfg.task_queue("orchestrator"),
+        ),
+        spec=ScheduleSpec(
+            calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(hour)], minute=[ScheduleRange(0)])]
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(f"{NIGHTLY_SCHEDULE_ID}-{role}", schedule)
+    except ScheduleAlreadyRunningError:
+        return False
+    return True
+
+
+async def review(
+    cfg: Settings, ref: str, *, approve: bool, reason: str, actor: str, as_json: bool
+) -> None:
+    """Answer a candidate's waiting review workflow and wait for the tag it applied."""
+    async with store(cfg) as db:
+        prompt = await resolve_prompt(PromptRepo(db), ref)
+    if prompt.tag != "candidate":
+        raise CliError(
+            f"prompt {prompt.id} is {prompt.tag or 'untagged'}, not a candidate: "
+            "only candidates are approved or rejected"
+        )
+    try:
+        client = await temporal(cfg)
+    except StackError as err:
+        raise CliError(f"{err}. Start the lab with `stratlab dev` first") from err
+    handle = client.get_workflow_handle_for(
+        PromptReviewWorkflow.run, REVIEW_WORKFLOW_ID.format(prompt_id=prompt.id)
+    )
+    try:
+        await handle.signal(
+            PromptReviewWorkflow.decide, ReviewDecision(approve=approve, reason=reason, actor=actor)
+        )
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CliError(f"no review is waiting for prompt {prompt.id}") from err
+        raise
+    with console.status("waiting for the review workflow to apply the decision…"):
+        outcome: ReviewOutcome = await asyncio.wait_for(handle.result(), timeout=120)
+    if as_json:
+        print_json(outcome)
+        return
+    console.print(f"prompt {outcome.prompt_id}: {outcome.decision}")
+    if outcome.decision == "approved":
+        replaced = f"; {outcome.previous_prod_id} archived" if outcome.previous_prod_id else ""
+        console.print(f"  now prod for {prompt.role}{replaced}; the next cycle uses it")

@@ -1,0 +1,207 @@
+"""Bodies of the generation read commands: ``stratlab generations`` and ``stratlab pareto``
+(read only: no LLM call, no Temporal)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from stratlab.cli._common import CliError, console, fmt_time, fmt_usd, print_json, store
+from stratlab.cli.prompts_view import ROLES, check_choice, fitness_cells, short
+from stratlab.config import Settings
+from stratlab.models.optimization import ExperimentRecord, Fitness, GenerationRecord
+from stratlab.store.db import Pool
+from stratlab.store.optimization import ExperimentRepo, GenerationRepo
+
+# --- generations and the Pareto front ---------------------------------------------------------
+
+
+async def list_generations(cfg: Settings, *, role: str | None, limit: int, as_json: bool) -> None:
+    check_choice("role", role, ROLES)
+    async with store(cfg) as db:
+        gens = await GenerationRepo(db).list(role=role, limit=limit)
+    if as_json:
+        print_json(gens)
+        return
+    if not gens:
+        console.print("no generations recorded yet: run stratlab optimize")
+        return
+    table = Table(title="Generations, newest first")
+    cols = ("role", "gen", "seed", "hypervolume", "archive hv", "front", "best success",
+            "evals", "cost", "candidates", "stopped", "finished")  # fmt: skip
+    for col in cols:
+        table.add_column(col, no_wrap=col in ("seed", "finished"))
+    for g in gens:
+        table.add_row(
+            g.role,
+            str(g.generation),
+            str(g.seed),
+            f"{g.hypervolume:.4f}",
+            f"{g.archive_hypervolume:.4f}",
+            str(len(g.front)),
+            f"{g.best_success_rate:.0%}",
+            str(g.evaluations),
+            fmt_usd(g.cost_usd),
+            " ".join(short(c) for c in g.candidates) or "—",
+            g.stopped_reason or "—",
+            fmt_time(g.finished_at),
+        )
+    console.print(table)
+
+
+@dataclass
+class ParetoPoint:
+    """A prompt of a generation with the fitness it was measured at and its front rank
+    among the points shown (0 = no shown point dominates it)."""
+
+    prompt_id: str
+    origin: str
+    operator: str = ""
+    parent_ids: list[str] = field(default_factory=list)
+    fitness: Fitness | None = None
+    experiment_id: str | None = None
+    rank: int | None = None
+    prod: bool = False
+    candidate: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "fitness": self.fitness}
+
+
+def dominates(a: Fitness, b: Fitness) -> bool:
+    """Success higher, tokens and latency lower: no worse in all three, better in one."""
+    x = (a.success_rate, -a.mean_tokens, -a.mean_latency_ms)
+    y = (b.success_rate, -b.mean_tokens, -b.mean_latency_ms)
+    return all(p >= q for p, q in zip(x, y, strict=True)) and x != y
+
+
+def front_ranks(fitnesses: Sequence[Fitness]) -> list[int]:
+    """Non-dominated sorting: front 0 is what nothing dominates, front 1 what only front 0
+    dominates, and so on (O(n²) per front: generations hold tens of prompts)."""
+    ranks = [-1] * len(fitnesses)
+    left, rank = set(range(len(fitnesses))), 0
+    while left:
+        front = {i for i in left if not any(dominates(fitnesses[j], fitnesses[i]) for j in left)}
+        for i in front:
+            ranks[i] = rank
+        left -= front
+        rank += 1
+    return ranks
+
+
+async def _measured(
+    repo: ExperimentRepo, prompt_id: str, gen: GenerationRecord
+) -> ExperimentRecord | None:
+    """The experiment that measured an offspring for this generation: one made in the
+    generation, else a completed run on the same task set (never another task set: its
+    numbers would not be comparable)."""
+    done = [e for e in await repo.by_prompt(prompt_id) if e.status == "completed"]
+    same_gen = [e for e in done if e.generation == gen.generation]
+    same_tasks = [e for e in done if sorted(e.task_ids) == sorted(gen.task_ids)]
+    return next(iter(same_gen or same_tasks), None)
+
+
+async def generation_points(db: Pool, gen: GenerationRecord) -> list[ParetoPoint]:
+    """Population plus accepted offspring (plus prod, if measured and in neither), ranked."""
+    repo = ExperimentRepo(db)
+    points: dict[str, ParetoPoint] = {}
+    for ind in gen.population:
+        points[ind.prompt_id] = ParetoPoint(
+            ind.prompt_id, ind.origin, ind.operator, list(ind.parent_ids),
+            ind.fitness, ind.experiment_id,
+        )  # fmt: skip
+    for child in gen.offspring:
+        if child.accepted and child.prompt_id and child.prompt_id not in points:
+            points[child.prompt_id] = ParetoPoint(
+                child.prompt_id, "offspring", child.operator, list(child.parent_ids)
+            )
+    if gen.prod_prompt_id and gen.prod_prompt_id not in points and gen.prod_fitness:
+        points[gen.prod_prompt_id] = ParetoPoint(
+            gen.prod_prompt_id, "prod", fitness=gen.prod_fitness
+        )
+    for point in points.values():
+        if point.fitness is None and (found := await _measured(repo, point.prompt_id, gen)):
+            point.fitness, point.experiment_id = found.fitness, found.experiment_id
+        point.prod = point.prompt_id == gen.prod_prompt_id
+        point.candidate = point.prompt_id in gen.candidates
+    measured = [(p, p.fitness) for p in points.values() if p.fitness is not None]
+    for (point, _), rank in zip(measured, front_ranks([f for _, f in measured]), strict=True):
+        point.rank = rank
+
+    def order(p: ParetoPoint) -> tuple[float, ...]:
+        f = p.fitness or Fitness()
+        unranked = p.rank is None
+        return (unranked, p.rank or 0, -f.success_rate, f.mean_tokens, f.mean_latency_ms)
+
+    return sorted(points.values(), key=order)
+
+
+async def pareto(
+    cfg: Settings, *, role: str, generation: int | None, plot: Path | None, as_json: bool
+) -> None:
+    check_choice("role", role, ROLES)
+    async with store(cfg) as db:
+        repo = GenerationRepo(db)
+        gen = await (repo.latest(role) if generation is None else repo.get(role, generation))
+        if gen is None and generation is not None and await repo.latest(role) is not None:
+            raise CliError(f"no generation {generation} recorded for role {role}")
+        if gen is None:
+            raise CliError(f"no generations recorded for role {role} yet: run stratlab optimize")
+        points = await generation_points(db, gen)
+    written = None
+    if plot is not None:
+        from stratlab.cli.plots import plot_pareto
+
+        written = plot_pareto(points, plot, title=_pareto_title(gen))
+        if written is None:
+            raise CliError(f"generation {gen.generation} of {role} has no measured prompt")
+    if as_json:
+        body = gen.model_dump(mode="json", include=_PARETO_KEYS)
+        print_json(
+            {
+                **body,
+                "individuals": [p.as_dict() for p in points],
+                "plot": None if written is None else str(written),
+            }
+        )
+        return
+    _print_pareto(gen, points)
+    if written is not None:
+        console.print(f"plot written to {written}")
+
+
+_PARETO_KEYS = {"role", "generation", "seed", "hypervolume", "archive_hypervolume", "front",
+                "prod_prompt_id", "candidates", "stopped_reason"}  # fmt: skip
+
+
+def _pareto_title(gen: GenerationRecord) -> str:
+    return (
+        f"{gen.role} generation {gen.generation}: hypervolume {gen.hypervolume:.4f} "
+        f"(archive {gen.archive_hypervolume:.4f})"
+    )
+
+
+def _print_pareto(gen: GenerationRecord, points: Sequence[ParetoPoint]) -> None:
+    table = Table(title=_pareto_title(gen))
+    for col in ("prompt", "origin", "operator"):
+        table.add_column(col, no_wrap=True)
+    for col in ("success", "tokens", "latency", "rank"):
+        table.add_column(col, justify="right")
+    table.add_column("prod")
+    table.add_column("candidate")
+    for p in points:
+        table.add_row(
+            short(p.prompt_id),
+            p.origin,
+            p.operator or "—",
+            *fitness_cells(p.fitness),
+            "—" if p.rank is None else str(p.rank),
+            "★ prod" if p.prod else "",
+            "candidate" if p.candidate else "",
+            style="bold" if p.rank == 0 else None,
+        )
+    console.print(table)

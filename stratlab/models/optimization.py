@@ -1,0 +1,471 @@
+"""DTOs of prompt evolution (seed 003): benchmark tasks, experiments, fitness, generations.
+
+They cross Temporal (pydantic data converter) and the database (jsonb), so every field
+added later gets a default: saved workflow histories must still decode.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from stratlab.models.llm import Role
+from stratlab.models.research import BacktestMetrics, GateResult, Outcome, StrategyKind
+
+Regime = Literal["bust", "boom", "crash", "recovery", "sideways"]
+ExperimentStatus = Literal["running", "completed", "stopped_budget", "failed"]
+OptimizableRole = Literal["designer", "assessor"]
+OPTIMIZABLE_ROLES: tuple[str, ...] = ("designer", "assessor")
+
+# --- benchmark suite ---------------------------------------------------------------------
+
+
+class Criterion(BaseModel):
+    """One success condition on a task's out-of-sample (test split) result.
+
+    ``metric`` is a ``BacktestMetrics`` field, or ``excess_return`` (total return minus
+    the buy-and-hold return of the same test period)."""
+
+    metric: str
+    op: Literal[">=", "<="]
+    value: float
+
+    def describe(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
+class BenchmarkTask(BaseModel):
+    """A research task: design a strategy of ``kind`` for ``symbol`` on the bars between
+    ``start`` and ``end`` (split train/validation/test by time as in any cycle); it passes
+    when the cycle succeeds and every criterion holds on the test split."""
+
+    task_id: str
+    suite_version: int = 1
+    symbol: str
+    kind: StrategyKind | None = None
+    start: date
+    end: date
+    regime: Regime
+    objective: str = Field(description="short name of what is asked, e.g. risk-adjusted")
+    description: str = ""
+    criteria: list[Criterion] = Field(default_factory=list)
+
+
+class BenchmarkSuite(BaseModel):
+    version: int
+    tasks: list[BenchmarkTask]
+
+
+class TaskVerdict(BaseModel):
+    passed: bool
+    reasons: list[str] = Field(
+        default_factory=list, description="why it failed: the outcome or each failed criterion"
+    )
+
+
+# --- experiments (regression runs) ---------------------------------------------------------
+
+
+class Fitness(BaseModel):
+    """What a regression run measured: success rate ↑, tokens per task ↓, latency per task ↓.
+
+    Latency is the LLM latency recorded for the task's calls (simulated for the offline
+    provider, which makes it reproducible), not wall time."""
+
+    success_rate: float = 0.0
+    mean_tokens: float = 0.0
+    mean_latency_ms: float = 0.0
+    tasks: int = 0
+    passed: int = 0
+    cost_usd: float = 0.0
+
+    def objectives(self) -> tuple[float, float, float]:
+        """(success ↑, tokens ↓, latency ↓): the NSGA-II fitness values."""
+        return (self.success_rate, self.mean_tokens, self.mean_latency_ms)
+
+
+class TaskResult(BaseModel):
+    """One task × rollout of an experiment: a row of ``experiment_results``."""
+
+    experiment_id: str
+    task_id: str
+    rollout: int = 1
+    prompt_id: str
+    session_id: str | None = None
+    passed: bool
+    outcome: Outcome | None = None
+    reasons: list[str] = Field(default_factory=list)
+    metrics: BacktestMetrics | None = None
+    tokens: int = 0
+    latency_ms: float = 0.0
+    cost_usd: float = 0.0
+    created_at: datetime | None = None
+
+
+class ExperimentRecord(BaseModel):
+    """A row of ``experiments``: one prompt measured on one task set."""
+
+    experiment_id: str
+    prompt_id: str
+    role: Role = "designer"
+    generation: int | None = None
+    task_ids: list[str] = Field(default_factory=list)
+    task_set_hash: str = ""
+    rollouts: int = 1
+    status: ExperimentStatus = "running"
+    fitness: Fitness | None = None
+    stopped_reason: str | None = None
+    workflow_id: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+# --- generations ---------------------------------------------------------------------------
+
+
+class Individual(BaseModel):
+    """A member of a generation: a registered prompt with the fitness it was measured at."""
+
+    prompt_id: str
+    fitness: Fitness | None = None
+    experiment_id: str | None = None
+    origin: Literal["prod", "survivor", "offspring"] = "offspring"
+    operator: str = ""
+    parent_ids: list[str] = Field(default_factory=list)
+    rank: int | None = Field(None, description="NSGA-II front, 0 = non-dominated")
+    crowding: float | None = None
+
+
+class OffspringRecord(BaseModel):
+    """A child the breeder proposed, and whether the checks let it in."""
+
+    prompt_id: str | None = None
+    operator: str
+    parent_ids: list[str] = Field(default_factory=list)
+    accepted: bool = True
+    reason: str = ""
+    content_hash: str = ""
+
+
+class GenerationRecord(BaseModel):
+    """A row of ``generations``: what one NSGA-II generation of a role did."""
+
+    role: Role = "designer"
+    generation: int
+    campaign_id: str = ""
+    seed: int
+    task_ids: list[str] = Field(default_factory=list)
+    population: list[Individual] = Field(
+        default_factory=list, description="the survivors: next generation's parents"
+    )
+    offspring: list[OffspringRecord] = Field(default_factory=list)
+    front: list[str] = Field(default_factory=list, description="prompt ids of front 0")
+    archive: list[Individual] = Field(
+        default_factory=list, description="every non-dominated individual seen so far"
+    )
+    hypervolume: float = 0.0
+    archive_hypervolume: float = 0.0
+    best_success_rate: float = 0.0
+    prod_prompt_id: str | None = None
+    prod_fitness: Fitness | None = None
+    evaluations: int = 0
+    cost_usd: float = 0.0
+    candidates: list[str] = Field(default_factory=list)
+    stopped_reason: str | None = None
+    logbook: list[dict[str, float | int | str]] = Field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+# --- LLM answers of the optimizer's own roles ------------------------------------------
+
+
+class PromptVariation(BaseModel):
+    rationale: str = Field(description="which failure this variation addresses, and how")
+    content: str = Field(description="the complete new prompt template (Jinja2)")
+
+
+class PromptVariations(BaseModel):
+    """The mutator's answer: whole new templates, each addressing the failure summary."""
+
+    variations: list[PromptVariation] = Field(default_factory=list)
+
+
+class SanityVerdict(BaseModel):
+    """The sanity checker's answer on a candidate prompt."""
+
+    safe: bool
+    reason: str = ""
+
+
+# --- workflow and activity payloads --------------------------------------------------------
+
+
+class RegressionRunInput(BaseModel):
+    """Input of ``RegressionRunWorkflow``: measure one prompt on benchmark tasks."""
+
+    prompt_id: str
+    role: OptimizableRole = "designer"
+    task_ids: list[str] = Field(default_factory=list, description="empty: the whole suite")
+    rollouts: int = Field(1, ge=1, le=10, description="cycles per task")
+    experiment_id: str = Field("", description="empty: made by the workflow")
+    generation: int | None = None
+    max_parallel: int = Field(8, ge=1, le=64, description="research cycles at once")
+    reuse: bool = Field(True, description="reuse a completed run of this prompt on these tasks")
+
+
+class ExperimentPlan(BaseModel):
+    """What ``begin_experiment`` found: a finished run to reuse, or the tasks to run."""
+
+    experiment: ExperimentRecord
+    reused: bool = False
+    tasks: list[BenchmarkTask] = Field(default_factory=list)
+
+
+class RecordTaskInput(BaseModel):
+    experiment_id: str
+    task_id: str
+    rollout: int
+    prompt_id: str
+    role: OptimizableRole = "designer"
+    session_id: str | None = None
+    cycle_outcome: Outcome | None = None
+    metrics: BacktestMetrics | None = None
+    verdict: Literal["accept", "refine", "reject"] | None = None
+    error: str | None = Field(None, description="why the cycle itself failed, if it did")
+    gates: list[GateResult] = Field(default_factory=list, description="the gates it reached")
+
+
+class FinishExperimentInput(BaseModel):
+    experiment_id: str
+    stopped_reason: str | None = None
+
+
+class RegressionRunResult(BaseModel):
+    experiment_id: str
+    prompt_id: str
+    status: ExperimentStatus
+    fitness: Fitness | None = None
+    reused: bool = False
+    stopped_reason: str | None = None
+
+
+class OptimizationInput(BaseModel):
+    """Input of ``OptimizationGenerationWorkflow``; ``{}`` runs one designer generation."""
+
+    role: OptimizableRole = "designer"
+    generations: int = Field(1, ge=1, le=100, description="generations left in this campaign")
+    population: int = Field(16, ge=2, le=64, description="offspring per generation, survivors")
+    seed: int = Field(0, description="campaign seed; each generation derives its own from it")
+    rollouts: int = Field(1, ge=1, le=10)
+    targets: int = Field(20, ge=0, description="tasks prod fails, to improve on")
+    controls: int = Field(5, ge=0, description="tasks prod passes, not to lose")
+    task_ids: list[str] = Field(
+        default_factory=list, description="a fixed task set instead of targets and controls"
+    )
+    meta_mutations: int = Field(4, ge=0, description="offspring asked of the LLM mutator")
+    max_parallel: int = Field(16, ge=1, le=128, description="research cycles at once")
+    campaign_id: str = Field("", description="empty: made by the workflow")
+    generation: int | None = Field(None, description="empty: the role's next generation")
+
+
+class GenerationPlan(BaseModel):
+    """What ``begin_generation`` loaded: the generation's number, seed and parents."""
+
+    role: OptimizableRole
+    generation: int
+    seed: int
+    campaign_id: str
+    prod_prompt_id: str
+    parent_ids: list[str] = Field(description="prod first, then the last survivors")
+    suite_task_ids: list[str]
+    previous_archive: list[Individual] = Field(default_factory=list)
+    previous_task_ids: list[str] = Field(default_factory=list)
+
+
+class TaskSelection(BaseModel):
+    task_ids: list[str]
+    targets: list[str] = Field(default_factory=list)
+    controls: list[str] = Field(default_factory=list)
+
+
+class ParentSpec(BaseModel):
+    prompt_id: str
+    system: str
+    content: str
+    fitness: Fitness | None = None
+
+
+class ProposedChild(BaseModel):
+    system: str
+    content: str
+    parent_ids: list[str]
+    operator: str
+    rationale: str = ""
+
+
+class ProposeInput(BaseModel):
+    role: OptimizableRole
+    generation: int
+    seed: int
+    count: int
+    parents: list[ParentSpec]
+    exclude_hashes: list[str] = Field(default_factory=list)
+    taken: list[ProposedChild] = Field(
+        default_factory=list, description="children already proposed (by the LLM mutator)"
+    )
+
+
+class MutateInput(BaseModel):
+    role: OptimizableRole
+    generation: int
+    parent: ParentSpec
+    failure_summary: str
+    count: int
+    action_id: str = Field(description="made by the workflow: the LLM call's idempotency key")
+    exclude_hashes: list[str] = Field(default_factory=list, description="registered already")
+
+
+class CheckInput(BaseModel):
+    role: OptimizableRole
+    generation: int
+    children: list[ProposedChild]
+    parents: list[ParentSpec]
+    action_id: str
+
+
+class CheckedChild(BaseModel):
+    child: ProposedChild
+    accepted: bool
+    reason: str = ""
+
+
+class RegisterInput(BaseModel):
+    role: OptimizableRole
+    generation: int
+    children: list[CheckedChild]
+    prompt_ids: list[str] = Field(
+        default_factory=list, description="unused: ids follow from role and text"
+    )
+
+
+class SelectInput(BaseModel):
+    role: OptimizableRole
+    generation: int
+    population: int
+    individuals: list[Individual]
+    previous_archive: list[Individual] = Field(default_factory=list)
+
+
+class SelectResult(BaseModel):
+    survivors: list[Individual]
+    front: list[str]
+    archive: list[Individual]
+    hypervolume: float
+    archive_hypervolume: float
+    logbook: dict[str, float | int | str] = Field(default_factory=dict)
+
+
+class RecordGenerationInput(BaseModel):
+    plan: GenerationPlan
+    selection: TaskSelection
+    offspring: list[OffspringRecord]
+    evaluated: list[Individual]
+    selected: SelectResult
+    prod_experiment_id: str | None = None
+    stopped_reason: str | None = None
+    started_at: datetime
+
+
+class GenerationResult(BaseModel):
+    role: OptimizableRole
+    generation: int
+    seed: int
+    hypervolume: float
+    archive_hypervolume: float
+    best_success_rate: float
+    front: list[str] = Field(default_factory=list)
+    candidates: list[str] = Field(default_factory=list)
+    evaluations: int = 0
+    stopped_reason: str | None = None
+
+    @classmethod
+    def of(cls, record: GenerationRecord) -> GenerationResult:
+        """The summary of a recorded generation (what the workflow returns)."""
+        return cls.model_validate(record.model_dump(include=set(cls.model_fields)))
+
+
+class OptimizationProgress(BaseModel):
+    """Answer of the generation workflow's ``progress`` query."""
+
+    role: OptimizableRole
+    generation: int | None = None
+    generations_left: int = 1
+    phase: str = "starting"
+    experiment_ids: list[str] = Field(default_factory=list)
+    planned_evaluations: int = 0
+    hypervolume: float | None = None
+    best_success_rate: float | None = None
+    candidates: list[str] = Field(default_factory=list)
+    history: list[GenerationResult] = Field(
+        default_factory=list, description="the generations this run finished (this campaign)"
+    )
+
+
+class ReviewInput(BaseModel):
+    """Input of ``PromptReviewWorkflow``: a candidate waiting for a human decision."""
+
+    prompt_id: str
+    role: OptimizableRole = "designer"
+    generation: int | None = None
+    summary: str = ""
+    timeout_days: float = Field(14.0, gt=0)
+
+
+class ReviewDecision(BaseModel):
+    """The ``decide`` signal: approve tags the prompt prod, reject archives it."""
+
+    approve: bool
+    reason: str = ""
+    actor: str = "human"
+
+
+class ReviewOutcome(BaseModel):
+    prompt_id: str
+    decision: Literal["approved", "rejected", "expired"]
+    reason: str = ""
+    actor: str = ""
+    previous_prod_id: str | None = None
+
+
+class SelectTasksInput(BaseModel):
+    role: OptimizableRole
+    prod_prompt_id: str
+    baseline_experiment_id: str
+    targets: int
+    controls: int
+    task_ids: list[str] = Field(default_factory=list)
+    seed: int = 0
+
+
+class LoadParentsInput(BaseModel):
+    role: OptimizableRole
+    prompt_ids: list[str]
+    experiment_ids: list[str] = Field(description="each parent's run on this task set")
+    generation: int = 0
+
+
+class ParentsLoaded(BaseModel):
+    parents: list[ParentSpec] = Field(description="best first: success ↓, tokens ↑")
+    mutation_parent: int = Field(0, description="index of the parent the LLM mutates")
+    failure_summary: str = Field("", description="the mutation parent's failures")
+    known_hashes: list[str] = Field(default_factory=list)
+
+
+class ApplyReviewInput(BaseModel):
+    prompt_id: str
+    decision: Literal["approved", "rejected", "expired"]
+    reason: str = ""
+    actor: str = "human"

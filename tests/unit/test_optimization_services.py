@@ -1,0 +1,920 @@
+"""Prompt evolution's store-side services: judging a task, aggregating fitness, summarising
+failures, running an experiment and recording a generation, against a real Postgres."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+
+import pytest
+from psycopg import sql
+
+from optimizer.breeding import derive_seed
+from stratlab.models.llm import LlmCallRecord
+from stratlab.models.optimization import (
+    ApplyReviewInput,
+    BenchmarkTask,
+    CheckedChild,
+    Criterion,
+    FinishExperimentInput,
+    Fitness,
+    GenerationPlan,
+    GenerationRecord,
+    Individual,
+    LoadParentsInput,
+    OffspringRecord,
+    OptimizationInput,
+    ProposedChild,
+    RecordGenerationInput,
+    RecordTaskInput,
+    RegisterInput,
+    RegressionRunInput,
+    SelectResult,
+    SelectTasksInput,
+    TaskResult,
+    TaskSelection,
+    TaskVerdict,
+)
+from stratlab.models.prompts import PromptRecord, PromptTag
+from stratlab.models.research import BacktestMetrics, GateCheck, GateResult
+from stratlab.optimization.benchmarks import load_suite, task_set_hash
+from stratlab.optimization.experiments import ExperimentService, aggregate, judge
+from stratlab.optimization.generations import GenerationService, _cause, failure_summary
+from stratlab.store.actions import ActionRepo
+from stratlab.store.db import Pool, default_prompt_id, prompt_content_hash
+from stratlab.store.optimization import BenchmarkRepo, ExperimentRepo, GenerationRepo
+from stratlab.store.prompts import PromptRepo
+
+# Real tasks of the packaged suite (risk-adjusted: sharpe >= 0.5 and trades >= 3;
+# capital-preservation: max_drawdown <= 0.12 and total_return >= 0).
+RISK = "sp500-dotcom-bust-risk-adjusted"
+PRESERVE = "sp500-dotcom-bust-capital-preservation"
+SUITE_IDS = sorted(t.task_id for t in load_suite().tasks)
+
+GOOD = BacktestMetrics(sharpe=0.8, trades=12, max_drawdown=0.05, total_return=0.1, bars=250)
+BAD = BacktestMetrics(sharpe=0.21, trades=2, max_drawdown=0.05, total_return=0.1, bars=250)
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def risk_task() -> BenchmarkTask:
+    return BenchmarkTask(
+        task_id=RISK,
+        symbol="sp500",
+        kind="rules",
+        start=date(2000, 1, 1),
+        end=date(2004, 12, 31),
+        regime="bust",
+        objective="risk-adjusted",
+        criteria=[
+            Criterion(metric="sharpe", op=">=", value=0.5),
+            Criterion(metric="trades", op=">=", value=3),
+        ],
+    )
+
+
+def task_input(**kw: object) -> RecordTaskInput:
+    fields: dict[str, object] = {"experiment_id": "e1", "task_id": RISK, "rollout": 1,
+                                 "prompt_id": "p1", **kw}  # fmt: skip
+    return RecordTaskInput.model_validate(fields)
+
+
+def result(task_id: str, *, passed: bool, **kw: object) -> TaskResult:
+    fields: dict[str, object] = {"experiment_id": "e1", "task_id": task_id, "prompt_id": "p1",
+                                 "passed": passed, **kw}  # fmt: skip
+    return TaskResult.model_validate(fields)
+
+
+async def count(pool: Pool, table: str) -> int:
+    query = sql.SQL("SELECT count(*) AS n FROM {}").format(sql.Identifier(table))
+    async with pool.connection() as conn:
+        row = await (await conn.execute(query)).fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
+def experiment_service(pool: Pool) -> ExperimentService:
+    return ExperimentService(BenchmarkRepo(pool), ExperimentRepo(pool), PromptRepo(pool),
+                             ActionRepo(pool))  # fmt: skip
+
+
+def generation_service(pool: Pool) -> GenerationService:
+    prompts, experiments = PromptRepo(pool), ExperimentRepo(pool)
+    return GenerationService(prompts, experiments, GenerationRepo(pool),
+                             experiment_service(pool), derive_seed)  # fmt: skip
+
+
+async def prod_designer(pool: Pool) -> PromptRecord:
+    return await PromptRepo(pool).current_prod("designer")
+
+
+async def llm_call(pool: Pool, action_id: str, session_id: str, **kw: object) -> None:
+    fields: dict[str, object] = {"action_id": action_id, "session_id": session_id,
+                                 "role": "designer", "provider": "offline",
+                                 "model": "offline-deterministic-v1", **kw}  # fmt: skip
+    assert await ActionRepo(pool).record(LlmCallRecord.model_validate(fields))
+
+
+# --- judge ---------------------------------------------------------------------------------
+
+
+def test_designer_task_passes_when_the_cycle_succeeds_and_meets_every_criterion() -> None:
+    verdict = judge(risk_task(), task_input(cycle_outcome="success", metrics=GOOD))
+    assert verdict == TaskVerdict(passed=True, reasons=[])
+
+
+def test_designer_failure_lists_outcome_criteria_gate_checks_and_error() -> None:
+    backtest_gate = GateResult(
+        gate="backtest",
+        passed=False,
+        checks=[
+            GateCheck(name="win_rate", value=0.4, threshold=0.45, op=">=", passed=False),
+            GateCheck(name="max_drawdown", value=0.35, threshold=0.3, op="<=", passed=False),
+            GateCheck(name="sharpe", value=0.9, threshold=0.3, op=">=", passed=True),
+        ],
+    )
+    inp = task_input(
+        cycle_outcome="failed_backtest_gate", metrics=BAD, gates=[backtest_gate], error="boom"
+    )
+    verdict = judge(risk_task(), inp)
+    assert not verdict.passed
+    assert verdict.reasons == [
+        "outcome failed_backtest_gate",
+        "sharpe 0.21 < 0.5 (needs >= 0.5)",
+        "trades 2 < 3 (needs >= 3)",
+        "backtest gate: win_rate 0.4 < 0.45 (needs >= 0.45)",
+        "backtest gate: max_drawdown 0.35 > 0.3 (needs <= 0.3)",
+        "error: boom",
+    ]
+
+
+def test_designer_failure_at_the_training_gate_names_the_failed_check() -> None:
+    training_gate = GateResult(
+        gate="training",
+        passed=False,
+        checks=[
+            GateCheck(name="validation_trades", value=1, threshold=3, op=">=", passed=False),
+            GateCheck(name="validation_sharpe", value=0.7, threshold=0.0, op=">=", passed=True),
+        ],
+    )
+    verdict = judge(risk_task(), task_input(cycle_outcome="failed_training_gate",
+                                            gates=[training_gate]))  # fmt: skip
+    assert verdict == TaskVerdict(
+        passed=False,
+        reasons=[
+            "outcome failed_training_gate",
+            "training gate: validation_trades 1 < 3 (needs >= 3)",
+        ],
+    )
+
+
+def test_a_gate_value_just_under_its_threshold_is_shown_with_enough_digits() -> None:
+    gate = GateResult(
+        gate="training",
+        passed=False,
+        checks=[GateCheck(name="accuracy", value=0.4496, threshold=0.45, op=">=", passed=False)],
+    )
+    verdict = judge(risk_task(), task_input(cycle_outcome="failed_training_gate", gates=[gate]))
+    reason = verdict.reasons[-1]
+    assert re.fullmatch(r"training gate: accuracy 0\.449\d* < 0\.45 \(needs >= 0\.45\)", reason)
+
+
+def test_a_long_error_is_cut_to_300_characters() -> None:
+    verdict = judge(risk_task(), task_input(error="x" * 1000))
+    assert verdict.reasons == ["outcome missing", "error: " + "x" * 300]
+
+
+def test_assessor_accepting_a_result_that_meets_the_criteria_passes() -> None:
+    inp = task_input(role="assessor", cycle_outcome="success", metrics=GOOD, verdict="accept")
+    assert judge(risk_task(), inp) == TaskVerdict(passed=True, reasons=[])
+
+
+def test_assessor_accepting_a_result_that_misses_the_criteria_fails() -> None:
+    inp = task_input(role="assessor", cycle_outcome="success", metrics=BAD, verdict="accept")
+    verdict = judge(risk_task(), inp)
+    assert not verdict.passed
+    assert verdict.reasons == [
+        "assessor said accept, the criteria say refine or reject",
+        "sharpe 0.21 < 0.5 (needs >= 0.5)",
+        "trades 2 < 3 (needs >= 3)",
+    ]
+
+
+@pytest.mark.parametrize("said", ["refine", "reject"])
+def test_assessor_refusing_a_result_that_misses_the_criteria_passes(said: str) -> None:
+    inp = task_input(role="assessor", cycle_outcome="success", metrics=BAD, verdict=said)
+    assert judge(risk_task(), inp) == TaskVerdict(passed=True, reasons=[])
+
+
+def test_assessor_refusing_a_result_that_meets_the_criteria_fails() -> None:
+    inp = task_input(role="assessor", cycle_outcome="success", metrics=GOOD, verdict="reject")
+    assert judge(risk_task(), inp) == TaskVerdict(
+        passed=False, reasons=["assessor said reject, the criteria say accept"]
+    )
+
+
+def test_assessor_task_without_a_verdict_fails_as_not_assessed() -> None:
+    inp = task_input(role="assessor", cycle_outcome="failed_training_gate")
+    assert judge(risk_task(), inp) == TaskVerdict(
+        passed=False, reasons=["not assessed (failed_training_gate)"]
+    )
+
+
+# --- aggregate -------------------------------------------------------------------------------
+
+
+def test_aggregate_averages_tokens_and_latency_and_sums_cost() -> None:
+    results = [
+        result("a", passed=True, tokens=1000, latency_ms=500.0, cost_usd=0.01),
+        result("b", passed=False, tokens=3000, latency_ms=1500.0, cost_usd=0.02),
+        result("c", passed=True, tokens=2000, latency_ms=1000.0, cost_usd=0.03),
+    ]
+    fitness = aggregate(results)
+    assert fitness.success_rate == pytest.approx(2 / 3)
+    assert (fitness.mean_tokens, fitness.mean_latency_ms) == (2000, 1000)
+    assert (fitness.tasks, fitness.passed, fitness.cost_usd) == (3, 2, 0.06)
+
+
+def test_aggregate_leaves_out_tasks_skipped_for_budget() -> None:
+    measured = result("a", passed=True, tokens=1000, latency_ms=500.0, cost_usd=0.01)
+    skipped = result("b", passed=False, outcome="skipped_budget", tokens=9999,
+                     latency_ms=9999.0, cost_usd=1.0)  # fmt: skip
+    assert aggregate([measured, skipped]) == Fitness(
+        success_rate=1.0, mean_tokens=1000, mean_latency_ms=500, tasks=1, passed=1, cost_usd=0.01
+    )
+
+
+@pytest.mark.parametrize(
+    "results",
+    [[], [result("a", passed=False, outcome="skipped_budget")]],
+    ids=["empty", "only-skipped"],
+)
+def test_aggregate_of_nothing_measured_is_zero_fitness(results: list[TaskResult]) -> None:
+    assert aggregate(results) == Fitness()
+
+
+# --- failure summary ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reason", "cause"),
+    [
+        ("sharpe 0.21 < 0.5 (needs >= 0.5)", "sharpe too low"),
+        ("max_drawdown 0.31 > 0.12 (needs <= 0.12)", "max_drawdown too high"),
+        ("training gate: validation_trades 1 < 3 (needs >= 3)",
+         "training gate: validation_trades too low"),
+        ("backtest gate: max_drawdown 0.35 > 0.3 (needs <= 0.3)",
+         "backtest gate: max_drawdown too high"),
+        ("outcome failed_training_gate", "outcome failed_training_gate"),
+        ("error: the design activity timed out", "cycle error"),
+        ("", "unknown"),
+    ],
+)  # fmt: skip
+def test_cause_names_the_metric_and_direction_or_the_outcome(reason: str, cause: str) -> None:
+    assert _cause(reason) == cause
+
+
+def test_an_error_that_mentions_a_gate_is_still_a_cycle_error() -> None:
+    assert _cause("error: ApplicationError: training gate: no report") == "cycle error"
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["not assessed (failed_training_gate)",
+     "assessor said accept, the criteria say refine or reject"],
+    ids=["not-assessed", "disagreed"],
+)  # fmt: skip
+def test_the_assessors_reasons_have_a_cause_beyond_their_first_word(reason: str) -> None:
+    assert _cause(reason) != reason.split()[0]
+
+
+def test_failure_summary_counts_the_most_common_causes_and_lists_failed_tasks() -> None:
+    results = [
+        result("t-a", passed=False, outcome="success",
+               reasons=["sharpe 0.21 < 0.5 (needs >= 0.5)", "trades 2 < 3 (needs >= 3)"]),
+        result("t-b", passed=False, outcome="failed_training_gate",
+               reasons=["outcome failed_training_gate",
+                        "training gate: validation_trades 1 < 3 (needs >= 3)"]),
+        result("t-c", passed=False, outcome="success",
+               reasons=["sharpe 0.3 < 0.5 (needs >= 0.5)"]),
+        result("t-d", passed=True, outcome="success"),
+    ]  # fmt: skip
+    lines = failure_summary(results).splitlines()
+    assert lines[0] == "3 of 4 benchmark tasks failed. Most common causes:"
+    assert lines[1] == "- sharpe too low: 2 tasks"
+    assert set(lines[2:5]) == {
+        "- trades too low: 1 tasks",
+        "- outcome failed_training_gate: 1 tasks",
+        "- training gate: validation_trades too low: 1 tasks",
+    }
+    assert lines[5:] == [
+        "Failed tasks:",
+        "- t-a: sharpe 0.21 < 0.5 (needs >= 0.5); trades 2 < 3 (needs >= 3)",
+        "- t-b: outcome failed_training_gate; training gate: validation_trades 1 < 3 (needs >= 3)",
+        "- t-c: sharpe 0.3 < 0.5 (needs >= 0.5)",
+    ]
+
+
+def test_failure_summary_does_not_list_tasks_skipped_for_budget() -> None:
+    results = [
+        result("t-a", passed=False, outcome="success", reasons=["sharpe 0.2 < 0.5 (x)"]),
+        result("t-b", passed=False, outcome="skipped_budget", reasons=["outcome skipped_budget"]),
+    ]
+    summary = failure_summary(results)
+    assert "t-a" in summary
+    assert "t-b" not in summary and "skipped_budget" not in summary
+
+
+def test_failure_summary_is_empty_when_every_task_passed() -> None:
+    assert failure_summary([result("t-a", passed=True), result("t-b", passed=True)]) == ""
+    assert failure_summary([]) == ""
+
+
+# --- ExperimentService ---------------------------------------------------------------------------
+
+
+async def begin(pool: Pool, experiment_id: str = "e1", **kw: object) -> None:
+    prod = await prod_designer(pool)
+    fields: dict[str, object] = {"prompt_id": prod.id, "task_ids": [RISK, PRESERVE],
+                                 "experiment_id": experiment_id, **kw}  # fmt: skip
+    await experiment_service(pool).begin(
+        RegressionRunInput.model_validate(fields), workflow_id="wf-1"
+    )
+
+
+async def test_begin_syncs_the_suite_and_starts_a_running_experiment(db_pool: Pool) -> None:
+    prod = await prod_designer(db_pool)
+    plan = await experiment_service(db_pool).begin(
+        RegressionRunInput(prompt_id=prod.id, task_ids=[RISK, PRESERVE], experiment_id="e1",
+                           generation=3),
+        workflow_id="wf-1",
+    )  # fmt: skip
+    assert not plan.reused
+    assert [t.task_id for t in plan.tasks] == [RISK, PRESERVE]
+    started = plan.experiment
+    assert (started.experiment_id, started.prompt_id, started.role) == ("e1", prod.id, "designer")
+    assert (started.status, started.generation, started.workflow_id) == ("running", 3, "wf-1")
+    assert started.task_ids == [RISK, PRESERVE]
+    assert started.task_set_hash == task_set_hash([PRESERVE, RISK])
+    assert await ExperimentRepo(db_pool).get("e1") == started
+    assert [t.task_id for t in await BenchmarkRepo(db_pool).list()] == SUITE_IDS
+
+
+async def test_begin_without_task_ids_plans_the_whole_suite(db_pool: Pool) -> None:
+    prod = await prod_designer(db_pool)
+    plan = await experiment_service(db_pool).begin(
+        RegressionRunInput(prompt_id=prod.id, experiment_id="e1"), workflow_id="wf-1"
+    )
+    assert [t.task_id for t in plan.tasks] == SUITE_IDS
+    assert plan.experiment.task_ids == SUITE_IDS
+
+
+async def test_begin_refuses_an_unknown_prompt(db_pool: Pool) -> None:
+    with pytest.raises(LookupError, match="'ghost'"):
+        await experiment_service(db_pool).begin(
+            RegressionRunInput(prompt_id="ghost", experiment_id="e1"), workflow_id="wf-1"
+        )
+    assert await count(db_pool, "experiments") == 0
+
+
+async def test_begin_refuses_a_prompt_of_another_role(db_pool: Pool) -> None:
+    assessor = await PromptRepo(db_pool).current_prod("assessor")
+    with pytest.raises(LookupError, match="no designer prompt"):
+        await experiment_service(db_pool).begin(
+            RegressionRunInput(prompt_id=assessor.id, role="designer", experiment_id="e1"),
+            workflow_id="wf-1",
+        )
+    assert await count(db_pool, "experiments") == 0
+
+
+async def test_record_judges_the_task_and_sums_the_sessions_llm_calls(db_pool: Pool) -> None:
+    await begin(db_pool)
+    await llm_call(db_pool, "a1", "s1", input_tokens=1000, output_tokens=200,
+                   latency_ms=4000.0, cost_usd=0.006)  # fmt: skip
+    await llm_call(db_pool, "a2", "s1", input_tokens=500, output_tokens=100,
+                   latency_ms=2000.0, cost_usd=0.003)  # fmt: skip
+    await llm_call(db_pool, "other", "s2", input_tokens=7777, output_tokens=7777,
+                   latency_ms=9999.0, cost_usd=0.5)  # fmt: skip
+    prod = await prod_designer(db_pool)
+    stored = await experiment_service(db_pool).record(
+        task_input(prompt_id=prod.id, session_id="s1", cycle_outcome="success", metrics=BAD)
+    )
+    assert (stored.experiment_id, stored.task_id, stored.rollout) == ("e1", RISK, 1)
+    assert not stored.passed and stored.outcome == "success" and stored.metrics == BAD
+    assert stored.reasons == ["sharpe 0.21 < 0.5 (needs >= 0.5)", "trades 2 < 3 (needs >= 3)"]
+    assert (stored.tokens, stored.latency_ms) == (1800, 6000.0)
+    assert stored.cost_usd == pytest.approx(0.009)
+    assert await ExperimentRepo(db_pool).results("e1") == [stored]
+
+
+async def test_record_without_a_session_charges_nothing(db_pool: Pool) -> None:
+    await begin(db_pool)
+    prod = await prod_designer(db_pool)
+    stored = await experiment_service(db_pool).record(
+        task_input(prompt_id=prod.id, error="the cycle never started")
+    )
+    assert not stored.passed and (stored.tokens, stored.latency_ms, stored.cost_usd) == (0, 0, 0)
+
+
+async def test_record_is_idempotent(db_pool: Pool) -> None:
+    await begin(db_pool)
+    await llm_call(db_pool, "a1", "s1", input_tokens=1000, output_tokens=200)
+    prod = await prod_designer(db_pool)
+    service = experiment_service(db_pool)
+    first = await service.record(
+        task_input(prompt_id=prod.id, session_id="s1", cycle_outcome="success", metrics=BAD)
+    )
+    await llm_call(db_pool, "a2", "s1", input_tokens=5000, output_tokens=5000)
+    retried = await service.record(
+        task_input(prompt_id=prod.id, session_id="s1", cycle_outcome="success", metrics=GOOD)
+    )
+    assert retried == first
+    assert await count(db_pool, "experiment_results") == 1
+
+
+async def record_two_tasks(pool: Pool) -> None:
+    """RISK passes (1800 tokens, 6000 ms, $0.009); PRESERVE fails (1200, 8000, $0.0084)."""
+    await llm_call(pool, "a1", "s1", input_tokens=1000, output_tokens=200, latency_ms=4000.0,
+                   cost_usd=0.006)  # fmt: skip
+    await llm_call(pool, "a2", "s1", input_tokens=500, output_tokens=100, latency_ms=2000.0,
+                   cost_usd=0.003)  # fmt: skip
+    await llm_call(pool, "a3", "s2", input_tokens=800, output_tokens=400, latency_ms=8000.0,
+                   cost_usd=0.0084)  # fmt: skip
+    prod = await prod_designer(pool)
+    service = experiment_service(pool)
+    await service.record(
+        task_input(prompt_id=prod.id, session_id="s1", cycle_outcome="success", metrics=GOOD)
+    )
+    await service.record(
+        task_input(prompt_id=prod.id, task_id=PRESERVE, session_id="s2",
+                   cycle_outcome="failed_backtest_gate")
+    )  # fmt: skip
+
+
+async def test_finish_aggregates_the_results_and_completes(db_pool: Pool) -> None:
+    await begin(db_pool)
+    await record_two_tasks(db_pool)
+    done = await experiment_service(db_pool).finish(FinishExperimentInput(experiment_id="e1"))
+    assert (done.experiment_id, done.status, done.stopped_reason) == ("e1", "completed", None)
+    assert done.fitness is not None
+    assert (done.fitness.success_rate, done.fitness.tasks, done.fitness.passed) == (0.5, 2, 1)
+    assert (done.fitness.mean_tokens, done.fitness.mean_latency_ms) == (1500, 7000)
+    assert done.fitness.cost_usd == pytest.approx(0.0174)
+    stored = await ExperimentRepo(db_pool).get("e1")
+    assert stored is not None and stored.status == "completed" and stored.fitness == done.fitness
+
+
+async def test_finish_with_a_stop_reason_marks_the_run_stopped_by_budget(db_pool: Pool) -> None:
+    await begin(db_pool)
+    await record_two_tasks(db_pool)
+    done = await experiment_service(db_pool).finish(
+        FinishExperimentInput(experiment_id="e1", stopped_reason="the optimizer budget ran out")
+    )
+    assert (done.status, done.stopped_reason) == (
+        "stopped_budget",
+        "the optimizer budget ran out",
+    )
+    assert done.fitness is not None and done.fitness.tasks == 2
+
+
+async def test_begin_reuses_a_completed_run_of_the_same_prompt_and_tasks(db_pool: Pool) -> None:
+    await begin(db_pool)
+    await record_two_tasks(db_pool)
+    done = await experiment_service(db_pool).finish(FinishExperimentInput(experiment_id="e1"))
+    prod = await prod_designer(db_pool)
+    plan = await experiment_service(db_pool).begin(
+        RegressionRunInput(prompt_id=prod.id, task_ids=[PRESERVE, RISK], experiment_id="e2"),
+        workflow_id="wf-2",
+    )
+    assert plan.reused and plan.tasks == []
+    assert plan.experiment.experiment_id == "e1" and plan.experiment.fitness == done.fitness
+    assert await count(db_pool, "experiments") == 1
+
+
+async def test_begin_without_reuse_starts_a_new_run(db_pool: Pool) -> None:
+    await begin(db_pool)
+    await experiment_service(db_pool).finish(FinishExperimentInput(experiment_id="e1"))
+    prod = await prod_designer(db_pool)
+    plan = await experiment_service(db_pool).begin(
+        RegressionRunInput(prompt_id=prod.id, task_ids=[RISK, PRESERVE], experiment_id="e2",
+                           reuse=False),
+        workflow_id="wf-2",
+    )  # fmt: skip
+    assert not plan.reused and plan.experiment.experiment_id == "e2"
+    assert plan.experiment.status == "running"
+
+
+async def test_begin_does_not_reuse_a_run_stopped_by_budget(db_pool: Pool) -> None:
+    await begin(db_pool)
+    await experiment_service(db_pool).finish(
+        FinishExperimentInput(experiment_id="e1", stopped_reason="budget")
+    )
+    await begin(db_pool, "e2")
+    assert await count(db_pool, "experiments") == 2
+
+
+# --- GenerationService: begin, register --------------------------------------------------------
+
+
+async def add_prompt(
+    pool: Pool, prompt_id: str, content: str, tag: PromptTag = "experimental"
+) -> None:
+    await PromptRepo(pool).insert(
+        prompt_id=prompt_id, role="designer", content=content, tag=tag, actor="test"
+    )
+
+
+async def test_begin_generation_zero_breeds_from_prod(db_pool: Pool) -> None:
+    prod = await prod_designer(db_pool)
+    plan = await generation_service(db_pool).begin(OptimizationInput(seed=42, campaign_id="c1"))
+    assert (plan.generation, plan.seed, plan.campaign_id) == (0, derive_seed(42, 0), "c1")
+    assert (plan.prod_prompt_id, plan.parent_ids) == (prod.id, [prod.id])
+    assert plan.suite_task_ids == SUITE_IDS
+    assert (plan.previous_archive, plan.previous_task_ids) == ([], [])
+
+
+async def test_begin_breeds_from_the_last_survivors_that_are_not_archived(db_pool: Pool) -> None:
+    prod = await prod_designer(db_pool)
+    await add_prompt(db_pool, "kid-a", "Design {{ symbol }} A")
+    await add_prompt(db_pool, "kid-gone", "Design {{ symbol }} B", tag="archived")
+    survivors = [Individual(prompt_id=p) for p in ("kid-a", "kid-gone", prod.id, "never-stored")]
+    await GenerationRepo(db_pool).record(
+        GenerationRecord(generation=0, seed=1, task_ids=[RISK], population=survivors,
+                         archive=survivors[:1])
+    )  # fmt: skip
+    plan = await generation_service(db_pool).begin(OptimizationInput(seed=42))
+    assert (plan.generation, plan.seed) == (1, derive_seed(42, 1))
+    assert plan.parent_ids == [prod.id, "kid-a"]
+    assert plan.previous_task_ids == [RISK] and plan.previous_archive == survivors[:1]
+
+
+def child(content: str, parent_id: str, *, accepted: bool = True, reason: str = "") -> CheckedChild:
+    proposed = ProposedChild(system="", content=content, parent_ids=[parent_id],
+                             operator="llm_mutation", rationale=f"why {content}")  # fmt: skip
+    return CheckedChild(child=proposed, accepted=accepted, reason=reason)
+
+
+async def test_register_inserts_accepted_children_as_experimental_prompts(db_pool: Pool) -> None:
+    prompts = PromptRepo(db_pool)
+    children = [child("Child A {{ symbol }}", "par"),
+                child("Child B {{ symbol }}", "par", accepted=False, reason="sanity: unsafe"),
+                child("Child C {{ symbol }}", "par")]  # fmt: skip
+    records = await generation_service(db_pool).register(
+        RegisterInput(role="designer", generation=2, children=children)
+    )
+    # Ids follow from role and text, so the same child gets the same id in any database.
+    a_id = default_prompt_id("designer", prompt_content_hash("", "Child A {{ symbol }}"))
+    c_id = default_prompt_id("designer", prompt_content_hash("", "Child C {{ symbol }}"))
+    assert [(r.prompt_id, r.accepted) for r in records] == [
+        (a_id, True), (None, False), (c_id, True),
+    ]  # fmt: skip
+    assert records[1].reason == "sanity: unsafe"
+    assert records[0].content_hash == prompt_content_hash("", "Child A {{ symbol }}")
+    stored = await prompts.get(a_id)
+    assert stored is not None
+    assert (stored.version, stored.generation, stored.parent_ids) == ("1.3.0", 2, ["par"])
+    assert (stored.tag, stored.content) == ("experimental", "Child A {{ symbol }}")
+    assert await prompts.metadata(a_id) == {
+        "operator": "llm_mutation",
+        "rationale": "why Child A {{ symbol }}",
+    }
+    assert [(e.tag, e.actor) for e in await prompts.tags(a_id)] == [
+        ("draft", "optimizer"),
+        ("experimental", "optimizer"),
+    ]
+    third = await prompts.get(c_id)
+    assert third is not None and third.version == "1.3.2"
+
+
+async def test_register_does_not_insert_a_rejected_child(db_pool: Pool) -> None:
+    before = await count(db_pool, "prompts")
+    records = await generation_service(db_pool).register(
+        RegisterInput(role="designer", generation=0,
+                      children=[child("{{ ''.__class__ }}", "par", accepted=False,
+                                      reason="template: sandbox violation")])
+    )  # fmt: skip
+    assert records[0].prompt_id is None and not records[0].accepted
+    assert await count(db_pool, "prompts") == before
+
+
+async def test_register_resolves_a_known_text_to_its_prompt_without_retagging(
+    db_pool: Pool,
+) -> None:
+    prompts = PromptRepo(db_pool)
+    prod = await prod_designer(db_pool)
+    events = await prompts.tags(prod.id)
+    rediscovered = ProposedChild(system=prod.system, content=prod.content, parent_ids=[prod.id],
+                                 operator="rephrase")  # fmt: skip
+    records = await generation_service(db_pool).register(
+        RegisterInput(role="designer", generation=0,
+                      children=[CheckedChild(child=rediscovered, accepted=True)])
+    )  # fmt: skip
+    assert records[0].prompt_id == prod.id
+    assert await prompts.tags(prod.id) == events
+    assert (await prod_designer(db_pool)).id == prod.id
+
+
+async def test_retried_register_adds_no_prompts_and_no_tag_events(db_pool: Pool) -> None:
+    service = generation_service(db_pool)
+    children = [child("A {{ symbol }}", "par"), child("B {{ symbol }}", "par")]
+    inp = RegisterInput(role="designer", generation=1, children=children)
+    first = await service.register(inp)
+    prompts, tags = await count(db_pool, "prompts"), await count(db_pool, "prompt_tags")
+    assert await service.register(inp) == first
+    assert (await count(db_pool, "prompts"), await count(db_pool, "prompt_tags")) == (prompts, tags)
+
+
+# --- GenerationService: task selection, parents, review -------------------------------------
+
+
+FAILING = SUITE_IDS[:6]
+PASSING = SUITE_IDS[6:10]
+SKIPPED = SUITE_IDS[10]
+
+
+async def baseline(pool: Pool, experiment_id: str = "base") -> None:
+    """A prod run on the suite: FAILING fail, PASSING pass, SKIPPED was skipped for budget."""
+    prod = await prod_designer(pool)
+    service = experiment_service(pool)
+    await service.begin(
+        RegressionRunInput(prompt_id=prod.id, task_ids=[*FAILING, *PASSING, SKIPPED],
+                           experiment_id=experiment_id),
+        workflow_id="wf",
+    )  # fmt: skip
+    repo = ExperimentRepo(pool)
+    for task_id in [*FAILING, *PASSING, SKIPPED]:
+        outcome = "skipped_budget" if task_id == SKIPPED else "success"
+        await repo.record_result(
+            TaskResult(experiment_id=experiment_id, task_id=task_id, prompt_id=prod.id,
+                       passed=task_id in PASSING, outcome=outcome)
+        )  # fmt: skip
+
+
+def selection(prod_id: str, *, targets: int, controls: int, seed: int) -> SelectTasksInput:
+    return SelectTasksInput(role="designer", prod_prompt_id=prod_id, baseline_experiment_id="base",
+                            targets=targets, controls=controls, seed=seed)  # fmt: skip
+
+
+async def test_select_tasks_draws_targets_from_failures_and_controls_from_passes(
+    db_pool: Pool,
+) -> None:
+    await baseline(db_pool)
+    prod = await prod_designer(db_pool)
+    chosen = await generation_service(db_pool).select_tasks(
+        selection(prod.id, targets=3, controls=2, seed=7)
+    )
+    assert len(chosen.targets) == 3 and set(chosen.targets) <= set(FAILING)
+    assert len(chosen.controls) == 2 and set(chosen.controls) <= set(PASSING)
+    assert chosen.task_ids == sorted(chosen.targets + chosen.controls)
+    assert SKIPPED not in chosen.task_ids
+
+
+async def test_select_tasks_is_reproducible_for_a_seed(db_pool: Pool) -> None:
+    await baseline(db_pool)
+    prod = await prod_designer(db_pool)
+    service = generation_service(db_pool)
+    draws = [
+        await service.select_tasks(selection(prod.id, targets=3, controls=2, seed=seed))
+        for seed in (7, 7, *range(10))
+    ]
+    assert draws[0] == draws[1]
+    assert len({tuple(d.task_ids) for d in draws}) > 1  # the seed does choose
+
+
+async def test_select_tasks_takes_at_most_what_the_baseline_has(db_pool: Pool) -> None:
+    await baseline(db_pool)
+    prod = await prod_designer(db_pool)
+    chosen = await generation_service(db_pool).select_tasks(
+        selection(prod.id, targets=50, controls=50, seed=1)
+    )
+    assert (chosen.targets, chosen.controls) == (FAILING, PASSING)
+    nothing = await generation_service(db_pool).select_tasks(
+        selection(prod.id, targets=0, controls=0, seed=1)
+    )
+    assert nothing.task_ids == []
+
+
+async def test_select_tasks_splits_a_fixed_task_set_by_the_baseline(db_pool: Pool) -> None:
+    await baseline(db_pool)
+    prod = await prod_designer(db_pool)
+    inp = selection(prod.id, targets=1, controls=1, seed=1).model_copy(
+        update={"task_ids": [PASSING[0], FAILING[0], FAILING[1], PASSING[0]]}
+    )
+    chosen = await generation_service(db_pool).select_tasks(inp)
+    assert chosen.task_ids == sorted([PASSING[0], FAILING[0], FAILING[1]])
+    assert (chosen.targets, chosen.controls) == ([FAILING[0], FAILING[1]], [PASSING[0]])
+
+
+async def test_load_parents_ranks_best_first_and_rotates_the_mutation_parent(
+    db_pool: Pool,
+) -> None:
+    prod = await prod_designer(db_pool)
+    await add_prompt(db_pool, "kid-a", "Design {{ symbol }} better")
+    service, repo = experiment_service(db_pool), ExperimentRepo(db_pool)
+    for prompt_id, eid, passes in ((prod.id, "e-prod", False), ("kid-a", "e-kid", True)):
+        await service.begin(RegressionRunInput(prompt_id=prompt_id, task_ids=[RISK],
+                                               experiment_id=eid), workflow_id="wf")  # fmt: skip
+        await repo.record_result(
+            TaskResult(experiment_id=eid, task_id=RISK, prompt_id=prompt_id, passed=passes,
+                       outcome="success", reasons=[] if passes else ["sharpe 0.1 < 0.5 (x)"])
+        )  # fmt: skip
+        await service.finish(FinishExperimentInput(experiment_id=eid))
+    generations = generation_service(db_pool)
+    inp = LoadParentsInput(role="designer", prompt_ids=[prod.id, "kid-a"],
+                           experiment_ids=["e-prod", "e-kid"], generation=0)  # fmt: skip
+
+    first = await generations.load_parents(inp)
+    assert [p.prompt_id for p in first.parents] == ["kid-a", prod.id]
+    assert first.parents[0].fitness is not None and first.parents[0].fitness.success_rate == 1.0
+    assert (first.mutation_parent, first.failure_summary) == (0, "")  # kid-a failed nothing
+    assert prompt_content_hash(prod.system, prod.content) in first.known_hashes
+
+    second = await generations.load_parents(inp.model_copy(update={"generation": 1}))
+    assert second.mutation_parent == 1
+    assert "sharpe too low: 1 tasks" in second.failure_summary
+
+
+async def test_load_parents_refuses_an_unknown_prompt(db_pool: Pool) -> None:
+    with pytest.raises(LookupError, match="'ghost'"):
+        await generation_service(db_pool).load_parents(
+            LoadParentsInput(role="designer", prompt_ids=["ghost"], experiment_ids=["e"])
+        )
+
+
+async def test_approving_a_candidate_makes_it_prod_and_archives_the_old_prod(
+    db_pool: Pool,
+) -> None:
+    prompts = PromptRepo(db_pool)
+    prod = await prod_designer(db_pool)
+    await add_prompt(db_pool, "cand", "Design {{ symbol }} carefully", tag="candidate")
+    outcome = await generation_service(db_pool).apply_review(
+        ApplyReviewInput(prompt_id="cand", decision="approved", reason="wins", actor="alice")
+    )
+    assert (outcome.decision, outcome.previous_prod_id, outcome.actor) == (
+        "approved",
+        prod.id,
+        "alice",
+    )
+    assert (await prod_designer(db_pool)).id == "cand"
+    [*_, promoted] = await prompts.tags("cand")
+    assert (promoted.tag, promoted.actor, promoted.reason) == ("prod", "alice", "wins")
+    [*_, retired] = await prompts.tags(prod.id)
+    assert (retired.tag, retired.reason) == ("archived", "replaced as prod by cand")
+
+
+async def test_rejecting_a_candidate_archives_it_with_the_reason(db_pool: Pool) -> None:
+    prompts = PromptRepo(db_pool)
+    prod = await prod_designer(db_pool)
+    await add_prompt(db_pool, "cand", "Design {{ symbol }} carefully", tag="candidate")
+    outcome = await generation_service(db_pool).apply_review(
+        ApplyReviewInput(prompt_id="cand", decision="rejected", reason="overfits 2008",
+                         actor="alice")
+    )  # fmt: skip
+    assert (outcome.decision, outcome.previous_prod_id) == ("rejected", None)
+    [*_, archived] = await prompts.tags("cand")
+    assert (archived.tag, archived.actor, archived.reason) == ("archived", "alice", "overfits 2008")
+    assert (await prod_designer(db_pool)).id == prod.id
+
+
+async def test_an_expired_review_archives_the_candidate(db_pool: Pool) -> None:
+    await add_prompt(db_pool, "cand", "Design {{ symbol }} carefully", tag="candidate")
+    await generation_service(db_pool).apply_review(
+        ApplyReviewInput(prompt_id="cand", decision="expired", actor="timer")
+    )
+    [*_, archived] = await PromptRepo(db_pool).tags("cand")
+    assert (archived.tag, archived.reason) == ("archived", "expired")
+
+
+async def test_reviewing_an_unknown_prompt_fails(db_pool: Pool) -> None:
+    with pytest.raises(LookupError, match="'ghost'"):
+        await generation_service(db_pool).apply_review(
+            ApplyReviewInput(prompt_id="ghost", decision="approved")
+        )
+
+
+# --- GenerationService: record and candidates -------------------------------------------------
+
+TARGETS = [RISK, PRESERVE]  # prod fails them
+CONTROLS = ["sp500-sideways-2005-active", "sp500-sideways-2005-risk-adjusted"]  # prod passes
+
+
+async def measured_run(pool: Pool, prompt_id: str, passes: set[str], *,
+                       generation: int | None) -> str:  # fmt: skip
+    """A completed experiment of ``prompt_id`` on targets and controls; returns its id."""
+    experiment_id = f"e-{prompt_id}"
+    service = experiment_service(pool)
+    await service.begin(
+        RegressionRunInput(prompt_id=prompt_id, task_ids=TARGETS + CONTROLS,
+                           experiment_id=experiment_id, generation=generation),
+        workflow_id="wf",
+    )  # fmt: skip
+    for task_id in TARGETS + CONTROLS:
+        await ExperimentRepo(pool).record_result(
+            TaskResult(experiment_id=experiment_id, task_id=task_id, prompt_id=prompt_id,
+                       passed=task_id in passes, outcome="success", tokens=1000, cost_usd=0.01)
+        )  # fmt: skip
+    await service.finish(FinishExperimentInput(experiment_id=experiment_id))
+    return experiment_id
+
+
+async def record_generation(pool: Pool) -> tuple[str, RecordGenerationInput]:
+    """Generation 0 with three offspring, all on the front but kid-survivor:
+    kid-good passes a target and keeps the controls; kid-bad passes both targets but
+    loses a control; kid-survivor is as good as kid-good but off the front."""
+    prod = await prod_designer(pool)
+    prod_run = await measured_run(pool, prod.id, set(CONTROLS), generation=None)
+    evaluated = [Individual(prompt_id=prod.id, experiment_id=prod_run, origin="prod")]
+    runs = {
+        "kid-good": {RISK, *CONTROLS},
+        "kid-bad": {RISK, PRESERVE, CONTROLS[0]},
+        "kid-survivor": {RISK, *CONTROLS},
+    }
+    for prompt_id, passes in runs.items():
+        await add_prompt(pool, prompt_id, f"Design {{{{ symbol }}}} as {prompt_id}")
+        run = await measured_run(pool, prompt_id, passes, generation=0)
+        fitness = await ExperimentRepo(pool).get(run)
+        assert fitness is not None
+        evaluated.append(Individual(prompt_id=prompt_id, experiment_id=run, origin="offspring",
+                                    fitness=fitness.fitness))  # fmt: skip
+    plan = GenerationPlan(role="designer", generation=0, seed=derive_seed(1, 0),
+                          campaign_id="camp", prod_prompt_id=prod.id, parent_ids=[prod.id],
+                          suite_task_ids=SUITE_IDS)  # fmt: skip
+    by_id = {m.prompt_id: m for m in evaluated}
+    selected = SelectResult(
+        survivors=[by_id[prod.id], by_id["kid-good"], by_id["kid-survivor"]],
+        front=[prod.id, "kid-good", "kid-bad"],
+        archive=[by_id["kid-good"]],
+        hypervolume=0.4,
+        archive_hypervolume=0.5,
+    )
+    inp = RecordGenerationInput(
+        plan=plan,
+        selection=TaskSelection(task_ids=sorted(TARGETS + CONTROLS), targets=TARGETS,
+                                controls=CONTROLS),
+        offspring=[OffspringRecord(prompt_id=p, operator="llm_mutation") for p in runs],
+        evaluated=evaluated,
+        selected=selected,
+        prod_experiment_id=prod_run,
+        started_at=T0,
+    )  # fmt: skip
+    return prod.id, inp
+
+
+async def test_an_offspring_on_the_front_that_beats_prod_and_keeps_controls_is_a_candidate(
+    db_pool: Pool,
+) -> None:
+    _, inp = await record_generation(db_pool)
+    done = await generation_service(db_pool).record(inp)
+    assert done.candidates == ["kid-good"]
+    kid = await PromptRepo(db_pool).get("kid-good")
+    assert kid is not None and kid.tag == "candidate"
+
+
+async def test_an_offspring_that_loses_a_control_is_not_a_candidate_and_is_archived(
+    db_pool: Pool,
+) -> None:
+    _, inp = await record_generation(db_pool)
+    await generation_service(db_pool).record(inp)
+    [*_, archived] = await PromptRepo(db_pool).tags("kid-bad")
+    assert (archived.tag, archived.actor) == ("archived", "optimizer")
+    assert archived.reason == "not selected in generation 0"
+
+
+async def test_a_survivor_off_the_front_stays_experimental_and_prod_stays_prod(
+    db_pool: Pool,
+) -> None:
+    prod_id, inp = await record_generation(db_pool)
+    await generation_service(db_pool).record(inp)
+    survivor = await PromptRepo(db_pool).get("kid-survivor")
+    assert survivor is not None and survivor.tag == "experimental"
+    assert (await prod_designer(db_pool)).id == prod_id
+
+
+async def test_no_prod_run_means_no_candidates(db_pool: Pool) -> None:
+    _, inp = await record_generation(db_pool)
+    done = await generation_service(db_pool).record(
+        inp.model_copy(update={"prod_experiment_id": None})
+    )
+    assert done.candidates == []
+    kid = await PromptRepo(db_pool).get("kid-good")
+    assert kid is not None and kid.tag == "experimental"  # a survivor, not archived
+
+
+async def test_record_stores_the_generation_with_this_generations_evaluations(
+    db_pool: Pool,
+) -> None:
+    prod_id, inp = await record_generation(db_pool)
+    done = await generation_service(db_pool).record(inp)
+    stored = await GenerationRepo(db_pool).get("designer", 0)
+    assert stored is not None
+    assert (stored.seed, stored.campaign_id, stored.prod_prompt_id) == (
+        derive_seed(1, 0),
+        "camp",
+        prod_id,
+    )
+    assert stored.candidates == ["kid-good"] == done.candidates
+    assert stored.front == [prod_id, "kid-good", "kid-bad"]
+    # Three offspring runs of generation 0 on 4 tasks; prod's run has no generation.
+    assert (stored.evaluations, done.evaluations) == (12, 12)
+    assert stored.cost_usd == pytest.approx(0.12)
+    assert stored.best_success_rate == 0.75
+    assert stored.prod_fitness is None  # prod's Individual carried no fitness

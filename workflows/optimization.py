@@ -1,0 +1,355 @@
+"""OptimizationGenerationWorkflow: one NSGA-II generation of a role's prompts (seed 003).
+
+prod baseline on the suite → targets (tasks prod fails) and controls (tasks it passes) →
+parents measured on that task set → failure summary → offspring (LLM meta-mutation on the
+``llm`` pool, DEAP crossover and structural mutation on the ``optimizer`` pool) → checks
+(sandboxed dummy render, sanity) → registered as immutable rows → a regression run each →
+NSGA-II survivors → the generation recorded → candidates wait for a human in a
+``PromptReviewWorkflow``. A campaign of several generations continues as new after each
+one, so no history grows with the campaign. DEAP and every random choice live in
+activities; this code only orchestrates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.names import (
+        BEGIN_GENERATION,
+        CHECK_OFFSPRING,
+        LOAD_PARENTS,
+        MUTATE_PROMPT,
+        PROPOSE_OFFSPRING,
+        RECORD_GENERATION,
+        REGISTER_OFFSPRING,
+        SELECT_SURVIVORS,
+        SELECT_TASKS,
+    )
+    from stratlab.models.optimization import (
+        CheckedChild,
+        CheckInput,
+        GenerationPlan,
+        GenerationResult,
+        Individual,
+        LoadParentsInput,
+        MutateInput,
+        OffspringRecord,
+        OptimizationInput,
+        OptimizationProgress,
+        ParentsLoaded,
+        ProposedChild,
+        ProposeInput,
+        RecordGenerationInput,
+        RegisterInput,
+        RegressionRunInput,
+        RegressionRunResult,
+        ReviewInput,
+        SelectInput,
+        SelectResult,
+        SelectTasksInput,
+        TaskSelection,
+    )
+    from workflows import constants as c
+    from workflows.regression import RegressionRunWorkflow
+    from workflows.review import PromptReviewWorkflow
+
+
+T = TypeVar("T")
+
+
+@workflow.defn(name="OptimizationGenerationWorkflow")
+class OptimizationGenerationWorkflow:
+    def __init__(self) -> None:
+        self._progress: OptimizationProgress | None = None
+
+    @workflow.query(name="progress")
+    def progress(self) -> OptimizationProgress | None:
+        return self._progress
+
+    @workflow.run
+    async def run(self, inp: OptimizationInput) -> GenerationResult:
+        inp = inp.model_copy(update={"campaign_id": inp.campaign_id or str(workflow.uuid4())})
+        started_at = workflow.now()
+        self._progress = OptimizationProgress(
+            role=inp.role, generation=inp.generation, generations_left=inp.generations
+        )
+        plan = await self._activity(BEGIN_GENERATION, inp, GenerationPlan, c.ORCHESTRATOR)
+        self._progress.generation = plan.generation
+        workflow.upsert_search_attributes(
+            [c.SA_ROLE.value_set(inp.role), c.SA_GENERATION.value_set(plan.generation)]
+        )
+        self._phase("baseline")
+        baseline = await self._regression(inp, plan, plan.prod_prompt_id, plan.suite_task_ids)
+        selection = await self._activity(
+            SELECT_TASKS,
+            SelectTasksInput(
+                role=inp.role,
+                prod_prompt_id=plan.prod_prompt_id,
+                baseline_experiment_id=baseline.experiment_id,
+                targets=inp.targets,
+                controls=inp.controls,
+                task_ids=inp.task_ids,
+                seed=inp.seed,  # the campaign's: one task set for the whole campaign
+            ),
+            TaskSelection,
+            c.ORCHESTRATOR,
+        )
+        self._phase("parents")
+        parent_runs = await self._regressions(inp, plan, plan.parent_ids, selection.task_ids)
+        loaded = await self._activity(
+            LOAD_PARENTS,
+            LoadParentsInput(
+                role=inp.role,
+                prompt_ids=plan.parent_ids,
+                experiment_ids=[r.experiment_id for r in parent_runs],
+                generation=plan.generation,
+            ),
+            ParentsLoaded,
+            c.ORCHESTRATOR,
+        )
+        # Once the optimizer budget is spent, nothing more is bred or measured: the
+        # generation records what it has and why it stopped.
+        stopped = next(
+            (r.stopped_reason for r in [baseline, *parent_runs] if r.stopped_reason), None
+        )
+        offspring: list[OffspringRecord] = []
+        new_ids: list[str] = []
+        child_runs: list[RegressionRunResult] = []
+        if stopped is None:
+            offspring, new_ids, child_runs = await self._offspring(inp, plan, loaded, selection)
+            stopped = next((r.stopped_reason for r in child_runs if r.stopped_reason), None)
+        self._phase("selecting")
+        evaluated = _individuals(plan, parent_runs, new_ids, child_runs, offspring)
+        archive = plan.previous_archive if plan.previous_task_ids == selection.task_ids else []
+        selected = await self._activity(
+            SELECT_SURVIVORS,
+            SelectInput(
+                role=inp.role,
+                generation=plan.generation,
+                population=inp.population,
+                individuals=evaluated,
+                previous_archive=archive,
+            ),
+            SelectResult,
+            c.OPTIMIZER,
+        )
+        self._phase("recording")
+        result = await self._activity(
+            RECORD_GENERATION,
+            RecordGenerationInput(
+                plan=plan,
+                selection=selection,
+                offspring=offspring,
+                evaluated=evaluated,
+                selected=selected,
+                prod_experiment_id=parent_runs[0].experiment_id,
+                stopped_reason=stopped,
+                started_at=started_at,
+            ),
+            GenerationResult,
+            c.ORCHESTRATOR,
+        )
+        await self._open_reviews(inp, result)
+        self._progress.history.append(result)
+        self._progress.hypervolume = result.archive_hypervolume
+        self._progress.best_success_rate = result.best_success_rate
+        self._progress.candidates += result.candidates
+        if inp.generations > 1 and stopped is None:
+            workflow.continue_as_new(
+                inp.model_copy(
+                    update={"generations": inp.generations - 1, "generation": plan.generation + 1}
+                )
+            )
+        self._phase("done")
+        return result
+
+    # --- steps ---------------------------------------------------------------------
+
+    async def _offspring(
+        self,
+        inp: OptimizationInput,
+        plan: GenerationPlan,
+        loaded: ParentsLoaded,
+        selection: TaskSelection,
+    ) -> tuple[list[OffspringRecord], list[str], list[RegressionRunResult]]:
+        """Breed, check and register children, then measure the new ones."""
+        self._phase("breeding")
+        checked = await self._breed(inp, plan, loaded)
+        offspring = await self._activity(
+            REGISTER_OFFSPRING,
+            RegisterInput(
+                role=inp.role,
+                generation=plan.generation,
+                children=checked,
+            ),
+            list[OffspringRecord],
+            c.ORCHESTRATOR,
+        )
+        self._phase("evaluating")
+        new_ids = sorted(
+            {o.prompt_id for o in offspring if o.accepted and o.prompt_id} - set(plan.parent_ids)
+        )
+        child_runs = await self._regressions(inp, plan, new_ids, selection.task_ids)
+        return offspring, new_ids, child_runs
+
+    async def _breed(
+        self, inp: OptimizationInput, plan: GenerationPlan, loaded: ParentsLoaded
+    ) -> list[CheckedChild]:
+        children: list[ProposedChild] = []
+        if inp.meta_mutations and loaded.parents:
+            children += await self._activity(
+                MUTATE_PROMPT,
+                MutateInput(
+                    role=inp.role,
+                    generation=plan.generation,
+                    parent=loaded.parents[loaded.mutation_parent],
+                    failure_summary=loaded.failure_summary,
+                    count=min(inp.meta_mutations, inp.population),
+                    action_id=str(workflow.uuid4()),
+                    exclude_hashes=loaded.known_hashes,
+                ),
+                list[ProposedChild],
+                c.LLM,
+            )
+        children += await self._activity(
+            PROPOSE_OFFSPRING,
+            ProposeInput(
+                role=inp.role,
+                generation=plan.generation,
+                seed=plan.seed,
+                count=max(inp.population - len(children), 0),
+                parents=loaded.parents,
+                exclude_hashes=loaded.known_hashes,
+                taken=children,
+            ),
+            list[ProposedChild],
+            c.OPTIMIZER,
+        )
+        return await self._activity(
+            CHECK_OFFSPRING,
+            CheckInput(
+                role=inp.role,
+                generation=plan.generation,
+                children=children,
+                parents=loaded.parents,
+                action_id=str(workflow.uuid4()),
+            ),
+            list[CheckedChild],
+            c.LLM,
+        )
+
+    async def _regressions(
+        self, inp: OptimizationInput, plan: GenerationPlan, prompt_ids: list[str], tasks: list[str]
+    ) -> list[RegressionRunResult]:
+        share = max(1, inp.max_parallel // max(len(prompt_ids), 1))
+        return list(
+            await asyncio.gather(
+                *(self._regression(inp, plan, pid, tasks, share) for pid in prompt_ids)
+            )
+        )
+
+    async def _regression(
+        self,
+        inp: OptimizationInput,
+        plan: GenerationPlan,
+        prompt_id: str,
+        tasks: list[str],
+        parallel: int | None = None,
+    ) -> RegressionRunResult:
+        assert self._progress is not None
+        experiment_id = str(workflow.uuid4())
+        self._progress.experiment_ids.append(experiment_id)
+        self._progress.planned_evaluations += len(tasks) * inp.rollouts
+        return await workflow.execute_child_workflow(
+            RegressionRunWorkflow.run,
+            RegressionRunInput(
+                prompt_id=prompt_id,
+                role=inp.role,
+                task_ids=tasks,
+                rollouts=inp.rollouts,
+                experiment_id=experiment_id,
+                generation=plan.generation,
+                max_parallel=parallel or inp.max_parallel,
+            ),
+            id=c.REGRESSION_WORKFLOW_ID.format(experiment_id=experiment_id),
+            task_queue=workflow.info().task_queue,
+        )
+
+    async def _open_reviews(self, inp: OptimizationInput, result: GenerationResult) -> None:
+        """Each candidate waits for a human in its own workflow, which outlives this one."""
+        for prompt_id in result.candidates:
+            try:
+                await workflow.start_child_workflow(
+                    PromptReviewWorkflow.run,
+                    ReviewInput(
+                        prompt_id=prompt_id,
+                        role=inp.role,
+                        generation=result.generation,
+                        summary=f"generation {result.generation} candidate for {inp.role}",
+                    ),
+                    id=c.REVIEW_WORKFLOW_ID.format(prompt_id=prompt_id),
+                    task_queue=workflow.info().task_queue,
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                )
+            except WorkflowAlreadyStartedError:
+                continue  # already under review
+
+    # --- helpers -------------------------------------------------------------------
+
+    async def _activity(self, name: str, arg: object, result_type: type[T], pool: str) -> T:
+        retry = {c.ORCHESTRATOR: c.STORE_RETRY, c.LLM: c.LLM_RETRY}.get(pool, c.COMPUTE_RETRY)
+        timeout = {c.ORCHESTRATOR: c.STORE_TIMEOUT, c.LLM: c.LLM_TIMEOUT}.get(
+            pool, c.OPTIMIZER_TIMEOUT
+        )
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            task_queue=c.sibling_queue(workflow.info().task_queue, pool),
+            start_to_close_timeout=timeout,
+            retry_policy=retry,
+        )
+
+    def _phase(self, phase: str) -> None:
+        assert self._progress is not None
+        self._progress.phase = phase
+        workflow.upsert_search_attributes([c.SA_PHASE.value_set(phase)])
+
+
+def _individuals(
+    plan: GenerationPlan,
+    parent_runs: list[RegressionRunResult],
+    new_ids: list[str],
+    child_runs: list[RegressionRunResult],
+    offspring: list[OffspringRecord],
+) -> list[Individual]:
+    """Everyone measured this generation (a run that measured nothing is left out)."""
+    origin = {o.prompt_id: o for o in offspring if o.prompt_id}
+    members: list[Individual] = []
+    for pid, run in zip(plan.parent_ids, parent_runs, strict=True):
+        members.append(
+            Individual(
+                prompt_id=pid,
+                fitness=run.fitness,
+                experiment_id=run.experiment_id,
+                origin="prod" if pid == plan.prod_prompt_id else "survivor",
+            )
+        )
+    for pid, run in zip(new_ids, child_runs, strict=True):
+        made = origin[pid]
+        members.append(
+            Individual(
+                prompt_id=pid,
+                fitness=run.fitness,
+                experiment_id=run.experiment_id,
+                origin="offspring",
+                operator=made.operator,
+                parent_ids=made.parent_ids,
+            )
+        )
+    return [m for m in members if m.fitness is not None and m.fitness.tasks > 0]

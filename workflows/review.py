@@ -1,0 +1,82 @@
+"""PromptReviewWorkflow: a candidate prompt waiting for a human decision.
+
+The pending review is a running workflow, so it is visible (search attributes: role,
+prompt id, generation, phase ``awaiting_review``) and answerable in the Temporal web UI
+by sending the ``decide`` signal (``{"approve": true, "reason": "...", "actor": "..."}``),
+as well as with ``stratlab prompts approve|reject``. Approving tags the prompt ``prod`` and
+archives the previous prod prompt; rejecting, or nobody deciding within the timeout,
+archives the candidate. Every change is an appended tag event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
+
+with workflow.unsafe.imports_passed_through():
+    from activities.names import APPLY_REVIEW
+    from stratlab.models.optimization import (
+        ApplyReviewInput,
+        ReviewDecision,
+        ReviewInput,
+        ReviewOutcome,
+    )
+    from workflows import constants as c
+
+
+@workflow.defn(name="PromptReviewWorkflow")
+class PromptReviewWorkflow:
+    def __init__(self) -> None:
+        self._decision: ReviewDecision | None = None
+        self._input: ReviewInput | None = None
+
+    @workflow.signal(name="decide")
+    def decide(self, decision: ReviewDecision) -> None:
+        if self._decision is None:  # the first decision stands
+            self._decision = decision
+
+    @workflow.query(name="pending")
+    def pending(self) -> ReviewInput | None:
+        return self._input if self._decision is None else None
+
+    @workflow.run
+    async def run(self, inp: ReviewInput) -> ReviewOutcome:
+        self._input = inp
+        attributes: list[SearchAttributeUpdate[Any]] = [
+            c.SA_ROLE.value_set(inp.role),
+            c.SA_PROMPT_ID.value_set(inp.prompt_id),
+            c.SA_PHASE.value_set("awaiting_review"),
+        ]
+        if inp.generation is not None:
+            attributes.append(c.SA_GENERATION.value_set(inp.generation))
+        workflow.upsert_search_attributes(attributes)
+        workflow.set_current_details(
+            f"Candidate {inp.role} prompt {inp.prompt_id}: {inp.summary}\n"
+            'Send the signal "decide" with {"approve": true} or '
+            '{"approve": false, "reason": "..."}, or run stratlab prompts approve|reject.'
+        )
+        with contextlib.suppress(TimeoutError):  # nobody decided: the review expires
+            await workflow.wait_condition(
+                lambda: self._decision is not None, timeout=timedelta(days=inp.timeout_days)
+            )
+        decision = self._decision
+        apply = ApplyReviewInput(
+            prompt_id=inp.prompt_id,
+            decision=("approved" if decision.approve else "rejected") if decision else "expired",
+            reason=decision.reason if decision else f"no decision in {inp.timeout_days:g} days",
+            actor=decision.actor if decision else "review-timeout",
+        )
+        outcome = await workflow.execute_activity(
+            APPLY_REVIEW,
+            apply,
+            result_type=ReviewOutcome,
+            task_queue=c.sibling_queue(workflow.info().task_queue, c.ORCHESTRATOR),
+            start_to_close_timeout=c.STORE_TIMEOUT,
+            retry_policy=c.STORE_RETRY,
+        )
+        workflow.upsert_search_attributes([c.SA_PHASE.value_set(outcome.decision)])
+        return outcome
