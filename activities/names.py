@@ -36,3 +36,12 @@ CHECK_OFFSPRING = "check_offspring"
 # optimizer pool: NSGA-II (DEAP), concurrency 1, seeded
 PROPOSE_OFFSPRING = "propose_offspring"
 SELECT_SURVIVORS = "select_survivors"
+
+# paper trading: one decision cycle is observe (compute) → execute (orchestrator) →
+# compose (llm) → decide (orchestrator); open and status are orchestrator store work
+PAPER_OPEN = "paper_open"
+PAPER_OBSERVE = "paper_observe"
+PAPER_EXECUTE = "paper_execute"
+PAPER_COMPOSE = "paper_compose"
+PAPER_DECIDE = "paper_decide"
+PAPER_STATUS = "paper_status"

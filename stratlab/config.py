@@ -63,6 +63,9 @@ class Settings(BaseModel):
     # Budget
     research_daily_budget_usd: float = Field(5.0, description="STRATLAB_RESEARCH_BUDGET")
     optimizer_daily_budget_usd: float = Field(50.0, description="STRATLAB_OPTIMIZER_BUDGET")
+    paper_daily_budget_usd: float = Field(
+        10.0, description="STRATLAB_PAPER_BUDGET: the paper-trading composer's daily budget"
+    )
     budget_buffer_usd: float = Field(0.10, description="STRATLAB_BUDGET_BUFFER")
 
     # Backtests
@@ -129,6 +132,7 @@ class Settings(BaseModel):
         caps = {
             "research": self.research_daily_budget_usd,
             "optimizer": self.optimizer_daily_budget_usd,
+            "paper": self.paper_daily_budget_usd,
         }
         if scope not in caps:
             raise ValueError(f"unknown budget scope {scope!r}; known: {', '.join(caps)}")

@@ -3,8 +3,9 @@
 | pool         | runs                                   | tuned for                        |
 |--------------|----------------------------------------|----------------------------------|
 | orchestrator | every workflow; light store activities | many cached workflows            |
-| llm          | design, assess, mutate, sanity check   | provider limits: concurrency, /s |
-| compute      | training, backtests, analysis          | CPU: bounded concurrent work     |
+|              | (incl. paper execution, guardrails)    |                                  |
+| llm          | design, assess, mutate, sanity, compose| provider limits: concurrency, /s |
+| compute      | training, backtests, analysis, bars    | CPU: bounded concurrent work     |
 | optimizer    | NSGA-II breeding and selection (DEAP)  | concurrency 1, seeded            |
 """
 
@@ -28,6 +29,7 @@ from activities.evolution import (
 )
 from activities.llm import LlmActivities
 from activities.orchestrator import SessionActivities
+from activities.paper import PaperComputeActivities, PaperLlmActivities, PaperStoreActivities
 from optimizer.breeding import derive_seed
 from stratlab.config import Settings
 from stratlab.llm.factory import build_provider
@@ -50,8 +52,10 @@ from stratlab.store.prompts import PromptRepo
 from stratlab.store.research import ResearchRepo
 from stratlab.store.sessions import SessionRepo
 from stratlab.store.skills import SkillRepo
+from stratlab.trading.service import PaperService
 from workflows import constants
 from workflows.optimization import OptimizationGenerationWorkflow
+from workflows.paper import PaperTradingWorkflow
 from workflows.regression import RegressionRunWorkflow
 from workflows.research import ResearchCycleWorkflow
 from workflows.review import PromptReviewWorkflow
@@ -61,6 +65,7 @@ WORKFLOWS: list[type] = [
     RegressionRunWorkflow,
     OptimizationGenerationWorkflow,
     PromptReviewWorkflow,
+    PaperTradingWorkflow,
 ]
 
 
@@ -113,6 +118,8 @@ def _activities(pool: str, db: Pool, settings: Settings) -> list[Callable]:
             store.record_generation,
             store.apply_review,
         ]
+        paper = PaperStoreActivities(PaperService(db, market, prompts, SkillRepo(db), settings))
+        acts += [paper.paper_open, paper.paper_execute, paper.paper_decide, paper.paper_status]
     elif pool == constants.LLM:
         llm = BudgetedLlm(build_provider(settings), budget, actions, settings)
         designer = Designer(llm, prompts, sessions, research, market, settings, SkillRepo(db))
@@ -120,6 +127,10 @@ def _activities(pool: str, db: Pool, settings: Settings) -> list[Callable]:
         acts += [llm_box.design_strategy, llm_box.assess_strategy]
         evolution = EvolutionLlmActivities(PromptMutator(llm, prompts, settings))
         acts += [evolution.mutate_prompt, evolution.check_offspring]
+        composer = PaperLlmActivities(
+            PaperService(db, market, prompts, SkillRepo(db), settings, llm)
+        )
+        acts += [composer.paper_compose]
     elif pool == constants.COMPUTE:
         compute = ComputeActivities(
             Trainer(research, market, settings),
@@ -128,6 +139,8 @@ def _activities(pool: str, db: Pool, settings: Settings) -> list[Callable]:
             sessions,
         )
         acts += [compute.train_strategy, compute.run_backtest, compute.analyse_strategy]
+        bars = PaperComputeActivities(PaperService(db, market, prompts, SkillRepo(db), settings))
+        acts += [bars.paper_observe]
     elif pool == constants.OPTIMIZER:
         breeder = OptimizerActivities()
         acts += [breeder.propose_offspring, breeder.select_survivors]

@@ -41,6 +41,13 @@ REGRESSION_WORKFLOW_ID = "regression-{experiment_id}"
 OPTIMIZE_WORKFLOW_ID = "optimize-{role}-{generation}"
 REVIEW_WORKFLOW_ID = "review-{prompt_id}"
 NIGHTLY_SCHEDULE_ID = "stratlab-nightly-optimization"
+PAPER_WORKFLOW_ID = "paper-{strategy_id}"
+
+# PaperTradingWorkflow's signals and query (names the CLI and the web UI use).
+PAPER_PAUSE = "pause"
+PAPER_RESUME = "resume"
+PAPER_STOP = "stop"
+PAPER_SUMMARY = "summary"
 
 # Timeouts
 STORE_TIMEOUT = timedelta(seconds=30)
@@ -50,6 +57,10 @@ TRAIN_HEARTBEAT = timedelta(seconds=5)
 BACKTEST_TIMEOUT = timedelta(minutes=10)
 BACKTEST_HEARTBEAT = timedelta(seconds=30)
 OPTIMIZER_TIMEOUT = timedelta(minutes=5)
+PAPER_MARKET_TIMEOUT = timedelta(minutes=2)
+# Execution and guardrails are one short transaction each; a dead worker's attempt is
+# retried after this, not after STORE_TIMEOUT.
+PAPER_STEP_TIMEOUT = timedelta(seconds=10)
 
 # Retry presets. Business failures are non-retryable ApplicationErrors by type.
 NON_RETRYABLE_ERRORS = [

@@ -1,20 +1,21 @@
 """The offline provider: a deterministic stand-in for an LLM. It is not an AI.
 
 Its model name is ``offline-deterministic-v1``. It answers the designer and assessor
-roles, and the optimizer's mutator and sanity roles, with valid structured JSON whose
-content depends only on the request text (system plus prompt): a ``random.Random``
-seeded from the SHA-256 of what it reads there makes its choices, never the clock or
-global randomness, so the same prompt always gets the same answer (``temperature`` is
-ignored). For the designer that is the task (symbol, kind, round, data summary,
-feedback, history: ``DesignerView.fingerprint``), not the wording of the prompt, and the
-directives then act on those choices: a rephrased prompt with the same directives
-designs the same strategy and differs only in tokens, while a directive changes the
+roles, the optimizer's mutator and sanity roles and the paper-trading composer with
+valid structured JSON whose content depends only on the request text (system plus
+prompt): a ``random.Random`` seeded from the SHA-256 of what it reads there makes its
+choices, never the clock or global randomness, so the same prompt always gets the same
+answer (``temperature`` is ignored). For the designer that is the task (symbol, kind,
+round, data summary, feedback, history: ``DesignerView.fingerprint``), not the wording
+of the prompt, and the directives then act on those choices: a rephrased prompt with the
+same directives designs the same strategy and differs only in tokens, while a directive changes the
 designs it applies to, the same way wherever it appears. That consistency is what gives
 the prompt optimizer a landscape to climb. Directives in the prompt
 (``stratlab.llm.directives.DIRECTIVES``) change what it designs or how long it answers;
 the designs are then measured by real backtests on real data. The prompt line formats it
 reads are documented in ``stratlab.llm._offline_prompt`` (designer, assessor) and
-``stratlab.llm._offline_optimizer`` (mutator) and ``_offline_sanity`` (sanity).
+``stratlab.llm._offline_optimizer`` (mutator), ``_offline_sanity`` (sanity) and
+``_offline_composer`` (composer: a fixed trend rule).
 
 The mutator maps the failure summary to directives and answers whole templates, each
 with one instruction line added or removed; it answers only as many of the requested
@@ -39,6 +40,7 @@ from pydantic import BaseModel
 
 from stratlab.config import Settings
 from stratlab.llm._offline_assess import assess
+from stratlab.llm._offline_composer import compose
 from stratlab.llm._offline_design import design
 from stratlab.llm._offline_optimizer import fit_variations, mutate, read_mutator
 from stratlab.llm._offline_prompt import read_assessor, read_designer
@@ -82,7 +84,12 @@ def _sanity(system: str, prompt: str, _cap: int) -> tuple[BaseModel, bool]:
     return check_sanity(*read_sanity(prompt)), True
 
 
+def _composer(_system: str, prompt: str, _cap: int) -> tuple[BaseModel, bool]:
+    return compose(prompt), True
+
+
 _ROLES: dict[str, Behaviour] = {
+    "composer": _composer,
     "designer": _designer,
     "assessor": _assessor,
     "mutator": _mutator,

@@ -93,6 +93,26 @@ class SanityContext(BaseModel):
     parent_template: str = ""
 
 
+class ComposerInstrument(BaseModel):
+    symbol: str
+    position: float = 0.0
+    features: dict[str, float] = Field(default_factory=dict)
+
+
+class ComposerContext(BaseModel):
+    """One decision of the paper-trading composer (seed 001's ComposeContext, rendered)."""
+
+    ts: str
+    equity: float
+    cash: float
+    max_position_notional: float
+    allow_short: bool = False
+    halted: bool = False
+    instruments: list[ComposerInstrument] = Field(default_factory=list)
+    digest: list[str] = Field(default_factory=list, description="one line per instrument")
+    skill: str = ""
+
+
 @dataclass(frozen=True)
 class DefaultPrompt:
     """A role's built-in prompt: the seed of the prompt registry."""
@@ -155,7 +175,7 @@ def _default(role: str) -> DefaultPrompt:
 
 
 DEFAULT_PROMPTS: dict[str, DefaultPrompt] = {
-    role: _default(role) for role in ("designer", "assessor", "mutator", "sanity")
+    role: _default(role) for role in ("designer", "assessor", "mutator", "sanity", "composer")
 }
 
 
@@ -217,6 +237,20 @@ def example_context(role: str) -> BaseModel:
             system=designer.system,
             template=designer.content,
             parent_template=designer.content,
+        )
+    if role == "composer":
+        return ComposerContext(
+            ts="2016-01-04T00:00:00+00:00",
+            equity=100_000.0,
+            cash=100_000.0,
+            max_position_notional=50_000.0,
+            instruments=[
+                ComposerInstrument(
+                    symbol="sp500",
+                    features={"close": 2012.66, "ret_20": 0.012, "sma_ratio_20_50": 1.01},
+                )
+            ],
+            digest=["sp500: 2 trades, realised P&L +120.50, win rate 50%"],
         )
     known = ", ".join(DEFAULT_PROMPTS)
     raise ValueError(f"no example context for role {role!r}; known: {known}")

@@ -81,6 +81,11 @@ SELECT ts, kind, reference_id, payload FROM (
 ORDER BY ts, step, record_id
 """
 
+_RECORD = """
+SELECT ts, kind, reference_id, payload FROM paper_history
+ WHERE strategy_id = %(strategy_id)s AND record_id = %(record_id)s
+"""
+
 _RECORD_EQUITY = """
 INSERT INTO paper_equity (strategy_id, ts, total_value, cash, benchmark)
 VALUES (%(strategy_id)s, %(ts)s, %(total_value)s, %(cash)s, %(benchmark)s)
@@ -91,6 +96,11 @@ _EQUITY = """
 SELECT ts, total_value, cash, benchmark FROM paper_equity
  WHERE strategy_id = %(strategy_id)s
  ORDER BY ts
+"""
+_LATEST_EQUITY = """
+SELECT DISTINCT ON (strategy_id) strategy_id, ts, total_value, cash, benchmark
+  FROM paper_equity
+ ORDER BY strategy_id, ts DESC
 """
 
 
@@ -245,6 +255,13 @@ class PaperRepo:
         }
         return await fetch_all(self._pool, _HISTORY, params, HistoryRecord)
 
+    async def record(
+        self, strategy_id: str, kind: HistoryKind, reference_id: str
+    ) -> HistoryRecord | None:
+        """One record by its retry key (``kind:reference_id``), or None."""
+        params = {"strategy_id": strategy_id, "record_id": f"{kind}:{reference_id}"}
+        return await fetch_one(self._pool, _RECORD, params, HistoryRecord)
+
     # --- equity --------------------------------------------------------------------------
 
     async def record_equity(
@@ -275,6 +292,12 @@ class PaperRepo:
         """The strategy's value series in time order; empty for an unknown strategy."""
         params = {"strategy_id": strategy_id}
         return await fetch_all(self._pool, _EQUITY, params, EquityPoint)
+
+    async def latest_equity(self) -> dict[str, EquityPoint]:
+        """Each strategy's newest equity point, by strategy id."""
+        async with self._pool.connection() as conn:
+            rows = await (await conn.execute(_LATEST_EQUITY)).fetchall()
+        return {row["strategy_id"]: EquityPoint.model_validate(row) for row in rows}
 
 
 def _check_status(status: str) -> None:

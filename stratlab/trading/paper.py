@@ -87,6 +87,9 @@ class PaperBook(BaseModel):
     last_prices: dict[str, float] = Field(default_factory=dict)
     peak_value: float | None = Field(None, description="high-water mark of total value")
     halted: bool = False
+    benchmark_base: dict[str, float] = Field(
+        default_factory=dict, description="closes at the first bar: the buy-and-hold base"
+    )
 
     @classmethod
     def open(cls, initial_cash: float, *, strategy_id: str | None = None) -> PaperBook:

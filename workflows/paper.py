@@ -1,0 +1,238 @@
+"""PaperTradingWorkflow: a strategy trading on paper, one decision per bar (seed 001).
+
+Each cycle is four activities: observe the next bar (compute pool: candles, features),
+execute the previous cycle's instructions at this bar's open and mark the book at its
+close (orchestrator), compose a plan (llm pool, the registry's composer prompt), and
+normalise it with the guardrails into instructions (orchestrator). Then the workflow
+sleeps on a durable timer: ``speed_seconds`` on the replayed clock, ``poll_seconds``
+while the live feed has no new bar.
+
+Signals ``pause``, ``resume`` and ``stop`` (with a reason) steer it, also from the web UI;
+the ``summary`` query answers the latest figures. Every ``cycles_per_run`` cycles (or when
+Temporal suggests it) it continues as new with its small state, so a year of bars or a
+month of polls never makes one long history. Only ids, timestamps and a few numbers
+cross the history; bars, plans and books live in Postgres.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
+
+with workflow.unsafe.imports_passed_through():
+    from activities import names
+    from stratlab.models.paper import (
+        ComposeStep,
+        CycleStepInput,
+        DecisionStep,
+        ExecutionStep,
+        MarketStep,
+        MarketStepInput,
+        PaperOpened,
+        PaperOpenInput,
+        PaperRunState,
+        PaperSummary,
+        PaperTradingInput,
+        StatusInput,
+    )
+    from stratlab.models.trading import StrategyStatus
+    from workflows import constants as c
+
+
+def compose_id_for(strategy_id: str, cycle: int) -> str:
+    """The cycle's id: every record and instruction of the cycle hangs off it."""
+    return f"{strategy_id}-{cycle:06d}"
+
+
+@workflow.defn(name="PaperTradingWorkflow")
+class PaperTradingWorkflow:
+    def __init__(self) -> None:
+        self._paused = False
+        self._stop_reason: str | None = None
+        self._summary = PaperSummary()
+
+    @workflow.signal(name=c.PAPER_PAUSE)
+    def pause(self) -> None:
+        self._paused = True
+
+    @workflow.signal(name=c.PAPER_RESUME)
+    def resume(self) -> None:
+        self._paused = False
+
+    @workflow.signal(name=c.PAPER_STOP)
+    def stop(self, reason: str = "") -> None:
+        if self._stop_reason is None:
+            self._stop_reason = reason.strip()[:200] or "stopped by request"
+
+    @workflow.query(name=c.PAPER_SUMMARY)
+    def summary(self) -> PaperSummary:
+        status: StrategyStatus = "paused" if self._paused else self._summary.status
+        return self._summary.model_copy(update={"status": status})
+
+    @workflow.run
+    async def run(self, inp: PaperTradingInput) -> PaperSummary:
+        info = workflow.info()
+        strategy_id = inp.strategy_id or info.workflow_id.removeprefix("paper-")
+        state = inp.state or PaperRunState()
+        self._paused = state.paused
+        self._summary = state.summary or PaperSummary(
+            strategy_id=strategy_id, mode=inp.mode, initial_capital=inp.initial_capital
+        )
+        self._summary.runs = state.runs
+        if inp.state is None:
+            await self._open(inp, strategy_id)
+        cycles_this_run = 0
+        while True:
+            if self._paused and self._stop_reason is None:
+                await self._set_status(strategy_id, "paused")
+                await workflow.wait_condition(
+                    lambda: not self._paused or self._stop_reason is not None
+                )
+            if self._stop_reason is not None:
+                self._summary.finished_reason = self._stop_reason
+                break
+            await self._set_status(strategy_id, "running")
+            if inp.max_cycles is not None and state.cycle >= inp.max_cycles:
+                self._summary.finished_reason = f"made its {inp.max_cycles} decisions"
+                break
+            if cycles_this_run >= inp.cycles_per_run or info.is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                state.paused = self._paused
+                state.runs += 1
+                state.summary = self._summary
+                workflow.continue_as_new(inp.model_copy(update={"state": state}))
+            step = await self._observe(strategy_id, state)
+            if step.bar_ts is None:
+                if step.finished:
+                    self._summary.finished_reason = "replay finished: no bar left"
+                    break
+                self._summary.waiting = step.waiting
+                await self._sleep(inp.poll_seconds)
+                continue
+            await self._cycle(strategy_id, state, step)
+            cycles_this_run += 1
+            if inp.speed_seconds > 0:
+                await self._sleep(inp.speed_seconds)
+        await self._set_status(strategy_id, "stopped")
+        return self._summary
+
+    async def _open(self, inp: PaperTradingInput, strategy_id: str) -> None:
+        workflow.upsert_search_attributes(
+            [
+                c.SA_SYMBOL.value_set(",".join(inp.symbols)),
+                c.SA_ROLE.value_set("composer"),
+            ]
+        )
+        opened = await workflow.execute_activity(
+            names.PAPER_OPEN,
+            PaperOpenInput(
+                strategy_id=strategy_id,
+                workflow_id=workflow.info().workflow_id,
+                run_key=workflow.info().first_execution_run_id,
+                settings=inp,
+            ),
+            result_type=PaperOpened,
+            task_queue=self._queue(c.ORCHESTRATOR),
+            start_to_close_timeout=c.STORE_TIMEOUT,
+            retry_policy=c.STORE_RETRY,
+        )
+        self._summary.total_value = opened.initial_capital
+        self._summary.cash = opened.initial_capital
+
+    async def _observe(self, strategy_id: str, state: PaperRunState) -> MarketStep:
+        cycle = state.cycle + 1
+        return await workflow.execute_activity(
+            names.PAPER_OBSERVE,
+            MarketStepInput(
+                strategy_id=strategy_id,
+                cycle=cycle,
+                compose_id=compose_id_for(strategy_id, cycle),
+                cursor=state.cursor,
+            ),
+            result_type=MarketStep,
+            task_queue=self._queue(c.COMPUTE),
+            start_to_close_timeout=c.PAPER_MARKET_TIMEOUT,
+            retry_policy=c.COMPUTE_RETRY,
+        )
+
+    async def _cycle(self, strategy_id: str, state: PaperRunState, step: MarketStep) -> None:
+        cycle = state.cycle + 1
+        inp = CycleStepInput(
+            strategy_id=strategy_id,
+            cycle=cycle,
+            compose_id=compose_id_for(strategy_id, cycle),
+            pending_compose_id=state.pending_compose_id,
+        )
+        executed = await workflow.execute_activity(
+            names.PAPER_EXECUTE,
+            inp,
+            result_type=ExecutionStep,
+            task_queue=self._queue(c.ORCHESTRATOR),
+            start_to_close_timeout=c.PAPER_STEP_TIMEOUT,
+            retry_policy=c.STORE_RETRY,
+        )
+        composed = await workflow.execute_activity(
+            names.PAPER_COMPOSE,
+            inp,
+            result_type=ComposeStep,
+            task_queue=self._queue(c.LLM),
+            start_to_close_timeout=c.LLM_TIMEOUT,
+            retry_policy=c.LLM_RETRY,
+        )
+        decided = await workflow.execute_activity(
+            names.PAPER_DECIDE,
+            inp,
+            result_type=DecisionStep,
+            task_queue=self._queue(c.ORCHESTRATOR),
+            start_to_close_timeout=c.PAPER_STEP_TIMEOUT,
+            retry_policy=c.STORE_RETRY,
+        )
+        state.cycle, state.cursor, state.pending_compose_id = cycle, step.bar_ts, inp.compose_id
+        self._record(state, executed, composed, decided)
+
+    def _record(
+        self,
+        state: PaperRunState,
+        executed: ExecutionStep,
+        composed: ComposeStep,
+        decided: DecisionStep,
+    ) -> None:
+        s = self._summary
+        s.cycle, s.last_bar_ts, s.waiting = state.cycle, state.cursor, ""
+        s.total_value, s.cash, s.halted = executed.total_value, executed.cash, executed.halted
+        capital = s.initial_capital or 0.0
+        s.pnl = executed.total_value - capital
+        s.pnl_pct = s.pnl / capital if capital else None
+        fallback = [f"fallback: {composed.fallback}"] if composed.fallback else []
+        s.last_decision = (fallback + decided.summary)[:6] or ["no order"]
+
+    async def _set_status(self, strategy_id: str, wanted: StrategyStatus) -> None:
+        """Write the status row and search attribute when it changes (once per change)."""
+        if self._summary.status == wanted:
+            return
+        await workflow.execute_activity(
+            names.PAPER_STATUS,
+            StatusInput(strategy_id=strategy_id, status=wanted),
+            task_queue=self._queue(c.ORCHESTRATOR),
+            start_to_close_timeout=c.STORE_TIMEOUT,
+            retry_policy=c.STORE_RETRY,
+        )
+        attributes: list[SearchAttributeUpdate[Any]] = [c.SA_PHASE.value_set(f"paper_{wanted}")]
+        workflow.upsert_search_attributes(attributes)
+        self._summary.status = wanted
+
+    async def _sleep(self, seconds: float) -> None:
+        """A durable timer that a stop or pause cuts short."""
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._stop_reason is not None or self._paused,
+                timeout=timedelta(seconds=seconds),
+            )
+
+    @staticmethod
+    def _queue(pool: str) -> str:
+        return c.sibling_queue(workflow.info().task_queue, pool)
