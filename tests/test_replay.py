@@ -17,6 +17,7 @@ from temporalio.worker import Replayer
 
 from stratlab.models.research import ResearchCycleInput, ResearchCycleResult, SessionStarted
 from workflows.optimization import OptimizationGenerationWorkflow
+from workflows.paper import PaperTradingWorkflow
 from workflows.regression import RegressionRunWorkflow
 from workflows.research import ResearchCycleWorkflow
 from workflows.review import PromptReviewWorkflow
@@ -26,6 +27,7 @@ WORKFLOWS = [
     RegressionRunWorkflow,
     OptimizationGenerationWorkflow,
     PromptReviewWorkflow,
+    PaperTradingWorkflow,
 ]
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -44,6 +46,8 @@ def test_representative_histories_are_kept() -> None:
         "regression_run",
         "optimization_generation",
         "prompt_review",
+        "paper_trading_replay",
+        "paper_trading_live",
     } <= names
 
 

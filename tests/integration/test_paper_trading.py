@@ -12,6 +12,7 @@ import asyncio
 import math
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -63,7 +64,7 @@ async def test_a_replayed_year_trades_every_bar_and_replays(
         symbols=symbols,
         replay_from="2016-01-01",
         replay_to="2016-12-31",
-        cycles_per_run=100,
+        cycles_per_run=30,
         guardrails=GuardrailConfig(max_position_notional=60_000, cooldown_bars=2),
     )
     result = await asyncio.wait_for(handle.result(), timeout=600)
@@ -72,7 +73,7 @@ async def test_a_replayed_year_trades_every_bar_and_replays(
     assert result.status == "stopped"
     assert result.finished_reason == "replay finished: no bar left"
     assert result.cycle == len(bars) > 240
-    assert result.runs == math.ceil(len(bars) / 100)  # continued as new every 100 cycles
+    assert result.runs == math.ceil(len(bars) / 30)  # continued as new every 30 cycles
 
     repo = PaperRepo(lab.db)
     kinds = Counter(r.kind for r in await repo.history("year-2016"))
@@ -126,9 +127,51 @@ async def test_a_replayed_year_trades_every_bar_and_replays(
         handle.id, run_id=handle.first_execution_run_id or handle.result_run_id
     )
     history = await first.fetch_history()
-    assert sum(1 for _ in history.events) < 3_000  # 100 cycles of a run, not the year
+    assert sum(1 for _ in history.events) < 30 * 30  # 30 cycles of a run, not the year
     await Replayer(
         workflows=[PaperTradingWorkflow], data_converter=pydantic_data_converter
     ).replay_workflow(history)
-    await save_history(first, "paper_trading")
+    await save_history(first, "paper_trading_replay")
     assert datetime.now(UTC) > result.last_bar_ts  # type: ignore[operator]
+
+
+async def summary_when(
+    handle: WorkflowHandle[Any, Any], check: Any, timeout: float = 60
+) -> PaperSummary:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        summary = await handle.query("summary", result_type=PaperSummary)
+        if check(summary):
+            return summary
+        assert asyncio.get_running_loop().time() < deadline, summary
+        await asyncio.sleep(0.1)
+
+
+async def test_live_feed_decides_on_each_new_bar_of_a_growing_file(
+    lab: Any, tmp_path: Path
+) -> None:
+    bars = load_bundled("sp500")
+    feed = tmp_path / "sp500-feed.csv"
+    bars.loc[:"2016-07-29"].to_csv(feed, index_label="date")
+    handle = await start_paper(
+        lab, "live-feed", symbols=["sp500"], feed={"sp500": str(feed)}, poll_seconds=0.2
+    )
+    first = await summary_when(handle, lambda s: s.cycle == 1 and s.waiting)
+    assert pd.Timestamp(first.last_bar_ts).tz_convert(None) == pd.Timestamp("2016-07-29")
+    assert "no new bar" in first.waiting
+
+    bars.loc[:"2016-08-01"].to_csv(feed, index_label="date")  # the feed grows by one bar
+    second = await summary_when(handle, lambda s: s.cycle == 2)
+    assert pd.Timestamp(second.last_bar_ts).tz_convert(None) == pd.Timestamp("2016-08-01")
+    (fill,) = await execution_fills(lab, "live-feed")  # the uptrend's buy of 2016-07-29
+    assert fill.side == "buy" and pd.Timestamp(fill.ts).tz_convert(None) == pd.Timestamp(
+        "2016-08-01"
+    )
+    assert fill.price == bars.loc["2016-08-01", "open"] * (1 + 5 / 10_000)  # the new bar's open
+
+    await handle.signal("stop", "test over")
+    result = await asyncio.wait_for(handle.result(), timeout=60)
+    await save_history(handle, "paper_trading_live")
+    assert result.status == "stopped" and result.finished_reason == "test over"
+    row = await PaperRepo(lab.db).get_strategy("live-feed")
+    assert row is not None and row.status == "stopped"
