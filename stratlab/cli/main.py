@@ -19,6 +19,7 @@ import typer
 
 from stratlab.cli import read
 from stratlab.cli._common import CliError, console, err_console, run, settings, store
+from stratlab.cli.paper_app import paper_app
 from stratlab.cli.prompts_app import prompts_app
 from stratlab.cli.skills import skills_app
 from stratlab.config import Settings
@@ -38,6 +39,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")
 app.add_typer(skills_app, name="skills")
 app.add_typer(prompts_app, name="prompts")
+app.add_typer(paper_app, name="paper")
 schedule_app = typer.Typer(help="Temporal Schedules of the lab.", no_args_is_help=True)
 app.add_typer(schedule_app, name="schedule")
 
