@@ -22,6 +22,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities import names
@@ -175,14 +176,27 @@ class PaperTradingWorkflow:
             start_to_close_timeout=c.PAPER_STEP_TIMEOUT,
             retry_policy=c.STORE_RETRY,
         )
-        composed = await workflow.execute_activity(
-            names.PAPER_COMPOSE,
-            inp,
-            result_type=ComposeStep,
-            task_queue=self._queue(c.LLM),
-            start_to_close_timeout=c.LLM_TIMEOUT,
-            retry_policy=c.LLM_RETRY,
-        )
+        try:
+            composed = await workflow.execute_activity(
+                names.PAPER_COMPOSE,
+                inp,
+                result_type=ComposeStep,
+                task_queue=self._queue(c.LLM),
+                start_to_close_timeout=c.LLM_TIMEOUT,
+                retry_policy=c.LLM_RETRY,
+            )
+        except ActivityError as err:
+            # A provider outage outlasting the retries must not end a strategy that runs
+            # for months: this bar is decided by the guardrails' fallback instead.
+            cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
+            composed = await workflow.execute_activity(
+                names.PAPER_COMPOSE,
+                inp.model_copy(update={"compose_error": cause[:500]}),
+                result_type=ComposeStep,
+                task_queue=self._queue(c.LLM),
+                start_to_close_timeout=c.PAPER_STEP_TIMEOUT,
+                retry_policy=c.STORE_RETRY,
+            )
         decided = await workflow.execute_activity(
             names.PAPER_DECIDE,
             inp,

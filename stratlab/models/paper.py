@@ -124,6 +124,9 @@ class CycleStepInput(BaseModel):
     cycle: int
     compose_id: str
     pending_compose_id: str | None = None
+    compose_error: str = Field(
+        "", description="the composer failed for good: record this and let the fallback decide"
+    )
 
 
 class ExecutionStep(BaseModel):

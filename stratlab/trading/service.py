@@ -237,6 +237,19 @@ class PaperService:
         found = await self._repo.record(inp.strategy_id, "compose", inp.compose_id)
         if found is not None:
             return _compose_step(found.payload)
+        if inp.compose_error:  # the LLM call failed after every retry: record, no call
+            bar_ts, view, _, digest = await self._decision_inputs(inp)
+            failed: dict[str, Any] = {
+                "plan": None,
+                "error": clean_text(f"composer unavailable: {inp.compose_error}", 1000),
+                "portfolio": {"total_value": view.total_value, "cash": view.cash},
+                "digest": digest.model_dump(mode="json"),
+            }
+            unavailable = HistoryRecord(
+                ts=bar_ts, kind="compose", reference_id=inp.compose_id, payload=failed
+            )
+            await self._repo.record_history(inp.strategy_id, unavailable)
+            return _compose_step(failed)
         if self._llm is None:
             raise PaperStateError("compose needs an LLM: this service was built without one")
         row, cfg = await self._strategy(inp.strategy_id)

@@ -23,6 +23,7 @@ from temporalio.worker import Replayer
 from stratlab.market.datasets import load_bundled
 from stratlab.models.paper import PaperSummary, PaperTradingInput
 from stratlab.models.trading import Fill, GuardrailConfig
+from stratlab.store.prompts import PromptRepo
 from stratlab.store.trading import PaperRepo
 from tests.integration.test_research_cycle import rows, save_history
 from workflows.constants import PAPER_WORKFLOW_ID
@@ -175,3 +176,33 @@ async def test_live_feed_decides_on_each_new_bar_of_a_growing_file(
     assert result.status == "stopped" and result.finished_reason == "test over"
     row = await PaperRepo(lab.db).get_strategy("live-feed")
     assert row is not None and row.status == "stopped"
+
+
+async def test_a_composer_that_keeps_failing_leaves_the_bar_to_the_fallback(lab: Any) -> None:
+    broken = await PromptRepo(lab.db).insert(
+        prompt_id="00000000-0000-4000-8000-0000000c0de5",
+        role="composer",
+        version="1.0.1-broken",
+        system="You compose.",
+        content="Time: {{ ts }}\n{{ no_such_field }}\n",
+        parent_ids=[],
+    )
+    handle = await start_paper(
+        lab,
+        "broken-composer",
+        symbols=["sp500"],
+        prompt_id=broken.id,
+        replay_from="2016-07-25",
+        replay_to="2016-07-29",
+    )
+    result = await asyncio.wait_for(handle.result(), timeout=120)
+    assert result.finished_reason == "replay finished: no bar left" and result.cycle == 5
+    assert any(line.startswith("fallback: composer unavailable") for line in result.last_decision)
+    repo = PaperRepo(lab.db)
+    composed = await repo.history("broken-composer", kinds=["compose"])
+    assert len(composed) == 5
+    for record in composed:
+        assert record.payload["plan"] is None
+        assert "undefined variable" in record.payload["error"]
+    decided = await repo.history("broken-composer", kinds=["instructions"])
+    assert all(r.payload["fallback"] and not r.payload["instructions"] for r in decided)
