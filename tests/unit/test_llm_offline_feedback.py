@@ -210,8 +210,8 @@ async def test_output_beyond_the_token_cap_is_cut_off_and_fails_parsing() -> Non
 
 
 async def test_unknown_role_is_a_request_error() -> None:
-    request = designer_request().model_copy(update={"role": "composer"})
-    with pytest.raises(LlmRequestError, match="no behaviour for role composer"):
+    request = designer_request().model_copy(update={"role": "coder"})
+    with pytest.raises(LlmRequestError, match="no behaviour for role coder"):
         await complete(request)
 
 
