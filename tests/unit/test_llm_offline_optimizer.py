@@ -239,8 +239,8 @@ async def test_sanity_rejects_a_candidate_that_closes_its_own_block() -> None:
 # --- default prompts ---------------------------------------------------------------------
 
 
-def test_four_default_prompts_render_with_their_example_context() -> None:
-    assert set(DEFAULT_PROMPTS) == {"designer", "assessor", "mutator", "sanity"}
+def test_default_prompts_render_with_their_example_context() -> None:
+    assert set(DEFAULT_PROMPTS) == {"designer", "assessor", "mutator", "sanity", "composer"}
     for role, prompt in DEFAULT_PROMPTS.items():
         assert prompt.role == role and prompt.system.strip()
         assert render_prompt(prompt.system, {}) == prompt.system  # plain text

@@ -67,7 +67,7 @@ def test_runtime_error_in_template_is_wrapped() -> None:
 
 
 def test_default_prompts_load_with_version_and_system() -> None:
-    assert set(DEFAULT_PROMPTS) == {"designer", "assessor", "mutator", "sanity"}
+    assert set(DEFAULT_PROMPTS) == {"designer", "assessor", "mutator", "sanity", "composer"}
     for role, prompt in DEFAULT_PROMPTS.items():
         assert prompt.role == role
         assert prompt.version == "1.0.0"

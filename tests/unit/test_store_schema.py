@@ -130,24 +130,24 @@ class FakeDefault:
 
 async def test_seeding_defaults_is_idempotent_and_keeps_a_promoted_prod(db_pool: Pool) -> None:
     repo = PromptRepo(db_pool)
-    defaults = [FakeDefault("composer", "You trade.", "Decide for {{ symbol }}.")]
+    defaults = [FakeDefault("coder", "You trade.", "Decide for {{ symbol }}.")]
     async with db_pool.connection() as conn:
         first = await seed_default_prompts(conn, defaults)
         again = await seed_default_prompts(conn, defaults)
     assert first == again
 
-    seeded = await repo.current_prod("composer")
+    seeded = await repo.current_prod("coder")
     assert seeded.id == first[0]
     assert seeded.content_hash == prompt_content_hash("You trade.", "Decide for {{ symbol }}.")
     assert [e.tag for e in await repo.tags(seeded.id)] == ["prod"]
 
     # A prompt promoted since then stays prod when a new default version is seeded.
-    better = await repo.insert(prompt_id="better", role="composer", content="Be bold.")
+    better = await repo.insert(prompt_id="better", role="coder", content="Be bold.")
     await repo.tag(better.id, "prod", actor="alice", reason="approved")
     async with db_pool.connection() as conn:
-        await seed_default_prompts(conn, [FakeDefault("composer", "You trade.", "v2 text")])
-    assert (await repo.current_prod("composer")).id == "better"
-    assert len(await repo.list(role="composer")) == 3
+        await seed_default_prompts(conn, [FakeDefault("coder", "You trade.", "v2 text")])
+    assert (await repo.current_prod("coder")).id == "better"
+    assert len(await repo.list(role="coder")) == 3
 
 
 async def test_real_default_prompts_are_seeded_as_prod(db_pool: Pool) -> None:
