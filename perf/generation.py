@@ -27,7 +27,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -555,7 +555,9 @@ async def main(args: argparse.Namespace) -> None:
         )
 
 
-def _run(args: argparse.Namespace) -> None:
+def run_guarded(
+    main: Callable[[argparse.Namespace], Awaitable[None]], args: argparse.Namespace
+) -> None:
     """``asyncio.run`` that also treats SIGTERM like Ctrl-C, so the cleanup runs."""
 
     async def guarded() -> None:
@@ -588,4 +590,4 @@ if __name__ == "__main__":
         default=True,
         help="read the last generation's cycle histories to show where the time went",
     )
-    _run(parser.parse_args())
+    run_guarded(main, parser.parse_args())

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import statistics
 import sys
 import time
@@ -36,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from generation import CycleProfile, Lab, _dur, _load, fresh_lab
+from generation import CycleProfile, Lab, _dur, _load, fresh_lab, run_guarded
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
@@ -444,22 +443,6 @@ async def main(args: argparse.Namespace) -> None:
         print(f"\nload average at the end {_load()}; total run {_dur(time.monotonic() - t0)}")
 
 
-def _run(args: argparse.Namespace) -> None:
-    """``asyncio.run`` that also treats SIGTERM like Ctrl-C, so the cleanup runs."""
-
-    async def guarded() -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        await main(args)
-
-    try:
-        asyncio.run(guarded())
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted: the stack was stopped and its files removed", file=sys.stderr)
-        sys.exit(130)
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cycles", type=int, default=1000, help="decisions of the long replay")
@@ -467,4 +450,4 @@ if __name__ == "__main__":
     parser.add_argument("--skip-long", action="store_true", help="skip the long replay (part 3)")
     parser.add_argument("--timeout", type=float, default=60, help="minutes per workflow")
     parser.add_argument("--cold-jit", action="store_true", help="start with an empty numba cache")
-    _run(parser.parse_args())
+    run_guarded(main, parser.parse_args())

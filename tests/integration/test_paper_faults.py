@@ -15,9 +15,7 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +24,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from stratlab.store.trading import PaperRepo
 from tests.integration.test_paper_trading import execution_fills, start_paper
 from tests.integration.test_research_cycle import rows
+from tests.integration.test_worker_faults import start_worker
 
-ROOT = Path(__file__).resolve().parents[2]
 KILLS = 2
 STRATEGY = "faults"
 
@@ -37,22 +35,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def lab_pools() -> tuple[str, ...]:
     return ("llm", "compute", "optimizer")
-
-
-def start_orchestrator(lab: Any, client: Client) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": lab.settings.database_url,
-        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-        "STRATLAB_TASK_QUEUE_PREFIX": lab.settings.task_queue_prefix,
-        "STRATLAB_HOME": str(lab.settings.home),
-        "STRATLAB_LOG_FORMAT": "json",
-        "STRATLAB_LOG_LEVEL": "WARNING",
-    }
-    log = (lab.settings.home / "orchestrator-worker.log").open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "workers", "orchestrator"], cwd=ROOT, env=env, stdout=log, stderr=log
-    )
 
 
 async def execution_waiting_on_lock(lab: Any) -> bool:
@@ -93,7 +75,7 @@ async def kill_during_execution(lab: Any, worker: subprocess.Popen[bytes]) -> bo
 async def test_killed_worker_during_execution_never_fills_twice(
     lab: Any, temporal_client: Client
 ) -> None:
-    worker = start_orchestrator(lab, temporal_client)
+    worker = start_worker(lab, temporal_client, "orchestrator")
     handle = await start_paper(
         lab, STRATEGY, symbols=["sp500"], replay_from="2016-01-01", replay_to="2016-09-30"
     )
@@ -104,7 +86,7 @@ async def test_killed_worker_during_execution_never_fills_twice(
             assert described.status == WorkflowExecutionStatus.RUNNING, "ended before the kills"
             if await kill_during_execution(lab, worker):
                 kills += 1
-                worker = start_orchestrator(lab, temporal_client)
+                worker = start_worker(lab, temporal_client, "orchestrator")
         result = await asyncio.wait_for(handle.result(), timeout=300)
     finally:
         worker.send_signal(signal.SIGTERM)

@@ -34,7 +34,8 @@ def lab_pools() -> tuple[str, ...]:
     return ("orchestrator", "llm", "optimizer")
 
 
-def start_compute_worker(lab: Any, client: Client) -> subprocess.Popen[bytes]:
+def start_worker(lab: Any, client: Client, pool: str = "compute") -> subprocess.Popen[bytes]:
+    """``python -m workers <pool>`` against the test's lab, as a container runs it."""
     env = {
         **os.environ,
         "DATABASE_URL": lab.settings.database_url,
@@ -44,9 +45,9 @@ def start_compute_worker(lab: Any, client: Client) -> subprocess.Popen[bytes]:
         "STRATLAB_LOG_FORMAT": "json",
         "STRATLAB_LOG_LEVEL": "WARNING",
     }
-    log = (lab.settings.home / "compute-worker.log").open("ab")
+    log = (lab.settings.home / f"{pool}-worker.log").open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "workers", "compute"], cwd=ROOT, env=env, stdout=log, stderr=log
+        [sys.executable, "-m", "workers", pool], cwd=ROOT, env=env, stdout=log, stderr=log
     )
 
 
@@ -76,7 +77,7 @@ async def test_killed_compute_worker_resumes_training_from_checkpoint(
     lab: Any, temporal_client: Client
 ) -> None:
     await use_long_training_prompt(lab)
-    worker = start_compute_worker(lab, temporal_client)
+    worker = start_worker(lab, temporal_client)
     handle = await lab.start_cycle(
         symbol="sp500",
         kind="ml",
@@ -93,7 +94,7 @@ async def test_killed_compute_worker_resumes_training_from_checkpoint(
                 worker.wait()
                 # Re-read: the dead worker may have written one more epoch since the poll.
                 kills, last_seen = kills + 1, await max_checkpoint(lab)
-                worker = start_compute_worker(lab, temporal_client)
+                worker = start_worker(lab, temporal_client)
             await asyncio.sleep(0.05)
         result = await asyncio.wait_for(handle.result(), timeout=180)
     finally:
