@@ -238,7 +238,7 @@ class PaperService:
         if found is not None:
             return _compose_step(found.payload)
         if inp.compose_error:  # the LLM call failed after every retry: record, no call
-            bar_ts, view, _, digest = await self._decision_inputs(inp)
+            bar_ts, _, view, _, digest = await self._decision_inputs(inp)
             failed: dict[str, Any] = {
                 "plan": None,
                 "error": clean_text(f"composer unavailable: {inp.compose_error}", 1000),
@@ -253,7 +253,7 @@ class PaperService:
         if self._llm is None:
             raise PaperStateError("compose needs an LLM: this service was built without one")
         row, cfg = await self._strategy(inp.strategy_id)
-        bar_ts, view, vectors, digest = await self._decision_inputs(inp)
+        bar_ts, _, view, vectors, digest = await self._decision_inputs(inp)
         prompt = await self._prompts.get(row.prompt_id or "")
         if prompt is None:
             raise PaperStateError(f"prompt {row.prompt_id!r} of {inp.strategy_id} is gone")
@@ -319,8 +319,7 @@ class PaperService:
             raise PaperStateError(f"{inp.compose_id}: no compose record to decide on")
         raw_plan = composed.payload.get("plan")
         plan = LlmPlanProposal.model_validate(raw_plan) if raw_plan else None
-        bar_ts, view, _, digest = await self._decision_inputs(inp)
-        closes = await self._closes(inp)
+        bar_ts, closes, view, _, digest = await self._decision_inputs(inp)
         instructions, reports = normalise_plan(
             plan,
             view,
@@ -348,15 +347,11 @@ class PaperService:
 
     # --- shared reads -------------------------------------------------------------------
 
-    async def _closes(self, inp: CycleStepInput) -> dict[str, float]:
-        _, bars = await _bars(self._repo, inp)
-        return {s: c.close for s, c in bars.items()}
-
     async def _decision_inputs(
         self, inp: CycleStepInput
-    ) -> tuple[datetime, PortfolioView, list[dict[str, Any]], TradeDigest]:
-        """The decision bar's ts, the book marked at its closes, the feature vectors and the
-        digest of every trade that exited by then."""
+    ) -> tuple[datetime, dict[str, float], PortfolioView, list[dict[str, Any]], TradeDigest]:
+        """The decision bar's ts and closes, the book marked at them, the feature vectors
+        and the digest of every trade that exited by then."""
         features = await self._repo.record(inp.strategy_id, "features", inp.compose_id)
         stored = await self._repo.load_book(inp.strategy_id)
         if features is None or stored is None:
@@ -367,7 +362,7 @@ class PaperService:
         view = book.mark(closes, ts=bar_ts)
         executions = await self._repo.history(inp.strategy_id, kinds=["execution"])
         digest = build_digest(executions, bar_ts)
-        return bar_ts, view, list(features.payload.get("features", [])), digest
+        return bar_ts, closes, view, list(features.payload.get("features", [])), digest
 
 
 _BAR_FIELDS = {"ts", "open", "high", "low", "close", "volume"}
