@@ -145,8 +145,11 @@ CREATE TABLE IF NOT EXISTS agent_actions (
     latency_simulated boolean NOT NULL DEFAULT false,
     outcome           text NOT NULL DEFAULT 'ok',
     error             text NULL,
+    cached            boolean NOT NULL DEFAULT false,  -- answered by the response cache
     created_at        timestamptz NOT NULL DEFAULT now()
 );
+-- Databases created before the response cache existed gain the column here.
+ALTER TABLE agent_actions ADD COLUMN IF NOT EXISTS cached boolean NOT NULL DEFAULT false;
 COMMENT ON TABLE agent_actions IS
     'Every LLM call (the design''s llm_calls): role, prompt, model, tokens, cost, latency '
     '(latency_simulated for the offline provider) and outcome. One row per action_id.';

@@ -44,10 +44,33 @@ class Settings(BaseModel):
     )
 
     # LLM layer
-    llm_provider: str = Field("offline", description="STRATLAB_LLM_PROVIDER: offline | openai")
+    llm_provider: str = Field(
+        "auto",
+        description="STRATLAB_LLM_PROVIDER: auto | offline | openai | anthropic (auto: "
+        "anthropic when ANTHROPIC_API_KEY is set, else openai when OPENAI_API_KEY or "
+        "OPENAI_BASE_URL is set, else offline)",
+    )
     llm_model: str | None = Field(None, description="STRATLAB_LLM_MODEL: model name override")
+    role_models: str | None = Field(
+        None,
+        description="STRATLAB_ROLE_MODELS: per-role provider and model, e.g. "
+        "'designer=anthropic:claude-sonnet-4-5,sanity=openai:gpt-4o-mini'",
+    )
+    price_table: Path | None = Field(
+        None,
+        description="STRATLAB_PRICES: TOML file of model prices (USD per million tokens) "
+        "that adds to or overrides the built-in table",
+    )
+    llm_cache: bool = Field(
+        False, description="STRATLAB_LLM_CACHE: reuse the stored answer of an identical call"
+    )
     openai_base_url: str | None = Field(None, description="OPENAI_BASE_URL")
     openai_api_key: str | None = Field(None, description="OPENAI_API_KEY", repr=False)
+    openai_api: Literal["chat", "responses"] = Field(
+        "chat", description="STRATLAB_OPENAI_API: chat (chat completions) | responses"
+    )
+    anthropic_api_key: str | None = Field(None, description="ANTHROPIC_API_KEY", repr=False)
+    anthropic_base_url: str | None = Field(None, description="ANTHROPIC_BASE_URL")
     llm_timeout_seconds: float = Field(60.0, description="STRATLAB_LLM_TIMEOUT")
     max_output_tokens: int = Field(2048, description="STRATLAB_MAX_OUTPUT_TOKENS")
     mutator_max_output_tokens: int = Field(
@@ -99,6 +122,29 @@ class Settings(BaseModel):
     llm_activities_per_second: float | None = Field(None, description="STRATLAB_LLM_RATE")
     log_format: str = Field("auto", description="STRATLAB_LOG_FORMAT: auto | json | console")
     log_level: str = Field("INFO", description="STRATLAB_LOG_LEVEL")
+
+    # Observability (all off unless configured)
+    metrics_port: int | None = Field(
+        None, description="STRATLAB_METRICS_PORT: serve Prometheus /metrics on this port"
+    )
+    otel_endpoint: str | None = Field(
+        None, description="OTEL_EXPORTER_OTLP_ENDPOINT: OTLP/HTTP collector for traces"
+    )
+    otel_service_name: str = Field("stratlab", description="OTEL_SERVICE_NAME")
+    langfuse_public_key: str | None = Field(None, description="LANGFUSE_PUBLIC_KEY")
+    langfuse_secret_key: str | None = Field(None, description="LANGFUSE_SECRET_KEY", repr=False)
+    langfuse_base_url: str = Field(
+        "https://cloud.langfuse.com", description="LANGFUSE_BASE_URL"
+    )
+
+    @property
+    def langfuse_enabled(self) -> bool:
+        return bool(self.langfuse_public_key and self.langfuse_secret_key)
+
+    def secrets(self) -> list[str]:
+        """Every secret value set, so logs and diagnostics can scrub them."""
+        values = (self.openai_api_key, self.anthropic_api_key, self.langfuse_secret_key)
+        return [v for v in values if v]
 
     @property
     def pgdata_dir(self) -> Path:

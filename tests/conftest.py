@@ -11,4 +11,20 @@ os.environ.setdefault(
     "NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".stratlab" / "numba-cache")
 )
 
+# The suite never talks to a real provider or observability backend: a key in the
+# developer's shell must not turn a test into a billed, outbound call.
+for _var in (
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "STRATLAB_LLM_PROVIDER",
+    "STRATLAB_ROLE_MODELS",
+    "LANGFUSE_PUBLIC_KEY",
+    "LANGFUSE_SECRET_KEY",
+    "LANGFUSE_BASE_URL",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+):
+    os.environ.pop(_var, None)
+
 pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.temporal"]

@@ -52,6 +52,7 @@ from stratlab.store.prompts import PromptRepo
 from stratlab.store.research import ResearchRepo
 from stratlab.store.sessions import SessionRepo
 from stratlab.store.skills import SkillRepo
+from stratlab.telemetry.observers import call_observers
 from stratlab.trading.service import PaperService
 from workflows import constants
 from workflows.optimization import OptimizationGenerationWorkflow
@@ -121,7 +122,9 @@ def _activities(pool: str, db: Pool, settings: Settings) -> list[Callable]:
         paper = PaperStoreActivities(PaperService(db, market, prompts, SkillRepo(db), settings))
         acts += [paper.paper_open, paper.paper_execute, paper.paper_decide, paper.paper_status]
     elif pool == constants.LLM:
-        llm = BudgetedLlm(build_provider(settings), budget, actions, settings)
+        llm = BudgetedLlm(
+            build_provider(settings), budget, actions, settings, call_observers(settings)
+        )
         designer = Designer(llm, prompts, sessions, research, market, settings, SkillRepo(db))
         llm_box = LlmActivities(designer, Assessor(llm, prompts, research, settings), sessions)
         acts += [llm_box.design_strategy, llm_box.assess_strategy]

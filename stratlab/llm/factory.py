@@ -37,9 +37,21 @@ _BUILDERS: dict[str, Callable[[Settings], LlmProvider]] = {
 PROVIDER_NAMES = tuple(_BUILDERS)
 
 
+def resolve_provider_name(settings: Settings) -> str:
+    """``auto`` becomes the provider whose key is set: anthropic, then openai, else offline."""
+    name = settings.llm_provider.strip().lower()
+    if name != "auto":
+        return name
+    if settings.anthropic_api_key:
+        return "anthropic"
+    if settings.openai_api_key or settings.openai_base_url:
+        return "openai"
+    return "offline"
+
+
 def build_provider(settings: Settings) -> LlmProvider:
     """The provider named by ``settings.llm_provider``; ValueError for an unknown name."""
-    name = settings.llm_provider.strip().lower()
+    name = resolve_provider_name(settings)
     builder = _BUILDERS.get(name)
     if builder is None:
         raise ValueError(

@@ -7,7 +7,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 Role = Literal["designer", "assessor", "mutator", "composer", "coder", "sanity"]
-CallOutcome = Literal["ok", "malformed", "invalid", "error", "budget_exhausted"]
+CallOutcome = Literal[
+    "ok", "malformed", "invalid", "truncated", "refused", "error", "budget_exhausted"
+]
+StopReason = Literal["end", "max_tokens", "refusal"]
+"""Why a provider stopped: a complete answer, the output-token cap, or a refusal."""
 
 
 class LlmRequest(BaseModel):
@@ -30,6 +34,8 @@ class LlmResponse(BaseModel):
     latency_ms: float
     latency_simulated: bool = False
     tokens_estimated: bool = False
+    stop_reason: StopReason = "end"
+    cached: bool = Field(False, description="answered from the response cache: costs nothing")
 
 
 class LlmCallRecord(BaseModel):
@@ -50,3 +56,4 @@ class LlmCallRecord(BaseModel):
     outcome: CallOutcome = "ok"
     error: str | None = None
     iteration: int | None = None
+    cached: bool = False

@@ -7,13 +7,14 @@ retried activity records its new calls and never duplicates an old one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from stratlab.config import Settings
 from stratlab.llm.base import LlmError, LlmProvider
+from stratlab.llm.observe import CallObserver, CallTrace, observed
 from stratlab.llm.parsing import MalformedOutputError
 from stratlab.llm.pricing import cost_usd, worst_case_cost
 from stratlab.models.llm import CallOutcome, LlmCallRecord, LlmRequest, LlmResponse
@@ -35,12 +36,14 @@ class CallContext:
     iteration: int | None
     prompt_id: str | None
     scope: str = "research"
+    experiment_id: str | None = None
 
 
 @dataclass(frozen=True)
 class PricedResponse:
     response: LlmResponse
     cost_usd: float
+    record: LlmCallRecord | None = None
 
 
 class AnswerRejected(Exception):
@@ -75,11 +78,13 @@ class BudgetedLlm:
         budget: BudgetRepo,
         actions: ActionRepo,
         settings: Settings,
+        observers: Sequence[CallObserver] = (),
     ) -> None:
         self._provider = provider
         self._budget = budget
         self._actions = actions
         self._settings = settings
+        self._observers = tuple(observers)
 
     @property
     def provider(self) -> LlmProvider:
@@ -87,11 +92,29 @@ class BudgetedLlm:
 
     async def call(self, request: LlmRequest, ctx: CallContext) -> PricedResponse:
         model = self._provider.model_for(request)
+        trace = CallTrace(
+            request=request,
+            model=model,
+            action_id=ctx.action_id,
+            scope=ctx.scope,
+            session_id=ctx.session_id,
+            experiment_id=ctx.experiment_id,
+            prompt_id=ctx.prompt_id,
+            iteration=ctx.iteration,
+        )
+        with observed(self._observers, trace):
+            return await self._call(request, ctx, model, trace)
+
+    async def _call(
+        self, request: LlmRequest, ctx: CallContext, model: str, trace: CallTrace
+    ) -> PricedResponse:
         reserve = worst_case_cost(request, model, settings=self._settings)
         cap = self._settings.budget_cap(ctx.scope) - self._settings.budget_buffer_usd
         day = datetime.now(UTC).date()
         if not await self._budget.reserve(ctx.action_id, ctx.scope, day, reserve, cap):
-            await self._record(ctx, request, model, None, 0.0, "budget_exhausted", None)
+            trace.record = await self._record(
+                ctx, request, model, None, 0.0, "budget_exhausted", None
+            )
             raise BudgetExhaustedError(
                 f"{ctx.scope} budget for {day} cannot cover ${reserve:.4f} more "
                 f"(cap ${cap:.2f} after the ${self._settings.budget_buffer_usd:.2f} buffer)"
@@ -100,14 +123,23 @@ class BudgetedLlm:
             response = await self._provider.complete(request)
         except LlmError as err:
             await self._budget.settle(ctx.action_id, 0.0)
-            await self._record(ctx, request, model, None, 0.0, "error", str(err))
+            trace.record = await self._record(ctx, request, model, None, 0.0, "error", str(err))
             raise
-        cost = cost_usd(
-            response.model, response.input_tokens, response.output_tokens, settings=self._settings
+        # A cached answer was paid for when it was first given.
+        cost = (
+            0.0
+            if response.cached
+            else cost_usd(
+                response.model,
+                response.input_tokens,
+                response.output_tokens,
+                settings=self._settings,
+            )
         )
         await self._budget.settle(ctx.action_id, cost)
-        await self._record(ctx, request, model, response, cost, "ok", None)
-        return PricedResponse(response=response, cost_usd=cost)
+        trace.response = response
+        trace.record = await self._record(ctx, request, model, response, cost, "ok", None)
+        return PricedResponse(response=response, cost_usd=cost, record=trace.record)
 
     async def ask(
         self,
@@ -132,15 +164,25 @@ class BudgetedLlm:
                 outcome: CallOutcome = (
                     "malformed" if isinstance(err, MalformedOutputError) else "invalid"
                 )
-                await self.mark(ctx, outcome, str(err))
+                await self.mark(ctx, outcome, str(err), priced.record)
                 if n == attempts:
                     raise AnswerRejected(err) from err
                 request = _repair(request, priced.response.text, str(err))
         raise AssertionError("unreachable: attempts >= 1")
 
-    async def mark(self, ctx: CallContext, outcome: CallOutcome, error: str) -> None:
+    async def mark(
+        self,
+        ctx: CallContext,
+        outcome: CallOutcome,
+        error: str,
+        record: LlmCallRecord | None = None,
+    ) -> None:
         """Re-label a recorded call whose answer the caller rejected (malformed, invalid)."""
         await self._actions.set_outcome(ctx.action_id, outcome, error[:1000])
+        if record is not None:
+            relabelled = record.model_copy(update={"outcome": outcome, "error": error[:1000]})
+            for observer in self._observers:
+                observer.relabel(relabelled)
 
     async def _record(
         self,
@@ -151,22 +193,24 @@ class BudgetedLlm:
         cost: float,
         outcome: CallOutcome,
         error: str | None,
-    ) -> None:
-        await self._actions.record(
-            LlmCallRecord(
-                action_id=ctx.action_id,
-                session_id=ctx.session_id,
-                iteration=ctx.iteration,
-                role=request.role,
-                prompt_id=ctx.prompt_id,
-                provider=response.provider if response else self._provider.name,
-                model=response.model if response else model,
-                input_tokens=response.input_tokens if response else 0,
-                output_tokens=response.output_tokens if response else 0,
-                cost_usd=cost,
-                latency_ms=response.latency_ms if response else 0.0,
-                latency_simulated=response.latency_simulated if response else False,
-                outcome=outcome,
-                error=error[:1000] if error else None,
-            )
+    ) -> LlmCallRecord:
+        record = LlmCallRecord(
+            action_id=ctx.action_id,
+            session_id=ctx.session_id,
+            experiment_id=ctx.experiment_id,
+            iteration=ctx.iteration,
+            role=request.role,
+            prompt_id=ctx.prompt_id,
+            provider=response.provider if response else self._provider.name,
+            model=response.model if response else model,
+            input_tokens=response.input_tokens if response else 0,
+            output_tokens=response.output_tokens if response else 0,
+            cost_usd=cost,
+            latency_ms=response.latency_ms if response else 0.0,
+            latency_simulated=response.latency_simulated if response else False,
+            outcome=outcome,
+            error=error[:1000] if error else None,
+            cached=response.cached if response else False,
         )
+        await self._actions.record(record)
+        return record

@@ -16,11 +16,12 @@ from stratlab.store.db import ConnectionSource
 _RECORD = """
 INSERT INTO agent_actions (action_id, session_id, experiment_id, iteration, role, prompt_id,
                            provider, model, input_tokens, output_tokens, cost_usd,
-                           latency_ms, latency_simulated, outcome, error, created_at)
+                           latency_ms, latency_simulated, outcome, error, cached,
+                           created_at)
 VALUES (%(action_id)s, %(session_id)s, %(experiment_id)s, %(iteration)s, %(role)s,
         %(prompt_id)s, %(provider)s, %(model)s, %(input_tokens)s, %(output_tokens)s,
         %(cost_usd)s, %(latency_ms)s, %(latency_simulated)s, %(outcome)s, %(error)s,
-        COALESCE(%(created_at)s, now()))
+        %(cached)s, COALESCE(%(created_at)s, now()))
 ON CONFLICT (action_id) DO NOTHING
 RETURNING action_id
 """
