@@ -27,4 +27,9 @@ for _var in (
 ):
     os.environ.pop(_var, None)
 
+# Only loopback from here on (see tests/fixtures/loopback_only.py).
+from tests.fixtures import loopback_only  # noqa: E402
+
+loopback_only.install()
+
 pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.temporal"]
