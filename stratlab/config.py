@@ -120,6 +120,11 @@ class Settings(BaseModel):
     compute_threads: int = Field(2, description="STRATLAB_COMPUTE_THREADS")
     llm_max_concurrency: int = Field(8, description="STRATLAB_LLM_CONCURRENCY")
     llm_activities_per_second: float | None = Field(None, description="STRATLAB_LLM_RATE")
+    provider_limits: str | None = Field(
+        None,
+        description="STRATLAB_PROVIDER_LIMITS: per provider in one llm worker, "
+        "name=concurrency[/per_second], e.g. 'anthropic=4/2,openai=8/5'",
+    )
     log_format: str = Field("auto", description="STRATLAB_LOG_FORMAT: auto | json | console")
     log_level: str = Field("INFO", description="STRATLAB_LOG_LEVEL")
 
