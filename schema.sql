@@ -556,3 +556,20 @@ CREATE TABLE IF NOT EXISTS paper_equity (
 COMMENT ON TABLE paper_equity IS
     'Portfolio value series of each paper strategy (and its buy-and-hold benchmark), one '
     'point per bar; the first write of a point wins.';
+
+-- ===================================================================================
+-- LLM response cache (optional: STRATLAB_LLM_CACHE=1)
+-- ===================================================================================
+
+CREATE TABLE IF NOT EXISTS llm_cache (
+    cache_key  text PRIMARY KEY,  -- sha256 hex of the call's canonical JSON (stratlab.llm.cache)
+    provider   text NOT NULL,
+    model      text NOT NULL,
+    role       text NOT NULL,
+    response   jsonb NOT NULL,    -- the LlmResponse as first answered (an LlmResponse DTO)
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE llm_cache IS
+    'Answers of LLM calls by the exact request (provider, model, system, prompt, output '
+    'schema, temperature, output-token cap). Only complete answers are stored; the first '
+    'write of a key wins. A cached answer is replayed at no cost (agent_actions.cached).';

@@ -1,4 +1,7 @@
-"""Phase timing rows: each activity records when its phase ran and how it ended."""
+"""Phase timing rows: each activity records when its phase ran and how it ended.
+
+The same timing feeds the worker's metrics: phases running now and phase durations.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any
 from stratlab.models.records import PhaseStatus
 from stratlab.models.research import Phase
 from stratlab.store.sessions import SessionRepo
+from stratlab.telemetry.instruments import current
 
 
 @asynccontextmanager
@@ -20,6 +24,8 @@ async def recorded_phase(
     started = datetime.now(UTC)
     detail: dict[str, Any] = {}
     status: PhaseStatus = "ok"
+    instruments = current()
+    instruments.phase_started(phase)
     try:
         yield detail
     except BaseException as err:
@@ -27,12 +33,14 @@ async def recorded_phase(
         detail["error"] = f"{type(err).__name__}: {err}"[:1000]
         raise
     finally:
+        finished = datetime.now(UTC)
+        instruments.phase_finished(phase, status, (finished - started).total_seconds())
         await sessions.record_phase(
             session_id,
             iteration,
             phase,
             started_at=started,
-            finished_at=datetime.now(UTC),
+            finished_at=finished,
             status=status,
             detail=detail,
         )

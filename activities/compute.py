@@ -30,6 +30,7 @@ from stratlab.research.backtesting import Backtester, BacktestError
 from stratlab.research.data import DataWindowError
 from stratlab.research.training import Trainer, TrainingError
 from stratlab.store.sessions import SessionRepo
+from stratlab.telemetry.instruments import current
 
 
 @asynccontextmanager
@@ -79,6 +80,7 @@ class ComputeActivities:
                 result = await self._trainer.train(inp, heartbeat=details.update)
             except (TrainingError, UnknownSymbolError, DataWindowError) as err:
                 raise ApplicationError(str(err), type="TrainingError", non_retryable=True) from err
+            current().gate(result.gate)
             d.update(
                 gate_passed=result.gate.passed,
                 resumed_from_epoch=result.report.resumed_from_epoch,
@@ -96,5 +98,6 @@ class ComputeActivities:
                 result = await self._backtester.backtest(inp)
             except (BacktestError, UnknownSymbolError, DataWindowError) as err:
                 raise ApplicationError(str(err), type="BacktestError", non_retryable=True) from err
+            current().gate(result.gate)
             d.update(gate_passed=result.gate.passed, sharpe=result.metrics.sharpe)
             return result

@@ -16,6 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import names
+from activities._errors import llm_application_error
 from optimizer.breeding import Parent, propose
 from optimizer.genome import content_key
 from optimizer.selection import (
@@ -26,6 +27,7 @@ from optimizer.selection import (
     nondominated_sort,
     select_survivors,
 )
+from stratlab.llm.base import LlmError
 from stratlab.models.optimization import (
     ApplyReviewInput,
     CheckedChild,
@@ -61,6 +63,7 @@ from stratlab.optimization.library import answer_examples, instruction_library
 from stratlab.optimization.mutation import PromptMutator
 from stratlab.research.llm_calls import BudgetExhaustedError
 from stratlab.store.optimization import BenchmarkConflictError
+from stratlab.telemetry.instruments import current
 
 
 def _non_retryable(err: Exception, kind: str) -> ApplicationError:
@@ -109,7 +112,9 @@ class EvolutionStoreActivities:
 
     @activity.defn(name=names.RECORD_GENERATION)
     async def record_generation(self, inp: RecordGenerationInput) -> GenerationResult:
-        return await self._generations.record(inp)
+        result = await self._generations.record(inp)
+        current().generation(result)
+        return result
 
     @activity.defn(name=names.APPLY_REVIEW)
     async def apply_review(self, inp: ApplyReviewInput) -> ReviewOutcome:
@@ -129,10 +134,15 @@ class EvolutionLlmActivities:
             return await self._mutator.mutate(inp, attempt=activity.info().attempt)
         except BudgetExhaustedError:
             return []  # no budget for the mutator: DEAP's operators still breed
+        except LlmError as err:  # retried after the provider's retry-after, or final
+            raise llm_application_error(err, "MutationError") from err
 
     @activity.defn(name=names.CHECK_OFFSPRING)
     async def check_offspring(self, inp: CheckInput) -> list[CheckedChild]:
-        return await self._mutator.check(inp, attempt=activity.info().attempt)
+        try:
+            return await self._mutator.check(inp, attempt=activity.info().attempt)
+        except LlmError as err:
+            raise llm_application_error(err, "MutationError") from err
 
 
 class OptimizerActivities:

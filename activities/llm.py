@@ -1,11 +1,12 @@
-"""LLM-pool activities: design and assess. Business failures become non-retryable errors."""
+"""LLM-pool activities: design and assess. Business failures become non-retryable errors;
+a transient provider error is retried by Temporal, after the provider's retry-after."""
 
 from __future__ import annotations
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities import names
+from activities._errors import llm_application_error
 from activities._phases import recorded_phase
 from stratlab.llm.base import LlmError
 from stratlab.llm.prompts import PromptRenderError
@@ -16,15 +17,6 @@ from stratlab.research.data import DataWindowError
 from stratlab.research.designer import Designer, StrategyDesignError
 from stratlab.research.llm_calls import BudgetExhaustedError
 from stratlab.store.sessions import SessionRepo
-
-
-def _as_application_error(err: Exception, business_type: str) -> ApplicationError:
-    if isinstance(err, BudgetExhaustedError):
-        return ApplicationError(str(err), type="BudgetExhaustedError", non_retryable=True)
-    if isinstance(err, LlmError):
-        kind = "LlmTransientError" if err.retryable else "LlmRequestError"
-        return ApplicationError(str(err), type=kind, non_retryable=not err.retryable)
-    return ApplicationError(str(err), type=business_type, non_retryable=True)
 
 
 class LlmActivities:
@@ -49,7 +41,7 @@ class LlmActivities:
                 UnknownSymbolError,
                 DataWindowError,
             ) as err:
-                raise _as_application_error(err, "StrategyDesignError") from err
+                raise llm_application_error(err, "StrategyDesignError") from err
             d.update(strategy_id=result.strategy_id, name=result.spec.name, attempt=attempt)
             return result
 
@@ -60,6 +52,6 @@ class LlmActivities:
             try:
                 result = await self._assessor.assess(inp, attempt=attempt)
             except (AssessmentError, BudgetExhaustedError, LlmError, PromptRenderError) as err:
-                raise _as_application_error(err, "AssessmentError") from err
+                raise llm_application_error(err, "AssessmentError") from err
             d.update(verdict=result.assessment.verdict)
             return result

@@ -13,6 +13,7 @@ from stratlab.models.research import (
     StartSessionInput,
 )
 from stratlab.research.sessions import SessionService
+from stratlab.telemetry.instruments import current
 
 
 class SessionActivities:
@@ -28,4 +29,6 @@ class SessionActivities:
 
     @activity.defn(name=names.FINISH_SESSION)
     async def finish_session(self, inp: FinishSessionInput) -> ResearchCycleResult:
-        return await self._service.finish(inp)
+        result = await self._service.finish(inp)
+        current().cycle_finished(result.outcome)
+        return result

@@ -11,6 +11,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import names
+from activities._errors import llm_application_error
+from stratlab.llm.base import LlmError
 from stratlab.llm.prompts import PromptRenderError
 from stratlab.models.paper import (
     ComposeStep,
@@ -78,3 +80,8 @@ class PaperLlmActivities:
             return await self._service.compose(inp, attempt=activity.info().attempt)
         except PromptRenderError as err:
             raise ApplicationError(str(err), type="PaperSetupError", non_retryable=True) from err
+        except LlmError as err:
+            # Only transient errors get here (the service records the others). Temporal
+            # retries after the provider's retry-after; after the last attempt the
+            # workflow decides the bar with the guardrails' fallback.
+            raise llm_application_error(err, "ComposeError") from err

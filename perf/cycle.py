@@ -7,6 +7,13 @@ splits the wall time into the activities' own time (ActivityTaskStarted → Comp
 and the rest: Temporal's overhead (scheduling, workflow tasks, history writes).
 
     .venv/bin/python perf/cycle.py --cycles 20
+
+``--observability`` measures what tracing, metrics and Langfuse cost instead: two labs on
+the same server and database, one with every sink off and one with all of them on (an
+OTLP/HTTP collector and a Langfuse receiver on loopback, Prometheus on a free port that
+is scraped once per cycle), and their cycles interleaved so both see the same machine.
+
+    .venv/bin/python perf/cycle.py --observability --cycles 20
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import activity, workflow
@@ -34,7 +42,7 @@ from temporalio.worker import Worker
 from stratlab.config import Settings
 from stratlab.models.research import ResearchCycleInput
 from stratlab.runtime import LocalStack, numba_cache_env, temporal_binary
-from stratlab.store.db import apply_schema, make_pool
+from stratlab.store.db import Pool, apply_schema, make_pool
 from workers.pools import run_workers
 from workflows.constants import POOLS, SEARCH_ATTRIBUTES
 from workflows.research import ResearchCycleWorkflow
@@ -110,9 +118,24 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def main(cycles: int, warmup: int, symbol: str, kind: str) -> None:
+@dataclass
+class Services:
+    """A Temporal dev server and a Postgres of the benchmark's own, with a lab's settings."""
+
+    settings: Settings
+    stack: LocalStack
+    env: WorkflowEnvironment
+    db: Pool
+
+    async def close(self) -> None:
+        await self.db.close()
+        await self.env.shutdown()
+        self.stack.stop()
+
+
+async def start_services(prefix: str) -> Services:
     home = Path(tempfile.mkdtemp(prefix="stratlab-perf-"))
-    settings = Settings.from_env(home=home, task_queue_prefix="perf-", log_level="WARNING")
+    settings = Settings.from_env(home=home, task_queue_prefix=prefix, log_level="WARNING")
     numba_cache_env(Settings.from_env())  # the same JIT cache a user's lab uses
     stack = LocalStack(settings.model_copy(update={"temporal_address": "unused"}))
     stack._start_postgres()
@@ -123,9 +146,118 @@ async def main(cycles: int, warmup: int, symbol: str, kind: str) -> None:
         data_converter=pydantic_data_converter,
         dev_server_log_level="error",
     )
-    db = make_pool(stack.database_url, max_size=12)
+    db = make_pool(stack.database_url, max_size=16)
     await db.open(wait=True)
     await apply_schema(db)
+    return Services(settings, stack, env, db)
+
+
+async def observability_overhead(cycles: int, warmup: int, symbol: str, kind: str) -> None:
+    """Lab time of a warm cycle with every telemetry sink on vs off, interleaved."""
+    import socket
+    import urllib.request
+
+    from stratlab.runtime import connect_client
+    from stratlab.telemetry.langfuse import shutdown_langfuse
+    from stratlab.telemetry.process import start_telemetry
+    from tests.fixtures.otlp_collector import OtlpCollector
+    from tests.fixtures.otlp_receiver import LangfuseReceiver
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        metrics_port = sock.getsockname()[1]
+    services = await start_services("perf-off-")
+    off, env, db = services.settings, services.env, services.db
+    with OtlpCollector() as collector, LangfuseReceiver() as receiver:
+        on = off.model_copy(
+            update={
+                "task_queue_prefix": "perf-on-",
+                "metrics_port": metrics_port,
+                "otel_endpoint": collector.url,
+                "langfuse_public_key": "pk-lf-perf",
+                "langfuse_secret_key": "sk-lf-perf",
+                "langfuse_base_url": receiver.base_url,
+            }
+        )
+        telemetry = start_telemetry(on, pools=POOLS)
+        target = env.client.service_client.config.target_host
+        client_on = await connect_client(
+            on,
+            target,
+            runtime=telemetry.runtime,
+            interceptors=telemetry.client_interceptors(),
+        )
+        stop = asyncio.Event()
+        labs = {
+            "off": (
+                env.client,
+                off,
+                asyncio.create_task(run_workers(POOLS, env.client, db, off, stop)),
+            ),
+            "on": (
+                client_on,
+                on,
+                asyncio.create_task(
+                    run_workers(POOLS, client_on, db, on, stop, telemetry.instruments)
+                ),
+            ),
+        }
+        walls: dict[str, list[float]] = {"off": [], "on": []}
+        scrape_ms: list[float] = []
+        try:
+            for i in range(warmup + cycles):
+                for name, (client, settings, _task) in labs.items():
+                    sid = str(uuid.uuid4())
+                    t0 = time.perf_counter()
+                    await client.execute_workflow(
+                        ResearchCycleWorkflow.run,
+                        ResearchCycleInput(
+                            symbol=symbol, kind=kind, session_id=sid, trigger="perf"
+                        ),  # type: ignore[arg-type]
+                        id=f"research-{sid}",
+                        task_queue=settings.task_queue("orchestrator"),
+                    )
+                    wall = time.perf_counter() - t0
+                    if name == "on":
+                        s0 = time.perf_counter()
+                        with urllib.request.urlopen(
+                            f"http://127.0.0.1:{metrics_port}/metrics"
+                        ) as r:
+                            exposition = r.read().decode()
+                        scrape_ms.append((time.perf_counter() - s0) * 1000)
+                    if i >= warmup:
+                        walls[name].append(wall)
+        finally:
+            stop.set()
+            await asyncio.gather(*(task for _c, _s, task in labs.values()))
+            await shutdown_langfuse(on)
+            telemetry.shutdown()
+            await services.close()
+        spans = len(collector.spans())
+        generations = len(receiver.generations())
+    lab_series = sum(1 for line in exposition.splitlines() if line.startswith("stratlab_"))
+    off_p50, on_p50 = pct(walls["off"], 0.5), pct(walls["on"], 0.5)
+    off_mean, on_mean = statistics.mean(walls["off"]), statistics.mean(walls["on"])
+    print(f"observability overhead: {cycles} warm cycles per lab ({warmup} warm-up), interleaved")
+    for name, label in (("off", "sinks off"), ("on", "sinks on ")):
+        series = walls[name]
+        print(
+            f"  {label}  lab time p50 {pct(series, 0.5):.3f} s  "
+            f"mean {statistics.mean(series):.3f} s  p95 {pct(series, 0.95):.3f} s"
+        )
+    print(
+        f"  on / off: p50 {on_p50 / off_p50:.3f}x  mean {on_mean / off_mean:.3f}x "
+        f"({(on_mean - off_mean) * 1000:+.0f} ms per cycle)"
+    )
+    print(
+        f"  delivered: {spans} spans to the OTLP collector, {generations} Langfuse generations, "
+        f"{lab_series} stratlab_* series on /metrics (scrape p50 {pct(scrape_ms, 0.5):.1f} ms)"
+    )
+
+
+async def main(cycles: int, warmup: int, symbol: str, kind: str) -> None:
+    services = await start_services("perf-")
+    settings, env, db = services.settings, services.env, services.db
     stop = asyncio.Event()
     workers = asyncio.create_task(run_workers(POOLS, env.client, db, settings, stop))
     walls, acts, spans, hops, outcomes = [], [], [], [], []
@@ -153,9 +285,7 @@ async def main(cycles: int, warmup: int, symbol: str, kind: str) -> None:
     finally:
         stop.set()
         await workers
-        await db.close()
-        await env.shutdown()
-        stack.stop()
+        await services.close()
     overhead = [(w - a) / w for w, a in zip(walls, acts, strict=True)]
     print(f"research cycles: {cycles} warm ({warmup} warm-up), symbol={symbol}, kind={kind}")
     print(f"  outcomes: {', '.join(sorted(set(outcomes)))}")
@@ -192,5 +322,11 @@ if __name__ == "__main__":
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--symbol", default="sp500")
     parser.add_argument("--kind", default="rules", choices=["rules", "ml"])
+    parser.add_argument(
+        "--observability",
+        action="store_true",
+        help="compare cycles with tracing, metrics and Langfuse on vs off",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.cycles, args.warmup, args.symbol, args.kind))
+    run = observability_overhead if args.observability else main
+    asyncio.run(run(args.cycles, args.warmup, args.symbol, args.kind))

@@ -138,9 +138,7 @@ class Settings(BaseModel):
     otel_service_name: str = Field("stratlab", description="OTEL_SERVICE_NAME")
     langfuse_public_key: str | None = Field(None, description="LANGFUSE_PUBLIC_KEY")
     langfuse_secret_key: str | None = Field(None, description="LANGFUSE_SECRET_KEY", repr=False)
-    langfuse_base_url: str = Field(
-        "https://cloud.langfuse.com", description="LANGFUSE_BASE_URL"
-    )
+    langfuse_base_url: str = Field("https://cloud.langfuse.com", description="LANGFUSE_BASE_URL")
 
     @property
     def langfuse_enabled(self) -> bool:

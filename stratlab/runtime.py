@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,10 @@ from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
 from stratlab.config import Settings
 from workflows.constants import SEARCH_ATTRIBUTES
@@ -66,11 +68,24 @@ def _port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-async def connect_client(settings: Settings, address: str | None = None) -> Client:
+async def connect_client(
+    settings: Settings,
+    address: str | None = None,
+    *,
+    runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> Client:
+    """A client on the lab's server. ``runtime`` (made before connecting) carries the
+    process's metrics exporter; ``interceptors`` its tracing: workers built on the client
+    inherit both."""
     target = address or settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
     try:
         return await Client.connect(
-            target, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter
+            target,
+            namespace=settings.temporal_namespace,
+            data_converter=pydantic_data_converter,
+            runtime=runtime,
+            interceptors=interceptors,
         )
     except Exception as err:  # the SDK raises a bare RuntimeError on connect failures
         raise StackError(
@@ -197,11 +212,20 @@ class LocalStack:
         self.stop()
 
 
-async def wait_for_temporal(settings: Settings, address: str, timeout: float = 30.0) -> Client:
+async def wait_for_temporal(
+    settings: Settings,
+    address: str,
+    timeout: float = 30.0,
+    *,
+    runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> Client:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return await connect_client(settings, address)
+            return await connect_client(
+                settings, address, runtime=runtime, interceptors=interceptors
+            )
         except StackError:
             if time.monotonic() > deadline:
                 raise

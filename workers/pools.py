@@ -32,9 +32,11 @@ from activities.orchestrator import SessionActivities
 from activities.paper import PaperComputeActivities, PaperLlmActivities, PaperStoreActivities
 from optimizer.breeding import derive_seed
 from stratlab.config import Settings
+from stratlab.llm.cache import CachedProvider
 from stratlab.llm.factory import build_provider
 from stratlab.optimization.experiments import ExperimentService
 from stratlab.optimization.generations import GenerationService
+from stratlab.optimization.langfuse_runs import langfuse_experiments
 from stratlab.optimization.mutation import PromptMutator
 from stratlab.research.analysis import AnalysisStep
 from stratlab.research.assessor import Assessor
@@ -46,12 +48,15 @@ from stratlab.research.training import Trainer
 from stratlab.store.actions import ActionRepo
 from stratlab.store.budget import BudgetRepo
 from stratlab.store.db import Pool
+from stratlab.store.llm_cache import LlmCacheRepo
 from stratlab.store.market import MarketRepo
 from stratlab.store.optimization import BenchmarkRepo, ExperimentRepo, GenerationRepo
 from stratlab.store.prompts import PromptRepo
 from stratlab.store.research import ResearchRepo
 from stratlab.store.sessions import SessionRepo
 from stratlab.store.skills import SkillRepo
+from stratlab.telemetry.instruments import Instruments
+from stratlab.telemetry.interceptor import TelemetryInterceptor
 from stratlab.telemetry.observers import call_observers
 from stratlab.trading.service import PaperService
 from workflows import constants
@@ -87,7 +92,9 @@ def _pool_info_activity(pool: str) -> Callable[[], Awaitable[PoolInfo]]:
     return pool_info
 
 
-def _activities(pool: str, db: Pool, settings: Settings) -> list[Callable]:
+def _activities(
+    pool: str, db: Pool, settings: Settings, instruments: Instruments
+) -> list[Callable]:
     sessions, research, market = SessionRepo(db), ResearchRepo(db), MarketRepo(db)
     prompts, budget, actions = PromptRepo(db), BudgetRepo(db), ActionRepo(db)
     acts: list[Callable] = [_pool_info_activity(pool)]
@@ -105,7 +112,9 @@ def _activities(pool: str, db: Pool, settings: Settings) -> list[Callable]:
         box = SessionActivities(service)
         acts += [box.start_session, box.finish_session]
         experiments = ExperimentRepo(db)
-        measured = ExperimentService(BenchmarkRepo(db), experiments, prompts, actions)
+        measured = ExperimentService(
+            BenchmarkRepo(db), experiments, prompts, actions, langfuse_experiments(settings)
+        )
         bred = GenerationService(prompts, experiments, GenerationRepo(db), measured, derive_seed)
         store = EvolutionStoreActivities(measured, bred)
         acts += [
@@ -122,9 +131,13 @@ def _activities(pool: str, db: Pool, settings: Settings) -> list[Callable]:
         paper = PaperStoreActivities(PaperService(db, market, prompts, SkillRepo(db), settings))
         acts += [paper.paper_open, paper.paper_execute, paper.paper_decide, paper.paper_status]
     elif pool == constants.LLM:
-        llm = BudgetedLlm(
-            build_provider(settings), budget, actions, settings, call_observers(settings)
+        provider = build_provider(settings)
+        if settings.llm_cache:
+            provider = CachedProvider(provider, LlmCacheRepo(db), settings)
+        observers = call_observers(
+            settings, instruments=instruments, budget=budget, prompts=prompts
         )
+        llm = BudgetedLlm(provider, budget, actions, settings, observers)
         designer = Designer(llm, prompts, sessions, research, market, settings, SkillRepo(db))
         llm_box = LlmActivities(designer, Assessor(llm, prompts, research, settings), sessions)
         acts += [llm_box.design_strategy, llm_box.assess_strategy]
@@ -152,7 +165,16 @@ def _activities(pool: str, db: Pool, settings: Settings) -> list[Callable]:
     return acts
 
 
-def build_worker(pool: str, client: Client, db: Pool, settings: Settings) -> Worker:
+def build_worker(
+    pool: str,
+    client: Client,
+    db: Pool,
+    settings: Settings,
+    instruments: Instruments | None = None,
+) -> Worker:
+    """The pool's worker; ``instruments`` are the process's metrics and tracer (off when
+    omitted). Tracing of workflows and activities comes from the client's interceptors."""
+    instruments = instruments or Instruments()
     options: dict[str, object] = {}
     if pool == constants.LLM:
         options["max_concurrent_activities"] = settings.llm_max_concurrency
@@ -166,7 +188,8 @@ def build_worker(pool: str, client: Client, db: Pool, settings: Settings) -> Wor
         client,
         task_queue=settings.task_queue(pool),
         workflows=WORKFLOWS if pool == constants.ORCHESTRATOR else [],
-        activities=_activities(pool, db, settings),
+        activities=_activities(pool, db, settings, instruments),
+        interceptors=[TelemetryInterceptor(instruments)],
         graceful_shutdown_timeout=constants.STORE_TIMEOUT,
         **options,  # type: ignore[arg-type]
     )
@@ -178,9 +201,10 @@ async def run_workers(
     db: Pool,
     settings: Settings,
     stop: asyncio.Event,
+    instruments: Instruments | None = None,
 ) -> None:
     """Run the given pools until ``stop`` is set, then shut them down gracefully."""
-    workers = [build_worker(pool, client, db, settings) for pool in pools]
+    workers = [build_worker(pool, client, db, settings, instruments) for pool in pools]
     tasks = [asyncio.create_task(w.run()) for w in workers]
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)

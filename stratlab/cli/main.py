@@ -44,16 +44,30 @@ schedule_app = typer.Typer(help="Temporal Schedules of the lab.", no_args_is_hel
 app.add_typer(schedule_app, name="schedule")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+MetricsPortOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port",
+        min=1,
+        max=65535,
+        help="serve Prometheus /metrics on this port (default: STRATLAB_METRICS_PORT, off)",
+    ),
+]
+
+
+def _with_metrics_port(cfg: Settings, port: int | None) -> Settings:
+    return cfg if port is None else cfg.model_copy(update={"metrics_port": port})
 
 
 @app.command()
 def dev(
     schedule: Annotated[bool, typer.Option(help="create the 5-minute research trigger")] = True,
+    metrics_port: MetricsPortOpt = None,
 ) -> None:
     """Run Temporal, Postgres and all four worker pools in the foreground (Ctrl-C stops)."""
     from stratlab.cli.stack import dev as run_dev
 
-    run(run_dev(settings(), schedule=schedule))
+    run(run_dev(_with_metrics_port(settings(), metrics_port), schedule=schedule))
 
 
 @app.command()
@@ -73,13 +87,21 @@ def demo(
 
 
 @app.command()
-def worker(pool: Annotated[str, typer.Argument(help=f"one of: {', '.join(POOLS)}")]) -> None:
-    """Run one worker pool against TEMPORAL_ADDRESS / DATABASE_URL (for deployments)."""
-    if pool not in POOLS:
-        raise CliError(f"unknown pool {pool!r}; pools are: {', '.join(POOLS)}")
+def worker(
+    pools: Annotated[
+        list[str], typer.Argument(help=f"one or more of: {', '.join(POOLS)}", show_default=False)
+    ],
+    metrics_port: MetricsPortOpt = None,
+) -> None:
+    """Run worker pools against TEMPORAL_ADDRESS / DATABASE_URL (for deployments): one
+    pool per container, or several in one process."""
+    unknown = [p for p in pools if p not in POOLS]
+    if unknown:
+        raise CliError(f"unknown pool {unknown[0]!r}; pools are: {', '.join(POOLS)}")
     from stratlab.cli.stack import worker as run_worker
 
-    run(run_worker(settings(), pool))
+    chosen = tuple(dict.fromkeys(pools))  # each pool once, in the order given
+    run(run_worker(_with_metrics_port(settings(), metrics_port), chosen))
 
 
 @app.command()
@@ -185,6 +207,19 @@ def optimize(
         meta_mutations=min(4, population // 2),
     )
     run(run_optimize(settings(), campaign, local=local, as_json=as_json))
+
+
+@app.command()
+def doctor(
+    timeout: Annotated[float, typer.Option(min=0.1, max=60, help="seconds per probe")] = 5.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which provider and model each role uses and whether it answers; prices, cache,
+    observability sinks, Temporal and Postgres. Never prints a secret; exit 1 if broken."""
+    from stratlab.cli.doctor import doctor as run_doctor
+
+    if not run(run_doctor(settings(), as_json=as_json, timeout=timeout)):
+        sys.exit(1)  # the report says what is broken; no error line to add
 
 
 @schedule_app.command("nightly")

@@ -23,9 +23,14 @@ from stratlab.runtime import (
     wait_for_temporal,
 )
 from stratlab.store.db import Pool, apply_schema, make_pool
-from stratlab.telemetry import configure_logging
+from stratlab.telemetry import configure_logging, get_logger
+from stratlab.telemetry.instruments import Instruments
+from stratlab.telemetry.langfuse import shutdown_langfuse
+from stratlab.telemetry.process import ProcessTelemetry, start_telemetry
 from workers.pools import run_workers
 from workflows.constants import POOLS
+
+log = get_logger("stratlab.worker")
 
 
 @dataclass
@@ -34,11 +39,16 @@ class RunningLab:
     stack: LocalStack
     client: Client
     db: Pool
+    instruments: Instruments | None = None
 
 
 @asynccontextmanager
-async def local_lab(cfg: Settings, *, quiet: bool = False) -> AsyncIterator[RunningLab]:
-    """Postgres + Temporal (embedded unless configured), schema applied, attributes registered."""
+async def local_lab(
+    cfg: Settings, *, quiet: bool = False, telemetry: ProcessTelemetry | None = None
+) -> AsyncIterator[RunningLab]:
+    """Postgres + Temporal (embedded unless configured), schema applied, attributes registered.
+    ``telemetry``: the process's metrics runtime and tracing, used by the client it makes."""
+    telemetry = telemetry or ProcessTelemetry()
     numba_cache_env(cfg)
     stack = LocalStack(cfg)
     with console.status("Starting Postgres and Temporal…", spinner="dots"):
@@ -47,13 +57,18 @@ async def local_lab(cfg: Settings, *, quiet: bool = False) -> AsyncIterator[Runn
         if not quiet:
             for note in stack.notes:
                 console.print(f"  [dim]•[/dim] {note}")
-        client = await wait_for_temporal(cfg, stack.temporal_address)
+        client = await wait_for_temporal(
+            cfg,
+            stack.temporal_address,
+            runtime=telemetry.runtime,
+            interceptors=telemetry.client_interceptors(),
+        )
         await ensure_search_attributes(client)
         db = make_pool(stack.database_url, max_size=12)
         await db.open(wait=True, timeout=30)
         try:
             await apply_schema(db)
-            yield RunningLab(cfg, stack, client, db)
+            yield RunningLab(cfg, stack, client, db, telemetry.instruments)
         finally:
             await db.close()
     finally:
@@ -63,7 +78,9 @@ async def local_lab(cfg: Settings, *, quiet: bool = False) -> AsyncIterator[Runn
 @asynccontextmanager
 async def running_workers(lab: RunningLab, pools: tuple[str, ...] = POOLS) -> AsyncIterator[None]:
     stop = asyncio.Event()
-    task = asyncio.create_task(run_workers(pools, lab.client, lab.db, lab.settings, stop))
+    task = asyncio.create_task(
+        run_workers(pools, lab.client, lab.db, lab.settings, stop, lab.instruments)
+    )
     try:
         await asyncio.sleep(0)  # let the pollers start before work is submitted
         yield
@@ -81,46 +98,72 @@ def install_stop_signals(stop: asyncio.Event) -> None:
 
 
 async def dev(cfg: Settings, *, schedule: bool) -> None:
+    configure_logging(cfg.model_copy(update={"log_level": "WARNING"}))
+    telemetry = start_telemetry(cfg, pools=POOLS)
+    try:
+        async with local_lab(cfg, telemetry=telemetry) as lab, running_workers(lab):
+            await _serve_dev(lab, schedule=schedule)
+    finally:
+        await shutdown_langfuse(cfg)
+        telemetry.shutdown()
+
+
+async def _serve_dev(lab: RunningLab, *, schedule: bool) -> None:
     from stratlab.cli.control import ensure_research_schedule
 
-    configure_logging(cfg.model_copy(update={"log_level": "WARNING"}))
-    async with local_lab(cfg) as lab, running_workers(lab):
-        if schedule:
-            created = await ensure_research_schedule(lab.client, cfg)
-            state = "created" if created else "exists"
-            console.print(
-                f"  [dim]•[/dim] schedule stratlab-research-trigger {state} (every 5 min)"
-            )
-        console.print(
-            f"\n[bold green]stratlab is running[/bold green] — pools: {', '.join(POOLS)}\n"
-            f"  Temporal UI:  {cfg.temporal_ui_url}\n"
-            f"  Start a cycle from another shell:\n"
-            f"    stratlab trigger --symbol nasdaq\n"
-            f"    temporal workflow start --type ResearchCycleWorkflow "
-            f"--task-queue {cfg.task_queue('orchestrator')} --input '{{}}'\n"
-            f"  Ctrl-C stops everything.\n"
-        )
-        stop = asyncio.Event()
-        install_stop_signals(stop)
-        await stop.wait()
-        console.print("Stopping workers, Temporal and Postgres…")
+    cfg = lab.settings
+    if schedule:
+        created = await ensure_research_schedule(lab.client, cfg)
+        state = "created" if created else "exists"
+        console.print(f"  [dim]•[/dim] schedule stratlab-research-trigger {state} (every 5 min)")
+    metrics = (
+        f"  Metrics:      http://localhost:{cfg.metrics_port}/metrics\n" if cfg.metrics_port else ""
+    )
+    console.print(
+        f"\n[bold green]stratlab is running[/bold green] — pools: {', '.join(POOLS)}\n"
+        f"  Temporal UI:  {cfg.temporal_ui_url}\n"
+        f"{metrics}"
+        f"  Start a cycle from another shell:\n"
+        f"    stratlab trigger --symbol nasdaq\n"
+        f"    temporal workflow start --type ResearchCycleWorkflow "
+        f"--task-queue {cfg.task_queue('orchestrator')} --input '{{}}'\n"
+        f"  Ctrl-C stops everything.\n"
+    )
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    await stop.wait()
+    console.print("Stopping workers, Temporal and Postgres…")
 
 
-async def worker(cfg: Settings, pool: str) -> None:
-    """One pool against the configured services (what a deployment's container runs)."""
+async def worker(cfg: Settings, pools: tuple[str, ...]) -> None:
+    """Pools against the configured services (what a deployment's container runs: one pool
+    per container, or several in one process for a small deployment)."""
     from stratlab.cli._common import database_url
     from stratlab.runtime import connect_client
 
     configure_logging(cfg)
     numba_cache_env(cfg)
-    url, _embedded = database_url(cfg)
-    client = await connect_client(cfg)
-    await ensure_search_attributes(client)
-    db = make_pool(url, max_size=12)
-    await db.open(wait=True, timeout=30)
-    stop = asyncio.Event()
-    install_stop_signals(stop)
+    telemetry = start_telemetry(cfg, pools=pools)
     try:
-        await run_workers((pool,), client, db, cfg, stop)
+        url, _embedded = database_url(cfg)
+        client = await connect_client(
+            cfg, runtime=telemetry.runtime, interceptors=telemetry.client_interceptors()
+        )
+        await ensure_search_attributes(client)
+        db = make_pool(url, max_size=12)
+        await db.open(wait=True, timeout=30)
+        stop = asyncio.Event()
+        install_stop_signals(stop)
+        log.info(
+            "worker started",
+            pools=list(pools),
+            metrics_port=cfg.metrics_port,
+            tracing=telemetry.provider is not None,
+        )
+        try:
+            await run_workers(pools, client, db, cfg, stop, telemetry.instruments)
+        finally:
+            await db.close()
     finally:
-        await db.close()
+        await shutdown_langfuse(cfg)
+        telemetry.shutdown()

@@ -6,14 +6,29 @@ that prefixes them, so dated snapshots (``gpt-4o-2024-08-06``,
 ``claude-sonnet-4-5-20250929``) find their family. A model that matches nothing is
 priced at ``DEFAULT_PRICE``, the most expensive row of the table, so that the budget
 never under-reserves for a model it does not know (a local Ollama model is therefore
-over-reserved; its real cost is zero).
+over-reserved until ``STRATLAB_PRICES`` prices it at zero).
+
+``STRATLAB_PRICES`` names a TOML file whose rows add to or override ``PRICES``::
+
+    [models."llama3.1:8b"]
+    input = 0      # USD per million input tokens
+    output = 0     # USD per million output tokens
+
+It is read once per path (``load_price_table``); a malformed file or row is a
+``PriceTableError`` naming the file and the row.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 from stratlab.config import Settings
 from stratlab.llm.base import OFFLINE_MODEL
@@ -65,16 +80,73 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
+class PriceTableError(ValueError):
+    """``STRATLAB_PRICES`` cannot be read: the message names the file and the row."""
+
+
+def load_price_table(settings: Settings) -> Mapping[str, ModelPrice]:
+    """The built-in ``PRICES`` with ``settings.price_table``'s rows added or overriding."""
+    if settings.price_table is None:
+        return PRICES
+    return _load_table(settings.price_table)
+
+
+@lru_cache(maxsize=8)
+def _load_table(path: Path) -> Mapping[str, ModelPrice]:
+    path = path.expanduser()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise PriceTableError(f"price table {path} (STRATLAB_PRICES): {err.strerror}") from err
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise PriceTableError(f"price table {path}: not valid TOML: {err}") from err
+    extra = sorted(set(data) - {"models"})
+    if extra:
+        raise PriceTableError(f"price table {path}: unknown table {extra[0]!r}; expected [models]")
+    rows = data.get("models", {})
+    if not isinstance(rows, dict):
+        raise PriceTableError(f"price table {path}: 'models' must be a table")
+    merged = {**PRICES, **{name: _row(path, name, row) for name, row in rows.items()}}
+    return MappingProxyType(merged)
+
+
+def _row(path: Path, name: str, row: Any) -> ModelPrice:
+    where = f"price table {path}: [models.{json.dumps(name)}]"
+    if name == OFFLINE_MODEL:
+        raise PriceTableError(
+            f"{where}: the offline model is priced by STRATLAB_OFFLINE_INPUT_PRICE and "
+            "STRATLAB_OFFLINE_OUTPUT_PRICE"
+        )
+    if not isinstance(row, dict) or set(row) != {"input", "output"}:
+        got = ", ".join(sorted(row)) if isinstance(row, dict) else type(row).__name__
+        raise PriceTableError(f"{where}: expected exactly 'input' and 'output', got {got}")
+    prices = []
+    for key in ("input", "output"):
+        value = row[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise PriceTableError(f"{where}: {key} must be a number, got {value!r}")
+        if not math.isfinite(value) or value < 0:
+            raise PriceTableError(f"{where}: {key} must be a finite price >= 0, got {value!r}")
+        prices.append(float(value))
+    return ModelPrice(prices[0], prices[1])
+
+
 def price_for(model: str, *, settings: Settings) -> ModelPrice:
-    """The price of ``model``: offline shadow price, exact row, longest prefix, or default."""
+    """The price of ``model``: offline shadow price, exact row, longest prefix, or default
+    (rows of ``STRATLAB_PRICES`` included)."""
     if model == OFFLINE_MODEL:
         return ModelPrice(settings.offline_input_usd_per_mtok, settings.offline_output_usd_per_mtok)
-    if model in PRICES:
-        return PRICES[model]
-    prefixes = [key for key in PRICES if model.startswith(key)]
-    if prefixes:
-        return PRICES[max(prefixes, key=len)]
-    return DEFAULT_PRICE
+    table = load_price_table(settings)
+    row = matching_row(model, table)
+    return DEFAULT_PRICE if row is None else table[row]
+
+
+def matching_row(model: str, table: Mapping[str, ModelPrice]) -> str | None:
+    """The table key that prices ``model``: the exact name, else the longest prefix."""
+    if model in table:
+        return model
+    prefixes = [key for key in table if model.startswith(key)]
+    return max(prefixes, key=len) if prefixes else None
 
 
 def cost_usd(model: str, input_tokens: int, output_tokens: int, *, settings: Settings) -> float:

@@ -6,11 +6,16 @@ assessor task passes when the assessor's verdict agrees with those criteria (acc
 result that meets them, refine or reject one that does not), so an assessor prompt is
 measured by how well it judges. Tokens, cost and latency come from the task's recorded
 LLM calls; latency is the LLM latency (simulated for the offline provider), not wall time.
+A finished run is also handed to an optional publisher (Langfuse experiment runs).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Protocol
+
+import structlog
 
 from stratlab.models.optimization import (
     BenchmarkTask,
@@ -24,10 +29,25 @@ from stratlab.models.optimization import (
     TaskResult,
     TaskVerdict,
 )
+from stratlab.models.prompts import PromptRecord
 from stratlab.optimization.benchmarks import evaluate, load_suite, task_set_hash
 from stratlab.store.actions import ActionRepo
 from stratlab.store.optimization import BenchmarkRepo, ExperimentRepo
 from stratlab.store.prompts import PromptRepo
+
+log = structlog.get_logger(__name__)
+
+
+class ExperimentPublisher(Protocol):
+    """Where a finished regression run is reported besides Postgres (Langfuse)."""
+
+    async def publish(
+        self,
+        experiment: ExperimentRecord,
+        tasks: Sequence[BenchmarkTask],
+        results: Sequence[TaskResult],
+        prompt: PromptRecord | None,
+    ) -> None: ...
 
 
 class ExperimentService:
@@ -37,11 +57,13 @@ class ExperimentService:
         experiments: ExperimentRepo,
         prompts: PromptRepo,
         actions: ActionRepo,
+        publisher: ExperimentPublisher | None = None,
     ) -> None:
         self._benchmarks = benchmarks
         self._experiments = experiments
         self._prompts = prompts
         self._actions = actions
+        self._publisher = publisher
 
     async def suite_tasks(self) -> list[BenchmarkTask]:
         """The packaged suite, loaded into ``benchmarks`` (idempotent) and returned."""
@@ -106,6 +128,7 @@ class ExperimentService:
             fitness=aggregate(results),
             stopped_reason=inp.stopped_reason,
         )
+        await self._publish(record, results)
         return RegressionRunResult(
             experiment_id=record.experiment_id,
             prompt_id=record.prompt_id,
@@ -113,6 +136,19 @@ class ExperimentService:
             fitness=record.fitness,
             stopped_reason=record.stopped_reason,
         )
+
+    async def _publish(self, record: ExperimentRecord, results: list[TaskResult]) -> None:
+        """Report the run elsewhere too; a failure there (an outage) never fails the run."""
+        if self._publisher is None:
+            return
+        try:
+            tasks = await self._benchmarks.get_many(list(dict.fromkeys(r.task_id for r in results)))
+            prompt = await self._prompts.get(record.prompt_id)
+            await self._publisher.publish(record, tasks, results, prompt)
+        except Exception as err:
+            log.warning(
+                "experiment_publish_failed", experiment_id=record.experiment_id, error=str(err)
+            )
 
 
 def judge(task: BenchmarkTask, inp: RecordTaskInput) -> TaskVerdict:

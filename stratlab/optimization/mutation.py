@@ -16,6 +16,7 @@ import structlog
 from pydantic import BaseModel
 
 from stratlab.config import Settings
+from stratlab.llm.base import LlmOutputError
 from stratlab.llm.parsing import parse_structured
 from stratlab.llm.pricing import estimate_tokens
 from stratlab.llm.prompts import (
@@ -57,7 +58,8 @@ class PromptMutator:
 
     async def mutate(self, inp: MutateInput, *, attempt: int = 1) -> list[ProposedChild]:
         """Up to ``inp.count`` children of ``inp.parent``; none when the mutator's answers
-        are rejected twice (the generation then breeds with DEAP's operators alone)."""
+        are rejected twice, cut off at the output cap or refused (the generation then
+        breeds with DEAP's operators alone)."""
         context = MutatorContext(
             role=inp.role,
             system=inp.parent.system,
@@ -69,7 +71,7 @@ class PromptMutator:
             answer = await self._ask(
                 "mutator", context, PromptVariations, f"{inp.action_id}:mutator:{attempt}"
             )
-        except AnswerRejected as err:
+        except (AnswerRejected, LlmOutputError) as err:
             log.warning("mutator answer rejected", error=str(err), generation=inp.generation)
             return []
         seen = set(inp.exclude_hashes)
@@ -118,7 +120,7 @@ class PromptMutator:
             verdict = await self._ask(
                 "sanity", context, SanityVerdict, f"{inp.action_id}:sanity:{key}"
             )
-        except AnswerRejected as err:
+        except (AnswerRejected, LlmOutputError) as err:
             return f"sanity check gave no usable answer: {err}"
         except BudgetExhaustedError as err:
             return f"not checked: {err}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from stratlab.config import Settings
+from stratlab.llm.base import LlmOutputError
 from stratlab.llm.parsing import parse_structured
 from stratlab.llm.prompts import AssessorContext, render_prompt
 from stratlab.models.llm import LlmRequest
@@ -66,6 +67,8 @@ class Assessor:
             )
         except AnswerRejected as err:
             raise AssessmentError(f"assessor answer rejected: {err}") from err
+        except LlmOutputError as err:  # truncated or refused: says so itself
+            raise AssessmentError(str(err)) from err
         assessment = answer.value
         await self._research.insert_assessment(
             inp.assessment_id,

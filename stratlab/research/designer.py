@@ -2,7 +2,9 @@
 
 A malformed or invalid answer is sent back once with the exact problem (the validator's
 message is written for the designer); a second failure ends the design with
-``StrategyDesignError``. The designer only ever sees the train split's summary.
+``StrategyDesignError``, and so does an answer cut off at the output cap or a refusal
+(no repair: it would end the same way). The designer only ever sees the train split's
+summary.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from stratlab.config import Settings
+from stratlab.llm.base import LlmOutputError
 from stratlab.llm.parsing import parse_structured
 from stratlab.llm.prompts import DesignerContext, RecentStrategy, render_prompt
 from stratlab.market.indicators import describe_indicators
@@ -100,6 +103,8 @@ class Designer:
             )
         except AnswerRejected as err:
             raise StrategyDesignError(f"designer answer rejected: {err}") from err
+        except LlmOutputError as err:  # truncated or refused: says so itself
+            raise StrategyDesignError(str(err)) from err
         await self._research.insert_strategy(
             inp.strategy_id, answer.value, session_id=inp.session_id, iteration=inp.iteration
         )

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from stratlab.config import Settings
-from stratlab.llm.base import LlmError, LlmProvider
+from stratlab.llm.base import LlmError, LlmOutputError, LlmProvider
 from stratlab.llm.observe import CallObserver, CallTrace, observed
 from stratlab.llm.parsing import MalformedOutputError
-from stratlab.llm.pricing import cost_usd, worst_case_cost
+from stratlab.llm.pricing import cost_usd, output_token_cap, worst_case_cost
 from stratlab.models.llm import CallOutcome, LlmCallRecord, LlmRequest, LlmResponse
 from stratlab.store.actions import ActionRepo
 from stratlab.store.budget import BudgetRepo
@@ -151,13 +151,18 @@ class BudgetedLlm:
     ) -> Answer[T]:
         """Call, and accept the answer; a rejected answer (``accept`` raised
         ``MalformedOutputError`` or ``StrategyValidationError``) is marked on its row and
-        sent back once with the problem. Every billed call is charged either way."""
+        sent back once with the problem. An answer that stopped early (truncated at the
+        output cap, refused) is marked and raises ``LlmOutputError`` with no repair: a
+        second try would hit the same cap or refuse again. Every billed call is charged
+        either way."""
         tokens, cost = 0, 0.0
         for n in range(1, attempts + 1):
             ctx = ctx_for(n)
             priced = await self.call(request, ctx)
             tokens += priced.response.input_tokens + priced.response.output_tokens
             cost += priced.cost_usd
+            if priced.response.stop_reason != "end":
+                raise await self._stopped_early(request, ctx, priced)
             try:
                 return Answer(accept(priced.response.text), tokens, cost)
             except (MalformedOutputError, StrategyValidationError) as err:
@@ -169,6 +174,23 @@ class BudgetedLlm:
                     raise AnswerRejected(err) from err
                 request = _repair(request, priced.response.text, str(err))
         raise AssertionError("unreachable: attempts >= 1")
+
+    async def _stopped_early(
+        self, request: LlmRequest, ctx: CallContext, priced: PricedResponse
+    ) -> LlmOutputError:
+        """Label a truncated or refused answer's row and say in one line what happened."""
+        response = priced.response
+        outcome: CallOutcome
+        if response.stop_reason == "max_tokens":
+            outcome = "truncated"
+            cap = output_token_cap(request, self._settings)
+            message = f"{request.role} answer truncated at {cap} output tokens"
+        else:
+            outcome = "refused"
+            said = " ".join(response.text.split())[:200]
+            message = f"{request.role} refused to answer" + (f": {said}" if said else "")
+        await self.mark(ctx, outcome, message, priced.record)
+        return LlmOutputError(message)
 
     async def mark(
         self,

@@ -71,3 +71,13 @@ def test_a_provider_without_an_entry_is_left_alone() -> None:
     assert limited(inner, {"openai": ProviderLimit(1)}) is inner
     wrapped = limited(inner, {"anthropic": ProviderLimit(1)})
     assert isinstance(wrapped, LimitedProvider) and wrapped.name == "anthropic"
+
+
+def test_build_provider_puts_each_provider_behind_its_limit() -> None:
+    from stratlab.config import Settings
+    from stratlab.llm.factory import build_provider
+
+    provider = build_provider(Settings(llm_provider="offline", provider_limits="offline=3/50"))
+    assert isinstance(provider, LimitedProvider) and provider.limit == ProviderLimit(3, 50.0)
+    with pytest.raises(ValueError, match="STRATLAB_PROVIDER_LIMITS"):
+        build_provider(Settings(llm_provider="offline", provider_limits="offline=none"))
