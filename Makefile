@@ -23,10 +23,11 @@ demo: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/stratlab dev
 
-## The whole suite against a real Temporal dev server and a real Postgres.
+## The whole suite against a real Temporal dev server and a real Postgres. Test files are
+## spread over up to 4 processes (xdist), each with its own Temporal and Postgres.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --maxprocesses 4 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
