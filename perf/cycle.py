@@ -43,6 +43,7 @@ from stratlab.config import Settings
 from stratlab.models.research import ResearchCycleInput
 from stratlab.runtime import LocalStack, numba_cache_env, temporal_binary
 from stratlab.store.db import Pool, apply_schema, make_pool
+from stratlab.telemetry import configure_logging
 from workers.pools import run_workers
 from workflows.constants import POOLS, SEARCH_ATTRIBUTES
 from workflows.research import ResearchCycleWorkflow
@@ -168,6 +169,7 @@ async def observability_overhead(cycles: int, warmup: int, symbol: str, kind: st
         metrics_port = sock.getsockname()[1]
     services = await start_services("perf-off-")
     off, env, db = services.settings, services.env, services.db
+    configure_logging(off)  # warnings only: a line per LLM call would time the terminal
     with OtlpCollector() as collector, LangfuseReceiver() as receiver:
         on = off.model_copy(
             update={
@@ -203,30 +205,38 @@ async def observability_overhead(cycles: int, warmup: int, symbol: str, kind: st
             ),
         }
         walls: dict[str, list[float]] = {"off": [], "on": []}
+        outcomes: dict[str, set[str]] = {"off": set(), "on": set()}
         scrape_ms: list[float] = []
         try:
             for i in range(warmup + cycles):
-                for name, (client, settings, _task) in labs.items():
+                # Alternate which lab goes first, so neither always runs on the other's
+                # freshly warmed caches.
+                order = ["off", "on"] if i % 2 == 0 else ["on", "off"]
+                for name in order:
+                    client, settings, _task = labs[name]
                     sid = str(uuid.uuid4())
+                    # isolated: no recent strategies in the prompt, so both labs (one
+                    # database) get the same task every time and do the same work.
+                    cycle = ResearchCycleInput(
+                        symbol=symbol, kind=kind, session_id=sid, trigger="perf", isolated=True
+                    )  # type: ignore[arg-type]
                     t0 = time.perf_counter()
-                    await client.execute_workflow(
+                    result = await client.execute_workflow(
                         ResearchCycleWorkflow.run,
-                        ResearchCycleInput(
-                            symbol=symbol, kind=kind, session_id=sid, trigger="perf"
-                        ),  # type: ignore[arg-type]
+                        cycle,
                         id=f"research-{sid}",
                         task_queue=settings.task_queue("orchestrator"),
                     )
                     wall = time.perf_counter() - t0
                     if name == "on":
                         s0 = time.perf_counter()
-                        with urllib.request.urlopen(
-                            f"http://127.0.0.1:{metrics_port}/metrics"
-                        ) as r:
+                        url = f"http://127.0.0.1:{metrics_port}/metrics"
+                        with urllib.request.urlopen(url) as r:
                             exposition = r.read().decode()
                         scrape_ms.append((time.perf_counter() - s0) * 1000)
                     if i >= warmup:
                         walls[name].append(wall)
+                        outcomes[name].add(f"{result.outcome}/{len(result.iterations)}it")
         finally:
             stop.set()
             await asyncio.gather(*(task for _c, _s, task in labs.values()))
@@ -239,6 +249,7 @@ async def observability_overhead(cycles: int, warmup: int, symbol: str, kind: st
     off_p50, on_p50 = pct(walls["off"], 0.5), pct(walls["on"], 0.5)
     off_mean, on_mean = statistics.mean(walls["off"]), statistics.mean(walls["on"])
     print(f"observability overhead: {cycles} warm cycles per lab ({warmup} warm-up), interleaved")
+    print(f"  outcomes: off {sorted(outcomes['off'])}, on {sorted(outcomes['on'])}")
     for name, label in (("off", "sinks off"), ("on", "sinks on ")):
         series = walls[name]
         print(
