@@ -1,7 +1,7 @@
 """The optional response cache (``STRATLAB_LLM_CACHE=1``): an identical call is answered
 from Postgres instead of the provider, at no cost.
 
-Identical means the same provider, model, system text, prompt, output schema (name and
+Identical means the same provider, endpoint, model, system text, prompt, output schema (name and
 JSON schema), temperature and output-token cap: ``cache_key`` hashes exactly those. A
 hit is the stored answer with ``cached=True``, so ``BudgetedLlm`` charges nothing and the
 call's ``agent_actions`` row says it was cached; tokens and latency stay those of the
@@ -22,12 +22,13 @@ import structlog
 from stratlab.config import Settings
 from stratlab.llm.base import LlmProvider
 from stratlab.llm.pricing import output_token_cap
+from stratlab.llm.roles import endpoint_of
 from stratlab.llm.routing import RoutingProvider
 from stratlab.models.llm import LlmRequest, LlmResponse
 
 log = structlog.get_logger(__name__)
 
-KEY_VERSION = 1
+KEY_VERSION = 2
 """Part of every key: bump it when the key's recipe changes, and old rows stop matching."""
 
 
@@ -39,11 +40,21 @@ class ResponseStore(Protocol):
     async def put(self, cache_key: str, role: str, response: LlmResponse) -> None: ...
 
 
-def cache_key(request: LlmRequest, *, provider: str, model: str, output_cap: int) -> str:
-    """sha256 hex of the canonical JSON of everything that shapes the answer."""
+def cache_key(
+    request: LlmRequest,
+    *,
+    provider: str,
+    model: str,
+    output_cap: int,
+    endpoint: str | None = None,
+) -> str:
+    """sha256 hex of the canonical JSON of everything that shapes the answer. The
+    endpoint is part of it: one model name on two OpenAI-compatible servers (two Ollama
+    hosts with different weights, say) is two different models."""
     parts = {
         "v": KEY_VERSION,
         "provider": provider,
+        "endpoint": endpoint,
         "model": model,
         "system": request.system,
         "prompt": request.prompt,
@@ -79,6 +90,7 @@ class CachedProvider:
             provider=provider,
             model=self._inner.model_for(request),
             output_cap=output_token_cap(request, self._settings),
+            endpoint=endpoint_of(provider, self._settings),
         )
 
     async def complete(self, request: LlmRequest) -> LlmResponse:

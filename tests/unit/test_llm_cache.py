@@ -54,9 +54,15 @@ def test_the_key_changes_with_each_part_of_the_request(change: dict[str, Any]) -
 
 
 @pytest.mark.parametrize(
-    "change", [{"provider": "anthropic"}, {"model": "gpt-4o-mini"}, {"output_cap": 1024}]
+    "change",
+    [
+        {"provider": "anthropic"},
+        {"model": "gpt-4o-mini"},
+        {"output_cap": 1024},
+        {"endpoint": "http://gpu-box:11434/v1"},
+    ],
 )
-def test_the_key_changes_with_provider_model_and_output_cap(change: dict[str, Any]) -> None:
+def test_the_key_changes_with_provider_endpoint_model_and_cap(change: dict[str, Any]) -> None:
     assert cache_key(BASE, **{**KEY_ARGS, **change}) != cache_key(BASE, **KEY_ARGS)
 
 
@@ -114,6 +120,18 @@ async def test_a_hit_replays_the_stored_answer_marked_cached() -> None:
     other = await cached.complete(designer_request(symbol="nasdaq"))
     assert not other.cached and len(store.rows) == 2
     assert cached.name == "offline" and cached.model_for(designer_request()) == first.model
+
+
+async def test_two_servers_of_one_provider_do_not_share_answers() -> None:
+    store = MemoryStore()
+    laptop = CountingProvider(name="openai")
+    gpu_box = CountingProvider(name="openai")
+    here = CachedProvider(laptop, store, Settings(openai_base_url="http://127.0.0.1:11434/v1"))
+    there = CachedProvider(gpu_box, store, Settings(openai_base_url="http://gpu-box:11434/v1"))
+    await here.complete(BASE)
+    answer = await there.complete(BASE)
+    assert not answer.cached and laptop.calls == gpu_box.calls == 1 and len(store.rows) == 2
+    assert (await there.complete(BASE)).cached and gpu_box.calls == 1
 
 
 @pytest.mark.parametrize("stop_reason", ["max_tokens", "refusal"])
