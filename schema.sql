@@ -573,3 +573,18 @@ COMMENT ON TABLE llm_cache IS
     'Answers of LLM calls by the exact request (provider, model, system, prompt, output '
     'schema, temperature, output-token cap). Only complete answers are stored; the first '
     'write of a key wins. A cached answer is replayed at no cost (agent_actions.cached).';
+
+-- ===================================================================================
+-- Which schema.sql this database holds
+-- ===================================================================================
+
+-- apply_schema records the sha256 of the file it applied. A process whose schema.sql has
+-- the same digest skips the DDL, so the application role (which owns no table and so may
+-- not run it) can start; a different digest means the owner must run `stratlab setup`.
+CREATE TABLE IF NOT EXISTS schema_version (
+    singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    digest     text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE schema_version IS
+    'One row: the sha256 hex of the schema.sql last applied, and when.';

@@ -34,6 +34,18 @@ class Settings(BaseModel):
         None, description="TEMPORAL_ADDRESS: host:port; unset = embedded dev server"
     )
     temporal_namespace: str = Field("default", description="TEMPORAL_NAMESPACE")
+    temporal_api_key: str | None = Field(
+        None, description="TEMPORAL_API_KEY: API key (Temporal Cloud); turns TLS on", repr=False
+    )
+    temporal_tls: bool | None = Field(
+        None, description="TEMPORAL_TLS: TLS to the frontend (unset: on with an API key or cert)"
+    )
+    temporal_tls_cert: Path | None = Field(
+        None, description="TEMPORAL_TLS_CLIENT_CERT_PATH: client certificate (PEM) for mTLS"
+    )
+    temporal_tls_key: Path | None = Field(
+        None, description="TEMPORAL_TLS_CLIENT_KEY_PATH: its private key (PEM)"
+    )
     temporal_ui_url: str = Field(
         "http://localhost:8233", description="STRATLAB_TEMPORAL_UI: base URL of the web UI"
     )
@@ -41,6 +53,12 @@ class Settings(BaseModel):
     temporal_ui_port: int = Field(8233, description="STRATLAB_TEMPORAL_UI_PORT")
     task_queue_prefix: str = Field(
         "", description="STRATLAB_TASK_QUEUE_PREFIX: lets several labs share one Temporal"
+    )
+    app_db_password: str | None = Field(
+        None,
+        description="STRATLAB_APP_DB_PASSWORD: password `stratlab setup --app-role` gives "
+        "the application role it creates",
+        repr=False,
     )
 
     # LLM layer
@@ -146,7 +164,13 @@ class Settings(BaseModel):
 
     def secrets(self) -> list[str]:
         """Every secret value set, so logs and diagnostics can scrub them."""
-        values = (self.openai_api_key, self.anthropic_api_key, self.langfuse_secret_key)
+        values = (
+            self.openai_api_key,
+            self.anthropic_api_key,
+            self.langfuse_secret_key,
+            self.temporal_api_key,
+            self.app_db_password,
+        )
         return [v for v in values if v]
 
     @property

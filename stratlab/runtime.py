@@ -29,6 +29,7 @@ from temporalio.client import Client, Interceptor
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
+from temporalio.service import RPCError, TLSConfig
 
 from stratlab.config import Settings
 from workflows.constants import SEARCH_ATTRIBUTES
@@ -58,7 +59,10 @@ def search_attribute_flags() -> list[str]:
 
 def _indexed_name(key: SearchAttributeKey) -> str:
     """The CLI's name of a key's type: Keyword, Int, Text, Bool, Double, Datetime."""
-    value = IndexedValueType.ValueType(key.indexed_value_type)
+    return _indexed_name_of(IndexedValueType.ValueType(key.indexed_value_type))
+
+
+def _indexed_name_of(value: IndexedValueType.ValueType) -> str:
     return IndexedValueType.Name(value).removeprefix("INDEXED_VALUE_TYPE_").title()
 
 
@@ -79,10 +83,13 @@ async def connect_client(
     process's metrics exporter; ``interceptors`` its tracing: workers built on the client
     inherit both."""
     target = address or settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
+    tls = temporal_tls(settings)
     try:
         return await Client.connect(
             target,
             namespace=settings.temporal_namespace,
+            api_key=settings.temporal_api_key,
+            tls=tls,
             data_converter=pydantic_data_converter,
             runtime=runtime,
             interceptors=interceptors,
@@ -94,21 +101,57 @@ async def connect_client(
         ) from err
 
 
+def temporal_tls(settings: Settings) -> TLSConfig | bool:
+    """TLS to the frontend: on with an API key (Temporal Cloud) or a client certificate
+    (mTLS), off for a plain cluster; ``TEMPORAL_TLS`` decides when set."""
+    cert, key = settings.temporal_tls_cert, settings.temporal_tls_key
+    if (cert is None) != (key is None):
+        raise StackError(
+            "set both TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH, or neither"
+        )
+    wanted = settings.temporal_tls
+    if wanted is None:
+        wanted = bool(settings.temporal_api_key or cert)
+    if not wanted:
+        return False
+    if cert is None or key is None:
+        return True
+    try:
+        return TLSConfig(client_cert=cert.read_bytes(), client_private_key=key.read_bytes())
+    except OSError as err:
+        raise StackError(f"cannot read the Temporal client certificate: {err}") from err
+
+
 async def ensure_search_attributes(client: Client) -> None:
     """Register the lab's custom search attributes on a server that lacks them."""
     service = client.operator_service
-    listed = await service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=client.namespace)
-    )
+    try:
+        listed = await service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+    except RPCError as err:
+        raise StackError(
+            f"cannot list the search attributes of namespace {client.namespace!r}: {err.message}"
+        ) from err
     missing = {
         key.name: IndexedValueType.ValueType(key.indexed_value_type)
         for key in SEARCH_ATTRIBUTES
         if key.name not in listed.custom_attributes
     }
-    if missing:
+    if not missing:
+        return
+    try:
         await service.add_search_attributes(
             AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
         )
+    except RPCError as err:
+        # Temporal Cloud registers attributes in its own console/tcld, not over this API.
+        wanted = ", ".join(f"{name} ({_indexed_name_of(t)})" for name, t in missing.items())
+        raise StackError(
+            f"namespace {client.namespace!r} lacks the search attributes {wanted} and this "
+            f"client may not add them ({err.message}); register them in the namespace "
+            "(Temporal Cloud: its web console or `tcld namespace search-attributes add`)"
+        ) from err
 
 
 @dataclass

@@ -202,6 +202,14 @@ async def schedule_nightly(cfg: Settings, *, role: str, hour: int, population: i
         client = await temporal(cfg)
     except StackError as err:
         raise CliError(f"{err}. Start the lab with `stratlab dev` first") from err
+    return await ensure_nightly_schedule(client, cfg, role=role, hour=hour, population=population)
+
+
+async def ensure_nightly_schedule(
+    client: Client, cfg: Settings, *, role: str, hour: int, population: int
+) -> bool:
+    """The nightly generation schedule of ``role`` at ``hour``:00 UTC (overlap Skip);
+    True when it was created, False when it already existed."""
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(
             OptimizationGenerationWorkflow.run,

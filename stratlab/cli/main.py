@@ -25,6 +25,8 @@ from stratlab.cli.skills import skills_app
 from stratlab.config import Settings
 from stratlab.market.datasets import DataImportError, UnknownSymbolError
 from stratlab.runtime import StackError, numba_cache_env
+from stratlab.store.db import SchemaOutOfDateError
+from stratlab.store.roles import RoleSetupError
 from workflows.constants import POOLS
 
 app = typer.Typer(
@@ -222,6 +224,56 @@ def doctor(
         sys.exit(1)  # the report says what is broken; no error line to add
 
 
+@app.command()
+def setup(
+    app_role: Annotated[
+        str | None,
+        typer.Option(
+            help="create or update this application role and grant it the lab's tables "
+            "(its password: STRATLAB_APP_DB_PASSWORD)"
+        ),
+    ] = None,
+    research_schedule: Annotated[
+        bool, typer.Option(help="create the 5-minute research trigger")
+    ] = True,
+    nightly_role: Annotated[
+        list[str] | None,
+        typer.Option(help="create a nightly optimizer schedule for this role (repeatable)"),
+    ] = None,
+    nightly: Annotated[bool, typer.Option(help="create the nightly optimizer schedule")] = True,
+    nightly_hour: Annotated[int, typer.Option(min=0, max=23, help="hour of the day, UTC")] = 2,
+    population: Annotated[int, typer.Option(min=2, max=64, help="nightly offspring")] = 16,
+    wait: Annotated[
+        float, typer.Option(min=0, max=600, help="seconds to wait for Postgres and Temporal")
+    ] = 60.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Prepare a deployment, as the database's admin user (idempotent; run it again after
+    every upgrade): apply schema.sql, grant the application role, register the search
+    attributes, create the schedules."""
+    from stratlab.cli.setup import setup as run_setup
+    from stratlab.models.optimization import OPTIMIZABLE_ROLES
+
+    roles = list(dict.fromkeys(nightly_role or ["designer"])) if nightly else []
+    unknown = [r for r in roles if r not in OPTIMIZABLE_ROLES]
+    if unknown:
+        raise CliError(
+            f"role {unknown[0]!r} has no benchmark; optimizable: {', '.join(OPTIMIZABLE_ROLES)}"
+        )
+    run(
+        run_setup(
+            settings(),
+            app_role=app_role,
+            research_schedule=research_schedule,
+            nightly_roles=roles,
+            nightly_hour=nightly_hour,
+            population=population,
+            wait_seconds=wait,
+            as_json=as_json,
+        )
+    )
+
+
 @schedule_app.command("nightly")
 def schedule_nightly(
     hour: Annotated[int, typer.Option(min=0, max=23, help="hour of the day, UTC")] = 2,
@@ -292,6 +344,25 @@ def db_init() -> None:
     console.print("schema applied")
 
 
+@app.command("warm-cache")
+def warm_cache() -> None:
+    """Compile the compute workers' numba kernels into NUMBA_CACHE_DIR (at image build)."""
+    if not os.environ.get("NUMBA_CACHE_DIR"):
+        raise CliError("NUMBA_CACHE_DIR is empty: set it to the directory the workers read")
+    from stratlab.backtest.warmup import warm_numba_cache
+
+    report = warm_numba_cache()
+    if report.cache_files == 0:
+        raise CliError(f"numba wrote no cache files to {report.cache_dir}: is it writable?")
+    console.print(
+        f"numba cache warmed: {report.cache_files} files in {report.cache_dir} "
+        f"({report.seconds:.1f} s)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 USER_ERRORS = (
     CliError,
     StackError,
@@ -299,6 +370,8 @@ USER_ERRORS = (
     UnknownSymbolError,
     psycopg.OperationalError,
     FileNotFoundError,
+    SchemaOutOfDateError,
+    RoleSetupError,
 )
 
 

@@ -152,6 +152,9 @@ async def worker(cfg: Settings, pools: tuple[str, ...]) -> None:
         await ensure_search_attributes(client)
         db = make_pool(url, max_size=12)
         await db.open(wait=True, timeout=30)
+        # A no-op when `stratlab setup` applied this schema.sql; a clear error when the
+        # database holds another one (an upgrade whose set-up has not run yet).
+        await apply_schema(db)
         stop = asyncio.Event()
         install_stop_signals(stop)
         log.info(

@@ -15,7 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, errors
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -33,6 +33,12 @@ SCHEMA_LOCK_KEY = 0x5354_524C_4142  # b"STRLAB"
 _LOCK_SCHEMA = "SELECT pg_advisory_xact_lock(%(key)s)"
 # Re-applying the schema raises one "already exists, skipping" notice per object.
 _QUIET_NOTICES = "SET LOCAL client_min_messages = warning"
+
+_SELECT_SCHEMA_DIGEST = "SELECT digest FROM schema_version"
+_RECORD_SCHEMA_DIGEST = """
+INSERT INTO schema_version (digest) VALUES (%(digest)s)
+ON CONFLICT (singleton) DO UPDATE SET digest = EXCLUDED.digest, applied_at = now()
+"""
 
 _INSERT_DEFAULT_PROMPT = """
 INSERT INTO prompts (prompt_id, role, version, system, content, content_hash, metadata)
@@ -52,6 +58,10 @@ INSERT INTO prompt_tags (prompt_id, tag, actor, reason)
 SELECT %(prompt_id)s, 'prod', 'system', 'default prompt seeded by apply_schema'
  WHERE NOT EXISTS (SELECT 1 FROM prompt_current_prod WHERE role = %(role)s)
 """
+
+
+class SchemaOutOfDateError(RuntimeError):
+    """The database holds another schema.sql and this role may not apply it."""
 
 
 class DefaultPromptLike(Protocol):
@@ -115,9 +125,19 @@ def default_prompt_id(role: str, content_hash: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"stratlab:prompt:{role}:{content_hash}"))
 
 
+def schema_digest() -> str:
+    """sha256 hex of this checkout's schema.sql: what ``schema_version`` records."""
+    return hashlib.sha256(SCHEMA_PATH.read_bytes()).hexdigest()
+
+
 async def apply_schema(target: ConnectionSource | Conn, *, seed_prompts: bool = True) -> None:
-    """Apply ``schema.sql`` and seed the default prompts, in one transaction under an
-    advisory lock, so concurrent workers starting up apply it one after another."""
+    """Apply ``schema.sql`` unless the database already records its digest, and seed the
+    default prompts, under an advisory lock so workers starting together take turns.
+
+    The DDL needs the tables' owner. The application role of a deployment owns nothing,
+    so for it an up-to-date database is a no-op and an out-of-date one is a
+    ``SchemaOutOfDateError`` that says who must apply it.
+    """
     if isinstance(target, AsyncConnection):
         await _apply(target, seed_prompts=seed_prompts)
     else:
@@ -126,14 +146,39 @@ async def apply_schema(target: ConnectionSource | Conn, *, seed_prompts: bool = 
 
 
 async def _apply(conn: Conn, *, seed_prompts: bool) -> None:
+    digest = schema_digest()
+    if await _recorded_digest(conn) != digest:
+        await _apply_ddl(conn, digest)
+    if seed_prompts:
+        await seed_default_prompts(conn, _default_prompts())
+
+
+async def _recorded_digest(conn: Conn) -> str | None:
+    try:
+        async with conn.transaction():  # a failed read must not poison the connection
+            cur = await conn.execute(_SELECT_SCHEMA_DIGEST)
+            row = await cur.fetchone()
+    except errors.UndefinedTable:
+        return None
+    return None if row is None else str(row["digest"])
+
+
+async def _apply_ddl(conn: Conn, digest: str) -> None:
     # bytes, not str: the file is a trusted multi-statement script run without parameters.
     script = SCHEMA_PATH.read_bytes()
-    async with conn.transaction():
-        await conn.execute(_LOCK_SCHEMA, {"key": SCHEMA_LOCK_KEY})
-        await conn.execute(_QUIET_NOTICES)
-        await conn.execute(script)
-        if seed_prompts:
-            await seed_default_prompts(conn, _default_prompts())
+    try:
+        async with conn.transaction():
+            await conn.execute(_LOCK_SCHEMA, {"key": SCHEMA_LOCK_KEY})
+            await conn.execute(_QUIET_NOTICES)
+            await conn.execute(script)
+            await conn.execute(_RECORD_SCHEMA_DIGEST, {"digest": digest})
+    except errors.InsufficientPrivilege as err:
+        user = conn.info.user
+        raise SchemaOutOfDateError(
+            f"the database's schema is not this stratlab's schema.sql, and role {user!r} "
+            "may not apply it; run `stratlab setup` (or `stratlab db init`) with a "
+            f"DATABASE_URL of the tables' owner ({err.diag.message_primary})"
+        ) from err
 
 
 def _default_prompts() -> list[DefaultPromptLike]:

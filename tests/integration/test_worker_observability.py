@@ -38,6 +38,7 @@ from stratlab.telemetry.tracing import run_trace_context
 from tests.fixtures.otlp_collector import OtlpCollector
 from tests.integration.test_research_cycle import OPEN_BACKTEST_GATE, OPEN_TRAINING_GATE, rows
 from tests.unit.test_deploy_observability import SERIES, dashboard_queries
+from workers.health import check as health_check
 from workflows.constants import POOLS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,6 +115,14 @@ async def wait_for_metrics(port: int, worker: subprocess.Popen, timeout: float =
             await asyncio.sleep(0.3)
 
 
+async def wait_until_healthy(port: int, worker: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (problem := await asyncio.to_thread(health_check, port)) is not None:
+        assert worker.poll() is None, "the worker exited at start-up"
+        assert asyncio.get_running_loop().time() < deadline, problem
+        await asyncio.sleep(0.3)
+
+
 def total(samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **by: str) -> float:
     return sum(
         v for labels, v in samples.get(name, []) if all(labels[k] == x for k, x in by.items())
@@ -130,6 +139,7 @@ async def test_a_worker_process_exposes_metrics_traces_and_clean_logs(
     worker = start_worker(lab, temporal_client, port, otlp.url, log)
     try:
         await wait_for_metrics(port, worker)
+        await wait_until_healthy(port, worker)  # the image's HEALTHCHECK, before any work
         cycles = [
             {"training_gate": OPEN_TRAINING_GATE, "backtest_gate": OPEN_BACKTEST_GATE},
             {

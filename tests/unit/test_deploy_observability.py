@@ -82,6 +82,8 @@ def test_the_dashboard_covers_seed_002s_list() -> None:
 def test_prometheus_scrapes_every_pool_on_the_metrics_port() -> None:
     config = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    # The Temporal server of docker-compose.yml is scraped too, at its PROMETHEUS_ENDPOINT.
+    assert jobs.pop("temporal")["static_configs"] == [{"targets": ["temporal:8000"]}]
     assert set(jobs) == set(POOLS)
     for pool, job in jobs.items():
         (discovery,) = job["dns_sd_configs"]

@@ -9,7 +9,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from stratlab.store.db import Pool, apply_schema, prompt_content_hash, seed_default_prompts
+from stratlab.store.db import (
+    Pool,
+    apply_schema,
+    prompt_content_hash,
+    schema_digest,
+    seed_default_prompts,
+)
 from stratlab.store.prompts import PromptRepo
 
 # Everything schema.sql creates, in a comparable form.
@@ -48,7 +54,7 @@ EXPECTED_TABLES = {
     "training_checkpoints", "backtests", "assessments", "prompts", "prompt_tags",
     "datasets", "market_bars", "skills", "benchmarks", "experiments", "experiment_results",
     "generations", "paper_strategies", "paper_books", "paper_history", "paper_equity",
-    "llm_cache",
+    "llm_cache", "schema_version",
 }  # fmt: skip
 
 
@@ -76,6 +82,32 @@ async def test_concurrent_apply_schema_does_not_fail(db_pool: Pool) -> None:
     before = await catalog(db_pool)
     await asyncio.gather(*(apply_schema(db_pool) for _ in range(5)))
     assert await catalog(db_pool) == before
+
+
+async def test_an_applied_schema_is_recorded_and_not_run_again_until_it_changes(
+    db_pool: Pool,
+) -> None:
+    async with db_pool.connection() as conn:
+        row = await (await conn.execute("SELECT digest FROM schema_version")).fetchone()
+        assert row is not None and row["digest"] == schema_digest()
+        # A change the DDL would undo: with the same digest recorded, it is left alone.
+        await conn.execute("COMMENT ON TABLE skills IS 'edited by hand'")
+    await apply_schema(db_pool)
+    assert await table_comment(db_pool, "skills") == "edited by hand"
+    async with db_pool.connection() as conn:
+        await conn.execute("UPDATE schema_version SET digest = 'an older schema.sql'")
+    await apply_schema(db_pool)
+    assert await table_comment(db_pool, "skills") != "edited by hand"
+    async with db_pool.connection() as conn:
+        row = await (await conn.execute("SELECT digest FROM schema_version")).fetchone()
+        assert row is not None and row["digest"] == schema_digest()
+
+
+async def table_comment(pool: Pool, table: str) -> str | None:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT obj_description(%s::regclass, 'pg_class') AS c", [table])
+        row = await cur.fetchone()
+    return None if row is None else row["c"]
 
 
 async def test_workers_applying_to_an_empty_database_together(db_pool: Pool) -> None:
