@@ -9,6 +9,7 @@ test's own database (where all its grants live) is gone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import uuid
@@ -23,7 +24,8 @@ import pytest
 from psycopg import AsyncConnection, errors, sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import DictRow, dict_row
-from temporalio.client import Client
+from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverlapPolicy
+from temporalio.service import RPCError
 
 from stratlab.config import Settings
 from stratlab.optimization.benchmarks import load_suite
@@ -44,7 +46,12 @@ from tests.integration.test_cli import assert_one_line_error, run_cli
 from tests.integration.test_regression_run import TASKS, run_regression
 from tests.integration.test_research_cycle import OPEN_BACKTEST_GATE, OPEN_TRAINING_GATE
 from workers.pools import run_workers
-from workflows.constants import POOLS
+from workflows.constants import (
+    NIGHTLY_SCHEDULE_ID,
+    POOLS,
+    RESEARCH_SCHEDULE_ID,
+    RESEARCH_SCHEDULE_INTERVAL,
+)
 
 # pgserver trusts local connections and ignores it; a DATABASE_URL server may check it.
 APP_PASSWORD = "app-password-of-the-tests"
@@ -367,3 +374,36 @@ async def test_setup_refuses_a_superuser_or_itself_as_the_app_role(
     assert_one_line_error(superuser, "superuser", dep.role)
     attributes = await one_row(dep.admin_url, _ROLE_ATTRIBUTES, role=dep.role)
     assert attributes["rolsuper"] is True and attributes["rolcanlogin"] is False
+
+
+async def test_setup_creates_the_schedules_a_deployment_runs_on(
+    deployment: Deployment, temporal_client: Client, tmp_path: Path
+) -> None:
+    """The compose one-shot's command: the research trigger and the nightly generation,
+    created once and left alone by every later `up`."""
+    args = ("setup", "--nightly-hour=3", "--nightly-role=designer", "--json")
+    research = temporal_client.get_schedule_handle(RESEARCH_SCHEDULE_ID)
+    nightly = temporal_client.get_schedule_handle(f"{NIGHTLY_SCHEDULE_ID}-designer")
+    try:
+        first = await stratlab(deployment.admin_url, temporal_client, tmp_path, *args)
+        assert first.returncode == 0, first.stderr
+        assert json.loads(first.stdout)["temporal"]["schedules"] == {
+            RESEARCH_SCHEDULE_ID: "created",
+            f"{NIGHTLY_SCHEDULE_ID}-designer": "created",
+        }
+        again = await stratlab(deployment.admin_url, temporal_client, tmp_path, *args)
+        assert again.returncode == 0, again.stderr
+        assert set(json.loads(again.stdout)["temporal"]["schedules"].values()) == {"exists"}
+
+        described = await nightly.describe()
+        (calendar,) = described.schedule.spec.calendars
+        assert [r.start for r in calendar.hour] == [3]
+        assert described.schedule.policy.overlap == ScheduleOverlapPolicy.SKIP
+        trigger = await research.describe()
+        assert trigger.schedule.spec.intervals[0].every == RESEARCH_SCHEDULE_INTERVAL
+        assert isinstance(trigger.schedule.action, ScheduleActionStartWorkflow)
+        assert trigger.schedule.action.task_queue.endswith("stratlab-orchestrator")
+    finally:
+        for handle in (research, nightly):
+            with contextlib.suppress(RPCError):
+                await handle.delete()
