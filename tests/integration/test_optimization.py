@@ -120,7 +120,8 @@ async def test_campaign_improves_the_front_and_approval_changes_the_next_cycle(l
         await handle.signal(
             PromptReviewWorkflow.decide, ReviewDecision(approve=False, reason="too similar")
         )
-        assert (await handle.result()).decision == "rejected"
+        outcome = await asyncio.wait_for(handle.result(), timeout=60)
+        assert outcome.decision == "rejected"
         events = await prompts.tags(other)
         assert events[-1].tag == "archived" and events[-1].reason == "too similar"
     results = await ExperimentRepo(lab.db).latest_results(chosen)

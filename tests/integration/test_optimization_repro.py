@@ -23,7 +23,7 @@ from stratlab.store.db import Pool, make_pool
 from stratlab.store.optimization import ExperimentRepo, GenerationRepo
 from stratlab.store.prompts import PromptRepo
 from tests.fixtures.postgres import create_database, database_url_for, drop_database
-from tests.fixtures.temporal import Lab, lab_settings
+from tests.fixtures.temporal import Lab, lab_settings, terminate_open_workflows
 from workers.pools import run_workers
 from workflows.constants import OPTIMIZE_WORKFLOW_ID, POOLS
 from workflows.optimization import OptimizationGenerationWorkflow
@@ -56,6 +56,7 @@ async def fresh_lab(
     try:
         yield Lab(settings, client, db)
     finally:
+        await terminate_open_workflows(client, settings)
         stop.set()
         await asyncio.wait_for(workers, timeout=60)
         await db.close()
