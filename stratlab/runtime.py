@@ -257,7 +257,7 @@ class LocalStack:
 
 async def wait_for_temporal(
     settings: Settings,
-    address: str,
+    address: str | None = None,
     timeout: float = 30.0,
     *,
     runtime: Runtime | None = None,

@@ -61,7 +61,7 @@ async def setup(
                 "append_only": list(grants.append_only),
                 "read_only": list(grants.read_only),
             }
-    client = await wait_for_temporal(cfg, _temporal_target(cfg), timeout=wait_seconds)
+    client = await wait_for_temporal(cfg, timeout=wait_seconds)
     await ensure_search_attributes(client)
     schedules: dict[str, str] = {}
     if research_schedule:
@@ -104,10 +104,6 @@ async def _tables_owner(conn: Conn) -> str:
     )
     row = await cur.fetchone()
     return str(row["owner"]) if row else conn.info.user
-
-
-def _temporal_target(cfg: Settings) -> str:
-    return cfg.temporal_address or f"127.0.0.1:{cfg.temporal_port}"
 
 
 def _print_report(report: dict[str, Any], nightly_hour: int) -> None:
