@@ -272,8 +272,65 @@ CREATE TABLE IF NOT EXISTS backtests (
 COMMENT ON TABLE backtests IS
     'Out-of-sample backtests: metrics, backtest gate, the parameters used and the equity '
     'curve with its buy-and-hold benchmark (large: loaded separately).';
+-- The statistical gate (research integrity) and the ledger's N it was judged against.
+ALTER TABLE backtests ADD COLUMN IF NOT EXISTS statistical_gate jsonb NULL;
+ALTER TABLE backtests ADD COLUMN IF NOT EXISTS trials integer NULL;
 CREATE INDEX IF NOT EXISTS backtests_session_idx ON backtests (session_id, created_at);
 CREATE INDEX IF NOT EXISTS backtests_strategy_idx ON backtests (strategy_id, created_at DESC);
+
+-- ===================================================================================
+-- Research integrity: the trial ledger, walk-forward series, the holdout
+-- ===================================================================================
+
+-- One row per fit: its grid's combinations are trials of the research universe (a symbol
+-- and the development period's first and last bar). The statistical gate judges a
+-- strategy against the universe's sums: N, the effective N and the Sharpe dispersion.
+CREATE TABLE IF NOT EXISTS trials (
+    trial_id      text PRIMARY KEY,  -- the training run's id: a retried fit adds nothing
+    universe      text NOT NULL,
+    symbol        text NOT NULL,
+    source        text NOT NULL CHECK (source IN ('cycle', 'optimizer', 'user')),
+    session_id    text NULL,
+    strategy_id   text NULL,
+    n_trials      integer NOT NULL CHECK (n_trials >= 0),
+    n_effective   double precision NOT NULL,
+    sharpe_sum    double precision NOT NULL,
+    sharpe_sq_sum double precision NOT NULL,
+    bars          integer NOT NULL,
+    oos_sharpe    double precision NULL,  -- the fit's walk-forward per-bar Sharpe
+    recorded_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE trials IS
+    'The trial ledger: every fit that touched a return series of a research universe, '
+    'with its count of trials (grid combinations), effective count and Sharpe sums '
+    '(per bar) so the universe''s N and Sharpe variance are sums over rows.';
+CREATE INDEX IF NOT EXISTS trials_universe_idx ON trials (universe, recorded_at);
+CREATE INDEX IF NOT EXISTS trials_symbol_idx ON trials (symbol, recorded_at);
+
+-- The stitched walk-forward out-of-sample bars of a fit: large, so never in a workflow
+-- history; the backtest step turns them into the equity curve a session plots.
+CREATE TABLE IF NOT EXISTS walk_forward_series (
+    training_run_id text PRIMARY KEY,
+    series          jsonb NOT NULL,  -- {"ts": [...], "returns": [...], "benchmark": [...]}
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE walk_forward_series IS
+    'Per training run: the walk-forward out-of-sample bar returns and buy-and-hold returns.';
+
+-- The final holdout: evaluated once per cycle, for the strategy the cycle chose. Kept
+-- apart from backtests so nothing that feeds an LLM, chooses or ranks can read it.
+CREATE TABLE IF NOT EXISTS holdout_evaluations (
+    holdout_id      text PRIMARY KEY,
+    session_id      text NULL,
+    strategy_id     text NOT NULL REFERENCES strategies (strategy_id),
+    training_run_id text NULL,
+    result          jsonb NOT NULL,  -- HoldoutResult
+    equity          jsonb NULL,      -- {"ts": [...], "equity": [...], "benchmark": [...]}
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE holdout_evaluations IS
+    'The holdout result of a cycle''s chosen strategy: reported, never fed back or ranked.';
+CREATE INDEX IF NOT EXISTS holdout_session_idx ON holdout_evaluations (session_id);
 
 CREATE TABLE IF NOT EXISTS assessments (
     assessment_id text PRIMARY KEY,
@@ -456,7 +513,7 @@ CREATE TABLE IF NOT EXISTS experiment_results (
     passed        boolean NOT NULL,
     outcome       text NULL,
     reasons       jsonb NOT NULL DEFAULT '[]',  -- list of strings: why it failed
-    metrics       jsonb NULL,                   -- BacktestMetrics of the test split
+    metrics       jsonb NULL,  -- BacktestMetrics: walk-forward out-of-sample, never the holdout
     tokens        integer NOT NULL DEFAULT 0 CHECK (tokens >= 0),
     latency_ms    double precision NOT NULL DEFAULT 0,
     cost_usd      numeric NOT NULL DEFAULT 0 CHECK (cost_usd >= 0),
@@ -465,8 +522,11 @@ CREATE TABLE IF NOT EXISTS experiment_results (
 );
 COMMENT ON TABLE experiment_results IS
     'One row per task and rollout of an experiment (TaskResult): pass/fail with reasons, '
-    'test-split metrics, tokens, LLM latency and cost. The first write of a key wins, so a '
-    'retried activity adds nothing.';
+    'the graded score, out-of-sample metrics, tokens, LLM latency and cost. The first write '
+    'of a key wins, so a retried activity adds nothing.';
+-- The graded task score in [0, 1] (stratlab.optimization.benchmarks.task_score): the
+-- deflated Sharpe probability times the share of criteria met, on noise one minus it.
+ALTER TABLE experiment_results ADD COLUMN IF NOT EXISTS score double precision NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS experiment_results_prompt_idx
     ON experiment_results (prompt_id, task_id, created_at DESC);
 

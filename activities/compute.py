@@ -22,11 +22,13 @@ from stratlab.models.research import (
     AnalyseResult,
     BacktestInput,
     BacktestResult,
+    HoldoutInput,
+    HoldoutResult,
     TrainInput,
     TrainResult,
 )
 from stratlab.research.analysis import AnalysisStep
-from stratlab.research.backtesting import Backtester, BacktestError
+from stratlab.research.backtesting import Backtester, BacktestError, HoldoutEvaluator
 from stratlab.research.data import DataWindowError
 from stratlab.research.training import Trainer, TrainingError
 from stratlab.store.sessions import SessionRepo
@@ -56,11 +58,13 @@ class ComputeActivities:
         backtester: Backtester,
         analysis: AnalysisStep,
         sessions: SessionRepo,
+        holdout: HoldoutEvaluator,
     ) -> None:
         self._trainer = trainer
         self._backtester = backtester
         self._analysis = analysis
         self._sessions = sessions
+        self._holdout = holdout
 
     @activity.defn(name=names.ANALYSE_STRATEGY)
     async def analyse_strategy(self, inp: AnalyseInput) -> AnalyseResult:
@@ -101,3 +105,12 @@ class ComputeActivities:
             current().gate(result.gate)
             d.update(gate_passed=result.gate.passed, sharpe=result.metrics.sharpe)
             return result
+
+    @activity.defn(name=names.EVALUATE_HOLDOUT)
+    async def evaluate_holdout(self, inp: HoldoutInput) -> HoldoutResult:
+        """The chosen strategy on the final holdout, once (a retry returns the stored one)."""
+        async with _keepalive({"holdout_id": inp.holdout_id}):
+            try:
+                return await self._holdout.evaluate(inp)
+            except (BacktestError, UnknownSymbolError, DataWindowError) as err:
+                raise ApplicationError(str(err), type="BacktestError", non_retryable=True) from err

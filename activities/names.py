@@ -7,6 +7,7 @@ module never imports the activity implementations or their heavy dependencies.
 # orchestrator pool: light store activities
 START_SESSION = "start_session"
 FINISH_SESSION = "finish_session"
+REGISTER_STRATEGY = "register_strategy"  # a user's own spec, validated and stored
 
 # llm pool
 DESIGN_STRATEGY = "design_strategy"
@@ -16,6 +17,7 @@ ASSESS_STRATEGY = "assess_strategy"
 TRAIN_STRATEGY = "train_strategy"
 ANALYSE_STRATEGY = "analyse_strategy"
 RUN_BACKTEST = "run_backtest"
+EVALUATE_HOLDOUT = "evaluate_holdout"
 
 # orchestrator pool: prompt evolution's store work
 BEGIN_EXPERIMENT = "begin_experiment"

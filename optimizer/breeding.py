@@ -128,7 +128,7 @@ class _Breeder:
         return mutated[1], (self.parents[index].prompt_id,), mutated[0]
 
     def tournament(self, candidates: Sequence[int]) -> int:
-        """Binary tournament: higher success, then fewer tokens, then lower latency wins;
+        """Binary tournament: higher score, then fewer tokens, then lower latency wins;
         a coin decides when either has no objectives or they tie."""
         if len(candidates) == 1:
             return candidates[0]

@@ -1,9 +1,11 @@
 """NSGA-II survivor selection, fronts, archive and hypervolume on DEAP, keyed by prompt id.
 
-Points are ``(success_rate ↑, mean_tokens ↓, mean_latency_ms ↓)``, as
-``stratlab.models.optimization.Fitness.objectives()`` returns them. Every function sorts
-its keys before handing individuals to DEAP, whose ties are broken by input order, so a
-result depends only on the points, never on dict order.
+Points are ``(score ↑, mean_tokens ↓, mean_latency_ms ↓)``, as
+``stratlab.models.optimization.Fitness.objectives()`` returns them: ``score`` is the mean
+graded task score in [0, 1] (deflated Sharpe probability times the share of criteria met;
+on noise tasks one minus it), which stays informative where the success rate is near 0.
+Every function sorts its keys before handing individuals to DEAP, whose ties are broken
+by input order, so a result depends only on the points, never on dict order.
 """
 
 from __future__ import annotations
@@ -20,16 +22,16 @@ from deap.tools.emo import assignCrowdingDist  # type: ignore[import-untyped]
 Point = tuple[float, float, float]
 
 REFERENCE: Point = (0.0, 20_000.0, 60_000.0)
-"""The fixed hypervolume reference: success 0, 20k tokens and 60 s latency per task.
+"""The fixed hypervolume reference: score 0, 20k tokens and 60 s latency per task.
 
 Fixed rather than derived from the population, so hypervolumes of different generations
 and campaigns are comparable; a prompt worse than it on any axis adds nothing."""
 
-OBJECTIVES: tuple[str, ...] = ("success", "tokens", "latency")
+OBJECTIVES: tuple[str, ...] = ("score", "tokens", "latency")
 
 
 class PromptFitness(base.Fitness):  # type: ignore[misc]
-    """Success is maximised, tokens and latency minimised.
+    """Score is maximised, tokens and latency minimised.
 
     A plain subclass instead of ``creator.create``, which would register a class in
     DEAP's global ``creator`` module."""
@@ -79,24 +81,24 @@ def crowding(points: Mapping[str, Point]) -> dict[str, float]:
 def hypervolume(points: Sequence[Point], reference: Point = REFERENCE) -> float:
     """Hypervolume of ``points`` against ``reference``, normalised to [0, 1].
 
-    Volume is measured in minimisation space ``(-success, tokens, latency)`` (DEAP's
+    Volume is measured in minimisation space ``(-score, tokens, latency)`` (DEAP's
     ``benchmarks.tools.hypervolume`` negates weighted values) and divided by the box
-    between the ideal point (success 1, no tokens, no latency) and the reference, so 1
+    between the ideal point (score 1, no tokens, no latency) and the reference, so 1
     means a perfect prompt. Points not strictly better than the reference on every axis
     contribute nothing and are dropped before DEAP sees them."""
-    ref_success, ref_tokens, ref_latency = reference
-    if not (ref_success < 1.0 and ref_tokens > 0.0 and ref_latency > 0.0):
+    ref_score, ref_tokens, ref_latency = reference
+    if not (ref_score < 1.0 and ref_tokens > 0.0 and ref_latency > 0.0):
         raise ValueError(f"reference must leave room below the ideal point: {reference}")
     inside = [
         (min(s, 1.0), max(t, 0.0), max(lat, 0.0))
         for s, t, lat in (_checked("point", p) for p in points)
-        if s > ref_success and t < ref_tokens and lat < ref_latency
+        if s > ref_score and t < ref_tokens and lat < ref_latency
     ]
     if not inside:
         return 0.0
     front = [PromptIndividual(str(i), p) for i, p in enumerate(inside)]
-    volume = benchmark_tools.hypervolume(front, ref=[-ref_success, ref_tokens, ref_latency])
-    return min(1.0, float(volume) / ((1.0 - ref_success) * ref_tokens * ref_latency))
+    volume = benchmark_tools.hypervolume(front, ref=[-ref_score, ref_tokens, ref_latency])
+    return min(1.0, float(volume) / ((1.0 - ref_score) * ref_tokens * ref_latency))
 
 
 def archive_update(archive: Mapping[str, Point], new: Mapping[str, Point]) -> list[str]:
@@ -118,7 +120,7 @@ def archive_update(archive: Mapping[str, Point], new: Mapping[str, Point]) -> li
 def logbook_record(gen: int, points: Mapping[str, Point], evaluations: int) -> dict[str, Any]:
     """One generation's statistics as a flat dict of plain ints and floats.
 
-    Flat (``success_min``, ``tokens_avg``, ...) so it fits
+    Flat (``score_min``, ``tokens_avg``, ...) so it fits
     ``GenerationRecord.logbook`` (``dict[str, float | int | str]``) and JSON, and can
     still go to ``tools.Logbook.record(**record)``. The min/max/avg keys are left out
     when there are no points. ``front_size`` is the size of front 0, ``hypervolume``
@@ -157,5 +159,5 @@ def _ranks(points: Mapping[str, Point]) -> dict[str, int]:
 def _checked(key: str, point: Iterable[float]) -> Point:
     values = tuple(float(v) for v in point)
     if len(values) != 3 or any(math.isnan(v) for v in values):
-        raise ValueError(f"{key}: expected three numbers (success, tokens, latency), got {point}")
+        raise ValueError(f"{key}: expected three numbers (score, tokens, latency), got {point}")
     return values[0], values[1], values[2]

@@ -13,7 +13,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from stratlab.models.research import BacktestGateThresholds, TrainingGateThresholds
+from stratlab.models.research import (
+    BacktestGateThresholds,
+    StatisticalGateThresholds,
+    TrainingGateThresholds,
+)
 
 if TYPE_CHECKING:
     from stratlab.sandbox.limits import SandboxLimits
@@ -118,6 +122,34 @@ class Settings(BaseModel):
     training_gate: TrainingGateThresholds = TrainingGateThresholds()
     backtest_gate: BacktestGateThresholds = BacktestGateThresholds()
 
+    # Research integrity (see the README's "Honest verdicts")
+    statistical_gate: StatisticalGateThresholds = StatisticalGateThresholds()
+    min_deflated_sharpe: float | None = Field(
+        None,
+        description="STRATLAB_MIN_DSR: deflated Sharpe probability a discovery needs (0.95)",
+    )
+    statistical_gate_enabled: bool = Field(
+        True, description="STRATLAB_STATISTICAL_GATE: false turns the statistical gate off"
+    )
+    fill_order: Literal["conservative", "optimistic"] = Field(
+        "conservative",
+        description="STRATLAB_FILL_ORDER: conservative (an exit at the open wins over a "
+        "later intrabar stop or take-profit) | optimistic (vectorbt's order)",
+    )
+    walk_forward_folds: int = Field(
+        5,
+        ge=1,
+        le=20,
+        description="STRATLAB_WF_FOLDS: walk-forward folds on the development period",
+    )
+    walk_forward_first_test: float = Field(
+        0.4,
+        gt=0.0,
+        lt=1.0,
+        description="STRATLAB_WF_FIRST_TEST: share of the development period before the "
+        "first walk-forward test block",
+    )
+
     # Code strategies: the sandbox (see stratlab.sandbox.executor)
     sandbox_mode: Literal["bwrap", "rlimits"] = Field(
         "bwrap",
@@ -184,6 +216,13 @@ class Settings(BaseModel):
     @property
     def numba_cache_dir(self) -> Path:
         return self.home / "numba-cache"
+
+    def statistical_thresholds(self) -> StatisticalGateThresholds:
+        """The statistical gate's thresholds with the environment's overrides applied."""
+        overrides: dict[str, Any] = {"enabled": self.statistical_gate_enabled}
+        if self.min_deflated_sharpe is not None:
+            overrides["min_deflated_sharpe"] = self.min_deflated_sharpe
+        return self.statistical_gate.model_copy(update=overrides)
 
     def sandbox_limits(self) -> SandboxLimits:
         """Limits of one sandboxed execution of strategy code (one whole parameter grid)."""

@@ -16,6 +16,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from stratlab.models.research import ResearchCycleInput, ResearchCycleResult, SessionStarted
+from workflows.evaluate import EvaluateStrategyWorkflow
 from workflows.optimization import OptimizationGenerationWorkflow
 from workflows.paper import PaperTradingWorkflow
 from workflows.regression import RegressionRunWorkflow
@@ -24,6 +25,7 @@ from workflows.review import PromptReviewWorkflow
 
 WORKFLOWS = [
     ResearchCycleWorkflow,
+    EvaluateStrategyWorkflow,
     RegressionRunWorkflow,
     OptimizationGenerationWorkflow,
     PromptReviewWorkflow,
@@ -48,6 +50,11 @@ def test_representative_histories_are_kept() -> None:
         "prompt_review",
         "paper_trading_replay",
         "paper_trading_live",
+        # before the holdout step existed (replayed through its patch) and after it
+        "research_success_rules_pre_holdout",
+        "research_success_code_pre_holdout",
+        "evaluate_user_rules",
+        "evaluate_user_lookahead",
     } <= names
 
 

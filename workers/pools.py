@@ -28,7 +28,7 @@ from activities.evolution import (
     OptimizerActivities,
 )
 from activities.llm import LlmActivities
-from activities.orchestrator import SessionActivities
+from activities.orchestrator import SessionActivities, StrategyActivities
 from activities.paper import PaperComputeActivities, PaperLlmActivities, PaperStoreActivities
 from optimizer.breeding import derive_seed
 from stratlab.config import Settings
@@ -40,7 +40,7 @@ from stratlab.optimization.langfuse_runs import langfuse_experiments
 from stratlab.optimization.mutation import PromptMutator
 from stratlab.research.analysis import AnalysisStep
 from stratlab.research.assessor import Assessor
-from stratlab.research.backtesting import Backtester
+from stratlab.research.backtesting import Backtester, HoldoutEvaluator
 from stratlab.research.designer import Designer
 from stratlab.research.llm_calls import BudgetedLlm
 from stratlab.research.sessions import SessionService
@@ -55,11 +55,13 @@ from stratlab.store.prompts import PromptRepo
 from stratlab.store.research import ResearchRepo
 from stratlab.store.sessions import SessionRepo
 from stratlab.store.skills import SkillRepo
+from stratlab.store.trials import IntegrityRepo
 from stratlab.telemetry.instruments import Instruments
 from stratlab.telemetry.interceptor import TelemetryInterceptor
 from stratlab.telemetry.observers import call_observers
 from stratlab.trading.service import PaperService
 from workflows import constants
+from workflows.evaluate import EvaluateStrategyWorkflow
 from workflows.optimization import OptimizationGenerationWorkflow
 from workflows.paper import PaperTradingWorkflow
 from workflows.regression import RegressionRunWorkflow
@@ -68,6 +70,7 @@ from workflows.review import PromptReviewWorkflow
 
 WORKFLOWS: list[type] = [
     ResearchCycleWorkflow,
+    EvaluateStrategyWorkflow,
     RegressionRunWorkflow,
     OptimizationGenerationWorkflow,
     PromptReviewWorkflow,
@@ -111,6 +114,7 @@ def _activities(
         )
         box = SessionActivities(service)
         acts += [box.start_session, box.finish_session]
+        acts += [StrategyActivities(research, market, sessions, settings).register_strategy]
         experiments = ExperimentRepo(db)
         measured = ExperimentService(
             BenchmarkRepo(db), experiments, prompts, actions, langfuse_experiments(settings)
@@ -148,13 +152,20 @@ def _activities(
         )
         acts += [composer.paper_compose]
     elif pool == constants.COMPUTE:
+        integrity = IntegrityRepo(db)
         compute = ComputeActivities(
-            Trainer(research, market, settings),
-            Backtester(research, market, settings),
+            Trainer(research, market, settings, integrity),
+            Backtester(research, market, settings, integrity),
             AnalysisStep(research, market, settings),
             sessions,
+            HoldoutEvaluator(research, market, settings, integrity),
         )
-        acts += [compute.train_strategy, compute.run_backtest, compute.analyse_strategy]
+        acts += [
+            compute.train_strategy,
+            compute.run_backtest,
+            compute.analyse_strategy,
+            compute.evaluate_holdout,
+        ]
         bars = PaperComputeActivities(PaperService(db, market, prompts, SkillRepo(db), settings))
         acts += [bars.paper_observe]
     elif pool == constants.OPTIMIZER:

@@ -35,6 +35,7 @@ def sibling_queue(own_queue: str, pool: str) -> str:
 
 # Workflow ids come from business keys.
 RESEARCH_WORKFLOW_ID = "research-{session_id}"
+EVALUATE_WORKFLOW_ID = "evaluate-{session_id}"
 RESEARCH_SCHEDULE_ID = "stratlab-research-trigger"
 RESEARCH_SCHEDULE_INTERVAL = timedelta(minutes=5)
 REGRESSION_WORKFLOW_ID = "regression-{experiment_id}"

@@ -9,7 +9,12 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from stratlab.models.research import CycleStatus, IterationSummary, ResearchCycleResult
+    from stratlab.models.research import (
+        BacktestResult,
+        CycleStatus,
+        IterationSummary,
+        ResearchCycleResult,
+    )
 
 
 def progress_details(status: CycleStatus) -> str:
@@ -28,7 +33,8 @@ def feedback_from(summary: IterationSummary) -> str:
     if summary.metrics is not None:
         m = summary.metrics
         lines.append(
-            f"Out-of-sample: sharpe {m.sharpe:.2f}, total return {m.total_return:.1%}, "
+            f"Walk-forward out-of-sample: sharpe {m.sharpe:.2f}, "
+            f"total return {m.total_return:.1%}, "
             f"max drawdown {m.max_drawdown:.1%}, win rate {m.win_rate:.1%}, trades {m.trades}, "
             f"buy-and-hold {m.benchmark_return:.1%}."
         )
@@ -38,6 +44,12 @@ def feedback_from(summary: IterationSummary) -> str:
         lines += [f"- weakness: {w}" for w in a.weaknesses]
         lines += [f"- suggestion: {s}" for s in a.suggestions]
     return "\n".join(lines)
+
+
+def backtest_passed(tested: BacktestResult) -> bool:
+    """The seed's backtest gate passed, and the statistical gate too when it ran."""
+    stat = tested.statistical_gate
+    return tested.gate.passed and (stat is None or stat.passed)
 
 
 REFINABLE_FOR_CODE = frozenset(
@@ -50,17 +62,23 @@ def failure_feedback(summary: IterationSummary) -> str:
     lines = [f"The previous attempt ended {summary.outcome}."]
     if summary.error:
         lines.append(f"Error: {summary.error}")
-    for gate in (summary.training_gate, summary.backtest_gate):
+    for gate in (summary.training_gate, summary.backtest_gate, summary.statistical_gate):
         if gate is not None and not gate.passed:
             lines += [
                 f"- {gate.gate} gate: {check.name} was {check.value:.3f}, needs {check.op} "
-                f"{check.threshold:g}"
+                f"{check.threshold:g}" + (f" ({check.detail})" if check.detail else "")
                 for check in gate.failures()
+            ]
+            lines += [
+                f"- {gate.gate} gate: {check.name} could not be checked ({check.detail})"
+                for check in gate.not_run()
+                if gate.gate != "statistical" or check.name == "deflated_sharpe"
             ]
     if summary.metrics is not None:
         m = summary.metrics
         lines.append(
-            f"Out-of-sample: sharpe {m.sharpe:.2f}, win rate {m.win_rate:.1%}, trades {m.trades}."
+            f"Walk-forward out-of-sample: sharpe {m.sharpe:.2f}, win rate {m.win_rate:.1%}, "
+            f"trades {m.trades}."
         )
     lines.append("Fix the cause and answer with a corrected strategy.")
     return "\n".join(lines)

@@ -4,10 +4,10 @@ prod baseline on the suite → targets (tasks prod fails) and controls (tasks it
 parents measured on that task set → failure summary → offspring (LLM meta-mutation on the
 ``llm`` pool, DEAP crossover and structural mutation on the ``optimizer`` pool) → checks
 (sandboxed dummy render, sanity) → registered as immutable rows → a regression run each →
-NSGA-II survivors → the generation recorded → candidates wait for a human in a
-``PromptReviewWorkflow``. A campaign of several generations continues as new after each
-one, so no history grows with the campaign. DEAP and every random choice live in
-activities; this code only orchestrates.
+NSGA-II survivors on (graded score ↑, tokens ↓, latency ↓) → the generation recorded →
+candidates wait for a human in a ``PromptReviewWorkflow``. A campaign of several
+generations continues as new after each one, so no history grows with the campaign. DEAP
+and every random choice live in activities; this code only orchestrates.
 """
 
 from __future__ import annotations
@@ -158,6 +158,7 @@ class OptimizationGenerationWorkflow:
         self._progress.history.append(result)
         self._progress.hypervolume = result.archive_hypervolume
         self._progress.best_success_rate = result.best_success_rate
+        self._progress.best_score = result.best_score
         self._progress.candidates += result.candidates
         if inp.generations > 1 and stopped is None:
             workflow.continue_as_new(

@@ -5,7 +5,9 @@ task's market period, one iteration, isolated from the lab's memory, charged to 
 optimizer budget), so a regression run exercises exactly the code a research cycle does.
 At most ``max_parallel`` cycles run at once; when one is skipped for budget no further
 cycle is started and the run records why. The workflow only orchestrates: the store
-activities judge each task and aggregate the fitness.
+activities judge each task and aggregate the fitness. What it hands them per task is the
+judged iteration's walk-forward out-of-sample metrics, its gates and its statistical gate
+(whose deflated Sharpe the graded score is made of), never the holdout.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from stratlab.models.research import (
         DataWindow,
+        IterationSummary,
         ResearchCycleInput,
+        ResearchCycleResult,
     )
     from workflows import constants as c
     from workflows.research import ResearchCycleWorkflow
@@ -143,16 +147,45 @@ class RegressionRunWorkflow:
             )
         except ChildWorkflowError as err:  # the cycle itself broke: the task failed
             return record.model_copy(update={"error": str(err.cause or err)[:500]})
-        last = result.iterations[-1] if result.iterations else None
+        # Only what goes into the activity's input changes here, not which commands
+        # the workflow issues, so kept histories replay unpatched.
+        judged = _judged_iteration(result)
+        if judged is None:
+            return record.model_copy(update={"cycle_outcome": result.outcome})
         return record.model_copy(
             update={
                 "cycle_outcome": result.outcome,
-                "metrics": last.metrics if last else None,
-                "verdict": last.assessment.verdict if last and last.assessment else None,
-                "error": last.error if last else None,
-                "gates": [g for g in (last.training_gate, last.backtest_gate) if g] if last else [],
+                "metrics": judged.metrics,
+                "verdict": judged.assessment.verdict if judged.assessment else None,
+                "error": judged.error,
+                "gates": [g for g in (judged.training_gate, judged.backtest_gate) if g],
+                "statistical_gate": judged.statistical_gate,
+                "training_run_id": judged.training_run_id,
             }
         )
 
     def _queue(self, pool: str) -> str:
         return c.sibling_queue(workflow.info().task_queue, pool)
+
+
+def _judged_iteration(result: ResearchCycleResult) -> IterationSummary | None:
+    """The cycle's best iteration: the one it chose when it succeeded, else the one whose
+    walk-forward result came closest to a discovery (highest deflated Sharpe
+    probability), else the last. Regression cycles run one iteration, so today this is
+    that iteration; the rule keeps the score meaningful if they ever run more."""
+    if not result.iterations:
+        return None
+    chosen = [s for s in result.iterations if s.strategy_id == result.best_strategy_id]
+    if result.outcome == "success" and chosen:
+        return chosen[0]
+    backtested = [s for s in result.iterations if s.statistical_gate is not None]
+    if backtested:
+        return max(backtested, key=_deflated_sharpe)
+    return result.iterations[-1]
+
+
+def _deflated_sharpe(summary: IterationSummary) -> float:
+    """The iteration's deflated Sharpe probability (-1 when the check did not run)."""
+    gate = summary.statistical_gate
+    check = next((c for c in gate.checks if c.name == "deflated_sharpe"), None) if gate else None
+    return check.value if check is not None and check.status != "not_run" else -1.0

@@ -1,4 +1,11 @@
-"""ResearchCycleWorkflow: budget → design → train → gate → backtest → gate → assess → refine.
+"""ResearchCycleWorkflow: budget → design → train → gate → backtest → gates → assess → refine
+→ holdout.
+
+Training evaluates a design walk-forward on the development period; the backtest step
+judges that record with the seed's gate and the statistical gate (against the trial
+ledger); the holdout is evaluated once, for the strategy the cycle chose, and only
+reported. Those steps live in ``workflows.steps.CycleSteps``, which
+``EvaluateStrategyWorkflow`` shares for a user's own strategy.
 
 Deterministic orchestration only: every side effect is an activity on its pool, every id
 that must survive a retry is made here with ``workflow.uuid4()``, and the phase and
@@ -8,39 +15,29 @@ outcome are published as search attributes and through the ``status`` query.
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
+
+from workflows.steps import CycleSteps, error_text, error_type
 
 with workflow.unsafe.imports_passed_through():
     from activities.names import (
         ANALYSE_STRATEGY,
         ASSESS_STRATEGY,
         DESIGN_STRATEGY,
-        FINISH_SESSION,
-        RUN_BACKTEST,
-        START_SESSION,
-        TRAIN_STRATEGY,
     )
     from stratlab.models.research import (
         AnalyseInput,
         AnalyseResult,
         AssessInput,
         AssessResult,
-        BacktestInput,
-        BacktestResult,
         CycleStatus,
-        DataWindow,
         DesignInput,
         DesignResult,
-        FinishSessionInput,
         IterationSummary,
         Outcome,
-        Phase,
         ResearchCycleInput,
         ResearchCycleResult,
         SessionStarted,
-        StartSessionInput,
-        TrainInput,
-        TrainResult,
     )
     from workflows import constants as c
     from workflows.decisions import (
@@ -48,34 +45,11 @@ with workflow.unsafe.imports_passed_through():
         choose_outcome,
         failure_feedback,
         feedback_from,
-        progress_details,
     )
 
 
-def _error_text(err: ActivityError) -> str:
-    cause = err.cause
-    while isinstance(cause, ActivityError | ApplicationError) and cause.cause is not None:
-        if isinstance(cause, ApplicationError):
-            break
-        cause = cause.cause
-    return str(cause or err)[:500]
-
-
-def _error_type(err: ActivityError) -> str | None:
-    cause = err.cause
-    return cause.type if isinstance(cause, ApplicationError) else None
-
-
 @workflow.defn(name="ResearchCycleWorkflow")
-class ResearchCycleWorkflow:
-    def __init__(self) -> None:
-        self._status: CycleStatus | None = None
-        self._period: DataWindow | None = None
-
-    @workflow.query(name="status")
-    def status(self) -> CycleStatus | None:
-        return self._status
-
+class ResearchCycleWorkflow(CycleSteps):
     @workflow.run
     async def run(self, cycle: ResearchCycleInput) -> ResearchCycleResult:
         session_id = cycle.session_id or str(workflow.uuid4())
@@ -93,6 +67,9 @@ class ResearchCycleWorkflow:
         result = ResearchCycleResult(session_id=session_id, outcome="skipped_budget")
         if started.budget_ok:
             await self._iterate(cycle, started, result)
+            # Added after the first histories were kept, hence the patch.
+            if result.best_strategy_id and workflow.patched("holdout-once"):
+                result.holdout = await self._holdout(cycle, result)
         return await self._finish(result, keep_skill=not cycle.isolated)
 
     # --- steps ---------------------------------------------------------------------
@@ -167,7 +144,7 @@ class ResearchCycleWorkflow:
             design = await self._design(cycle, started, iteration, feedback, previous_id)
         except ActivityError as err:
             outcome: Outcome = (
-                "skipped_budget" if _error_type(err) == "BudgetExhaustedError" else "failed_design"
+                "skipped_budget" if error_type(err) == "BudgetExhaustedError" else "failed_design"
             )
             return self._failed(iteration, outcome, err)
         summary = IterationSummary(
@@ -176,26 +153,10 @@ class ResearchCycleWorkflow:
             strategy_name=design.spec.name,
             kind=design.spec.kind,
             outcome="success",
+            training_run_id=str(workflow.uuid4()),
         )
-        self._set_phase("train")
-        training_run_id = str(workflow.uuid4())
-        try:
-            trained = await self._train(cycle, summary, training_run_id)
-        except ActivityError as err:
-            return self._fail(summary, "failed_training", err)
-        summary.training_gate = trained.gate
-        if not trained.gate.passed:
-            return self._fail(summary, "failed_training_gate")
-        self._set_phase("backtest")
-        try:
-            tested = await self._backtest(cycle, summary, training_run_id)
-        except ActivityError as err:
-            return self._fail(summary, "failed_backtest", err)
-        summary.metrics, summary.backtest_gate = tested.metrics, tested.gate
-        self._status.last_sharpe = tested.metrics.sharpe
-        if not tested.gate.passed:
-            return self._fail(summary, "failed_backtest_gate")
-        if not cycle.assess:
+        tested = await self._train_and_test(cycle, summary)
+        if tested is None or not cycle.assess:
             return summary
         self._set_phase("assess")
         try:
@@ -204,49 +165,6 @@ class ResearchCycleWorkflow:
             return self._fail(summary, "failed_assessment", err)
         summary.assessment = assessed.assessment
         return summary
-
-    async def _train(
-        self, cycle: ResearchCycleInput, summary: IterationSummary, training_run_id: str
-    ) -> TrainResult:
-        assert self._status is not None and summary.strategy_id is not None
-        return await workflow.execute_activity(
-            TRAIN_STRATEGY,
-            TrainInput(
-                session_id=self._status.session_id,
-                iteration=summary.iteration,
-                strategy_id=summary.strategy_id,
-                training_run_id=training_run_id,
-                gate=cycle.training_gate,
-                period=cycle.period,
-            ),
-            result_type=TrainResult,
-            task_queue=self._queue(c.COMPUTE),
-            start_to_close_timeout=c.TRAIN_TIMEOUT,
-            heartbeat_timeout=c.TRAIN_HEARTBEAT,
-            retry_policy=c.COMPUTE_RETRY,
-        )
-
-    async def _backtest(
-        self, cycle: ResearchCycleInput, summary: IterationSummary, training_run_id: str
-    ) -> BacktestResult:
-        assert self._status is not None and summary.strategy_id is not None
-        return await workflow.execute_activity(
-            RUN_BACKTEST,
-            BacktestInput(
-                session_id=self._status.session_id,
-                iteration=summary.iteration,
-                strategy_id=summary.strategy_id,
-                training_run_id=training_run_id,
-                backtest_id=str(workflow.uuid4()),
-                gate=cycle.backtest_gate,
-                period=cycle.period,
-            ),
-            result_type=BacktestResult,
-            task_queue=self._queue(c.COMPUTE),
-            start_to_close_timeout=c.BACKTEST_TIMEOUT,
-            heartbeat_timeout=c.BACKTEST_HEARTBEAT,
-            retry_policy=c.COMPUTE_RETRY,
-        )
 
     async def _assess(
         self,
@@ -297,6 +215,7 @@ class ResearchCycleWorkflow:
                 period=cycle.period,
                 isolated=cycle.isolated,
                 budget_scope=cycle.budget_scope,
+                blind=cycle.blind,
             ),
             result_type=DesignResult,
             task_queue=self._queue(c.LLM),
@@ -304,74 +223,8 @@ class ResearchCycleWorkflow:
             retry_policy=c.LLM_RETRY,
         )
 
-    async def _start_session(self, cycle: ResearchCycleInput, session_id: str) -> SessionStarted:
-        info = workflow.info()
-        return await workflow.execute_activity(
-            START_SESSION,
-            StartSessionInput(
-                session_id=session_id,
-                workflow_id=info.workflow_id,
-                run_id=info.run_id,
-                symbol=cycle.symbol,
-                kind=cycle.kind,
-                trigger=cycle.trigger,
-                started_at=workflow.now(),
-                cycle_input=cycle,
-            ),
-            result_type=SessionStarted,
-            task_queue=self._queue(c.ORCHESTRATOR),
-            start_to_close_timeout=c.STORE_TIMEOUT,
-            retry_policy=c.STORE_RETRY,
-        )
-
-    async def _finish(
-        self, result: ResearchCycleResult, *, keep_skill: bool
-    ) -> ResearchCycleResult:
-        assert self._status is not None
-        self._set_phase("recording")
-        # The store fills in tokens and cost from the agent_actions rows it holds.
-        finished = await workflow.execute_activity(
-            FINISH_SESSION,
-            FinishSessionInput(
-                session_id=result.session_id,
-                outcome=result.outcome,
-                best_strategy_id=result.best_strategy_id,
-                finished_at=workflow.now(),
-                result=result,
-                keep_skill=keep_skill,
-            ),
-            result_type=ResearchCycleResult,
-            task_queue=self._queue(c.ORCHESTRATOR),
-            start_to_close_timeout=c.STORE_TIMEOUT,
-            retry_policy=c.STORE_RETRY,
-        )
-        self._status.outcome = finished.outcome
-        workflow.upsert_search_attributes([c.SA_OUTCOME.value_set(finished.outcome)])
-        self._set_phase("done")
-        return finished
-
-    # --- helpers -------------------------------------------------------------------
-
-    def _queue(self, pool: str) -> str:
-        return c.sibling_queue(workflow.info().task_queue, pool)
-
-    def _set_phase(self, phase: Phase) -> None:
-        assert self._status is not None
-        self._status.phase = phase
-        workflow.upsert_search_attributes([c.SA_PHASE.value_set(phase)])
-        workflow.set_current_details(progress_details(self._status))
-
     def _failed(self, iteration: int, outcome: Outcome, err: ActivityError) -> IterationSummary:
         assert self._status is not None
-        self._status.last_error = _error_text(err)
+        self._status.last_error = error_text(err)
         workflow.logger.warning("iteration %d ended %s: %s", iteration, outcome, err.cause)
-        return IterationSummary(iteration=iteration, outcome=outcome, error=_error_text(err))
-
-    def _fail(
-        self, summary: IterationSummary, outcome: Outcome, err: ActivityError | None = None
-    ) -> IterationSummary:
-        summary.outcome = outcome
-        if err is not None:
-            assert self._status is not None
-            summary.error = self._status.last_error = _error_text(err)
-        return summary
+        return IterationSummary(iteration=iteration, outcome=outcome, error=error_text(err))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stratlab.backtest.engine import Costs, Signals, simulate
+from stratlab.backtest.engine import Costs, FillOrder, Signals, simulate
 from stratlab.backtest.metrics import metrics_from_portfolio
 from stratlab.market.splits import Splits
 from stratlab.models.research import BacktestMetrics, StrategySpec
@@ -47,6 +47,7 @@ def backtest_signals(
     stop_loss: float | None = None,
     take_profit: float | None = None,
     init_cash: float = DEFAULT_INIT_CASH,
+    fill_order: FillOrder = "conservative",
 ) -> BacktestRun:
     """Backtest one column of signals (aligned with ``frame``) over bars ``window``
     (start inclusive, end exclusive), starting flat with ``init_cash``."""
@@ -61,6 +62,7 @@ def backtest_signals(
         take_profit=take_profit,
         init_cash=init_cash,
         window=window,
+        fill_order=fill_order,
     )
     start, end = window
     close = frame["close"].iloc[start:end]
@@ -81,11 +83,14 @@ def backtest_rules(
     *,
     costs: Costs,
     init_cash: float = DEFAULT_INIT_CASH,
+    fill_order: FillOrder = "conservative",
 ) -> BacktestRun:
     """Backtest a ``rules`` spec with fixed ``params`` on the test split."""
     history = splits.through("test")
     entries, exits = rules_signals(spec, history, [dict(params)])
-    return backtest_test_split(spec, splits, entries, exits, costs=costs, init_cash=init_cash)
+    return backtest_test_split(
+        spec, splits, entries, exits, costs=costs, init_cash=init_cash, fill_order=fill_order
+    )
 
 
 def backtest_test_split(
@@ -96,6 +101,7 @@ def backtest_test_split(
     *,
     costs: Costs,
     init_cash: float = DEFAULT_INIT_CASH,
+    fill_order: FillOrder = "conservative",
 ) -> BacktestRun:
     """Any kind's signals over ``splits.through("test")``, simulated on the test window
     only with the spec's stops: the one place every kind's backtest goes through."""
@@ -108,6 +114,7 @@ def backtest_test_split(
         stop_loss=spec.stop_loss,
         take_profit=spec.take_profit,
         init_cash=init_cash,
+        fill_order=fill_order,
     )
 
 

@@ -114,9 +114,14 @@ def _progress_table(runs: list[DemoRun]) -> Table:
     return table
 
 
-def _gates_text(training: GateResult | None, backtest: GateResult | None) -> str:
+def _gates_text(
+    training: GateResult | None,
+    backtest: GateResult | None,
+    statistical: GateResult | None = None,
+) -> str:
     parts = []
-    for label, gate in (("training", training), ("backtest", backtest)):
+    labels = (("training", training), ("backtest", backtest), ("statistical", statistical))
+    for label, gate in labels:
         if gate is None:
             continue
         failed = ", ".join(
@@ -143,14 +148,23 @@ def _cycle_panel(run: DemoRun, cfg: Settings) -> Panel:
     lines = [f"{outcome_text(res.outcome)} after {its} iteration{plural} in {took}{converged}"]
     if shown is not None:
         lines.append(f"strategy  {shown.strategy_name} ({shown.kind})")
-        lines.append(f"gates     {_gates_text(shown.training_gate, shown.backtest_gate)}")
+        gates = _gates_text(shown.training_gate, shown.backtest_gate, shown.statistical_gate)
+        lines.append(f"gates     {gates}")
+        if shown.statistical_gate is not None:
+            lines.append(f"judged against N = {shown.trials:,} trials of this symbol")
         m = shown.metrics
         if m is not None:
             lines.append(
-                f"test split sharpe {fmt_num(m.sharpe)} · return {fmt_pct(m.total_return)} "
+                f"walk-forward sharpe {fmt_num(m.sharpe)} · return {fmt_pct(m.total_return)} "
                 f"(buy & hold {fmt_pct(m.benchmark_return)}) · max DD {fmt_pct(-m.max_drawdown)}"
                 f" · win {m.win_rate:.0%} · {m.trades} trades"
             )
+    if res.holdout is not None:
+        h = res.holdout.metrics
+        lines.append(
+            f"holdout   sharpe {fmt_num(h.sharpe)} · return {fmt_pct(h.total_return)} "
+            f"(buy & hold {fmt_pct(h.benchmark_return)}) · reported once, never fed back"
+        )
     lines.append(f"LLM       {res.tokens:,} tokens · {fmt_usd(res.cost_usd)}")
     lines.append(f"session   stratlab session {res.session_id}")
     lines.append(f"UI        {cfg.workflow_ui_link(run.handle.id)}")
@@ -163,6 +177,10 @@ def _print_results(runs: list[DemoRun], cfg: Settings) -> None:
     for run in runs:
         console.print(_cycle_panel(run, cfg))
     console.print(
+        "A strategy is a discovery only if it beats what luck would produce given every "
+        "design the lab tried on that data (the deflated Sharpe ratio against the trial "
+        "ledger), walk-forward on the development period; the holdout is looked at once. "
+        "On these markets most designs fail that test: that is the lab working, not broken.\n"
         "Costs are shadow prices of the offline provider, charged to the real daily budget.\n"
         "`make dev` (or .venv/bin/stratlab dev) keeps the stack up so the UI links open; "
         "the histories stay in .stratlab/temporal.db."

@@ -26,7 +26,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from stratlab.cli._common import CliError, console, print_json, store, temporal
-from stratlab.cli.prompts_view import resolve_prompt
+from stratlab.cli.prompts_view import compact_table, resolve_prompt
 from stratlab.config import Settings
 from stratlab.models.optimization import (
     GenerationResult,
@@ -95,7 +95,7 @@ async def optimize(cfg: Settings, inp: OptimizationInput, *, local: bool, as_jso
     if as_json:
         print_json({"workflow_id": workflow_id, "generations": results})
         return
-    console.print(_summary(results))
+    console.print(summary_table(results))
     stopped = next((r.stopped_reason for r in results if r.stopped_reason), None)
     if stopped:
         console.print(f"[yellow]stopped:[/yellow] {stopped}")
@@ -124,7 +124,7 @@ async def _follow(
                 for done in progress.history:
                     seen[done.generation] = done
                 if not quiet:
-                    live.update(await _progress_table(progress, experiments, inp, seen))
+                    live.update(await progress_table(progress, experiments, inp, seen))
             await asyncio.wait({finished}, timeout=1.0)
     last = finished.result()
     seen[last.generation] = last
@@ -138,7 +138,7 @@ async def _progress(handle: WorkflowHandle[Any, Any]) -> OptimizationProgress | 
         return None
 
 
-async def _progress_table(
+async def progress_table(
     progress: OptimizationProgress,
     experiments: ExperimentRepo,
     inp: OptimizationInput,
@@ -148,8 +148,15 @@ async def _progress_table(
     for experiment_id in progress.experiment_ids:
         done += len(await experiments.results(experiment_id))
     first = inp.generation or 0
-    table = Table(title=f"optimizing the {inp.role} prompt", title_justify="left")
-    for column in ("generation", "phase", "evaluations", "hypervolume", "best success"):
+    table = compact_table(f"optimizing the {inp.role} prompt")
+    for column in (
+        "generation",
+        "phase",
+        "evaluations",
+        "hypervolume",
+        "best score",
+        "best success",
+    ):
         table.add_column(column)
     for result in sorted(seen.values(), key=lambda r: r.generation):
         table.add_row(
@@ -157,6 +164,7 @@ async def _progress_table(
             "done",
             str(result.evaluations),
             f"{result.archive_hypervolume:.4f}",
+            f"{result.best_score:.3f}",
             f"{result.best_success_rate:.0%}",
         )
     if progress.generation not in seen:
@@ -167,27 +175,29 @@ async def _progress_table(
             f"{done} / {progress.planned_evaluations}",
             "…",
             "…",
+            "…",
         )
     return table
 
 
-def _summary(results: list[GenerationResult]) -> Table:
-    table = Table(title="generations", title_justify="left")
+def summary_table(results: list[GenerationResult]) -> Table:
+    table = compact_table("generations")
+    # Each generation's seed: `stratlab generations --json`.
     for column in (
         "gen",
-        "seed",
         "hypervolume",
+        "best score",
         "best success",
         "front",
-        "evaluations",
+        "evals",
         "candidates",
     ):
         table.add_column(column)
     for r in results:
         table.add_row(
             str(r.generation),
-            str(r.seed),
             f"{r.archive_hypervolume:.4f}",
+            f"{r.best_score:.3f}",
             f"{r.best_success_rate:.0%}",
             str(len(r.front)),
             str(r.evaluations),

@@ -10,8 +10,15 @@ from typing import Any
 
 from rich.table import Table
 
-from stratlab.cli._common import CliError, console, fmt_time, fmt_usd, print_json, store
-from stratlab.cli.prompts_view import ROLES, check_choice, fitness_cells, short
+from stratlab.cli._common import CliError, console, fmt_usd, print_json, store
+from stratlab.cli.prompts_view import (
+    ROLES,
+    add_fitness_columns,
+    check_choice,
+    compact_table,
+    fitness_cells,
+    short,
+)
 from stratlab.config import Settings
 from stratlab.models.optimization import ExperimentRecord, Fitness, GenerationRecord
 from stratlab.store.db import Pool
@@ -30,27 +37,36 @@ async def list_generations(cfg: Settings, *, role: str | None, limit: int, as_js
     if not gens:
         console.print("no generations recorded yet: run stratlab optimize")
         return
-    table = Table(title="Generations, newest first")
-    cols = ("role", "gen", "seed", "hypervolume", "archive hv", "front", "best success",
-            "evals", "cost", "candidates", "stopped", "finished")  # fmt: skip
-    for col in cols:
-        table.add_column(col, no_wrap=col in ("seed", "finished"))
+    console.print(generations_table(gens))
+    console.print(
+        "score: the best mean task score (deflated Sharpe × criteria met; on noise 1 − it); "
+        "success: the best share of tasks passed",
+        style="dim",
+    )
+    for g in gens:
+        if g.stopped_reason:
+            console.print(f"{g.role} {g.generation} stopped: {g.stopped_reason}")
+
+
+def generations_table(gens: Sequence[GenerationRecord]) -> Table:
+    """One row per generation, narrow enough for 80 columns."""
+    # Seed, archive hypervolume, front and times: `stratlab pareto` and --json.
+    table = compact_table("Generations, newest first")
+    table.add_column("generation", no_wrap=True)
+    for col in ("hv", "score", "success", "evals", "cost"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("candidates", no_wrap=True)
     for g in gens:
         table.add_row(
-            g.role,
-            str(g.generation),
-            str(g.seed),
+            f"{g.role} {g.generation}",
             f"{g.hypervolume:.4f}",
-            f"{g.archive_hypervolume:.4f}",
-            str(len(g.front)),
+            f"{g.best_score:.3f}",
             f"{g.best_success_rate:.0%}",
             str(g.evaluations),
             fmt_usd(g.cost_usd),
-            " ".join(short(c) for c in g.candidates) or "—",
-            g.stopped_reason or "—",
-            fmt_time(g.finished_at),
+            "\n".join(short(c) for c in g.candidates) or "—",
         )
-    console.print(table)
+    return table
 
 
 @dataclass
@@ -73,9 +89,10 @@ class ParetoPoint:
 
 
 def dominates(a: Fitness, b: Fitness) -> bool:
-    """Success higher, tokens and latency lower: no worse in all three, better in one."""
-    x = (a.success_rate, -a.mean_tokens, -a.mean_latency_ms)
-    y = (b.success_rate, -b.mean_tokens, -b.mean_latency_ms)
+    """Score higher, tokens and latency lower: no worse in all three, better in one
+    (NSGA-II's objectives, ``Fitness.objectives()``)."""
+    x = (a.score, -a.mean_tokens, -a.mean_latency_ms)
+    y = (b.score, -b.mean_tokens, -b.mean_latency_ms)
     return all(p >= q for p, q in zip(x, y, strict=True)) and x != y
 
 
@@ -135,7 +152,7 @@ async def generation_points(db: Pool, gen: GenerationRecord) -> list[ParetoPoint
     def order(p: ParetoPoint) -> tuple[float, ...]:
         f = p.fitness or Fitness()
         unranked = p.rank is None
-        return (unranked, p.rank or 0, -f.success_rate, f.mean_tokens, f.mean_latency_ms)
+        return (unranked, p.rank or 0, -f.score, f.mean_tokens, f.mean_latency_ms)
 
     return sorted(points.values(), key=order)
 
@@ -186,22 +203,30 @@ def _pareto_title(gen: GenerationRecord) -> str:
 
 
 def _print_pareto(gen: GenerationRecord, points: Sequence[ParetoPoint]) -> None:
-    table = Table(title=_pareto_title(gen))
-    for col in ("prompt", "origin", "operator"):
-        table.add_column(col, no_wrap=True)
-    for col in ("success", "tokens", "latency", "rank"):
-        table.add_column(col, justify="right")
-    table.add_column("prod")
-    table.add_column("candidate")
+    console.print(pareto_table(gen, points))
+    console.print(
+        f"seed {gen.seed}; rank 0 is the Pareto front on (score ↑, tokens ↓, latency ↓); "
+        "score: mean task score (deflated Sharpe × criteria met; on noise 1 − it)",
+        style="dim",
+    )
+
+
+def pareto_table(gen: GenerationRecord, points: Sequence[ParetoPoint]) -> Table:
+    """A generation's prompts with their fitness and front rank, for 80 columns."""
+    table = compact_table(_pareto_title(gen))
+    table.add_column("prompt", no_wrap=True)
+    table.add_column("role", no_wrap=True)
+    table.add_column("operator", overflow="fold")
+    add_fitness_columns(table)
+    table.add_column("rank", justify="right", no_wrap=True)
     for p in points:
+        role = "★ prod" if p.prod else "candidate" if p.candidate else p.origin
         table.add_row(
             short(p.prompt_id),
-            p.origin,
+            role,
             p.operator or "—",
             *fitness_cells(p.fitness),
             "—" if p.rank is None else str(p.rank),
-            "★ prod" if p.prod else "",
-            "candidate" if p.candidate else "",
             style="bold" if p.rank == 0 else None,
         )
-    console.print(table)
+    return table

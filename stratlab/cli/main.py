@@ -143,6 +143,17 @@ def watch(
 
 
 @app.command()
+def trials(
+    symbol: Annotated[str | None, typer.Option(help="only this symbol's universes")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The trial ledger: how many strategies the lab tried per symbol and data window."""
+    from stratlab.cli.trials import trials as show_trials
+
+    run(show_trials(settings(), symbol=symbol, as_json=as_json))
+
+
+@app.command()
 def budget(
     days: Annotated[int, typer.Option(min=1, max=365)] = 7, as_json: JsonOpt = False
 ) -> None:
@@ -157,13 +168,50 @@ def trigger(
         str | None, typer.Option(help="rules | ml | code (default: the designer picks)")
     ] = None,
     max_iterations: Annotated[int, typer.Option(min=1, max=10)] = 3,
+    blind: Annotated[
+        bool,
+        typer.Option(
+            "--blind",
+            help="hide the symbol, dates and price levels from the designer",
+        ),
+    ] = False,
     wait: Annotated[bool, typer.Option(help="wait for the outcome")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Start a research cycle now."""
     if kind not in (None, "rules", "ml", "code"):
         raise CliError(f"unknown kind {kind!r}; kinds are: rules, ml, code")
-    run(read.trigger(settings(), symbol, kind, max_iterations, wait=wait, as_json=as_json))
+    run(
+        read.trigger(
+            settings(), symbol, kind, max_iterations, blind=blind, wait=wait, as_json=as_json
+        )
+    )
+
+
+@app.command()
+def evaluate(
+    spec: Annotated[
+        Path,
+        typer.Argument(help="a StrategySpec JSON file (rules, ml or code)", show_default=False),
+    ],
+    symbol: Annotated[
+        str | None, typer.Option(help="data set (default: the spec's own symbol)")
+    ] = None,
+    period_start: Annotated[
+        str | None, typer.Option(help="first day of the data window, YYYY-MM-DD")
+    ] = None,
+    period_end: Annotated[
+        str | None, typer.Option(help="last day of the data window, YYYY-MM-DD")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run your own strategy through the lab's pipeline: fit walk-forward, look-ahead
+    probe, seed gates, statistical gate (counted in the trial ledger), holdout. No LLM."""
+    from stratlab.cli.evaluate import evaluate as run_evaluate
+    from stratlab.cli.evaluate import parse_period
+
+    period = parse_period(period_start, period_end)
+    run(run_evaluate(settings(), spec, symbol=symbol, period=period, as_json=as_json))
 
 
 @app.command()

@@ -1,5 +1,5 @@
 """Pictures a person would rather look at than read: equity vs buy-and-hold, drawdown, and
-a generation's prompts on the success / tokens / latency trade-off."""
+a generation's prompts on the score / tokens / latency trade-off."""
 
 from __future__ import annotations
 
@@ -53,28 +53,28 @@ def plot_session(detail: SessionDetail, path: Path) -> Path | None:
 
 
 def plot_pareto(points: Sequence[ParetoPoint], path: Path, *, title: str) -> Path | None:
-    """Measured prompts of a generation: mean tokens per task (x) against success rate (y),
-    coloured by mean latency; front 0 joined up, prod starred, candidates labelled.
+    """Measured prompts of a generation: mean tokens per task (x) against score (y: the
+    mean graded task score NSGA-II climbs), coloured by mean latency; front 0 joined up,
+    prod starred, candidates labelled with their success rate.
     ``None`` when no point has a fitness to plot."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on servers
     import matplotlib.pyplot as plt
     from matplotlib.colors import Normalize
-    from matplotlib.ticker import PercentFormatter
 
     measured = [(p, p.fitness) for p in points if p.fitness is not None]
     if not measured:
         return None
     xs = [f.mean_tokens for _, f in measured]
-    ys = [f.success_rate for _, f in measured]
+    ys = [f.score for _, f in measured]
     lat = [f.mean_latency_ms for _, f in measured]
     # One norm for every marker kind, so a colour means the same latency everywhere;
     # widened when all latencies are equal (a zero-width norm has no colours).
     norm = Normalize(vmin=min(lat), vmax=max(lat) if max(lat) > min(lat) else min(lat) + 1)
 
     fig, ax = plt.subplots(figsize=(9.5, 6))
-    front = sorted((f.mean_tokens, f.success_rate) for p, f in measured if p.rank == 0)
+    front = sorted((f.mean_tokens, f.score) for p, f in measured if p.rank == 0)
     if front:
         ax.plot(
             *zip(*front, strict=True),
@@ -96,7 +96,7 @@ def plot_pareto(points: Sequence[ParetoPoint], path: Path, *, title: str) -> Pat
         linewidths=[1.6 if measured[i][0].rank == 0 else 0.6 for i in others],
         zorder=2,
     )
-    for i, (p, _) in enumerate(measured):
+    for i, (p, f) in enumerate(measured):
         if p.prod:
             ax.scatter(
                 [xs[i]],
@@ -112,7 +112,7 @@ def plot_pareto(points: Sequence[ParetoPoint], path: Path, *, title: str) -> Pat
                 label="prod",
             )
             ax.annotate(
-                f"prod {p.prompt_id[:8]}",
+                f"prod {p.prompt_id[:8]} ({f.success_rate:.0%} passed)",
                 (xs[i], ys[i]),
                 xytext=(10, -16),
                 textcoords="offset points",
@@ -121,7 +121,7 @@ def plot_pareto(points: Sequence[ParetoPoint], path: Path, *, title: str) -> Pat
             )
         if p.candidate:
             ax.annotate(
-                f"candidate {p.prompt_id[:8]}",
+                f"candidate {p.prompt_id[:8]} ({f.success_rate:.0%} passed)",
                 (xs[i], ys[i]),
                 xytext=(12, 12),
                 textcoords="offset points",
@@ -130,9 +130,8 @@ def plot_pareto(points: Sequence[ParetoPoint], path: Path, *, title: str) -> Pat
                 arrowprops={"arrowstyle": "->", "color": "#1f5fa8"},
             )
     fig.colorbar(dots, ax=ax, label="mean LLM latency per task (ms)")
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_xlabel("mean tokens per task (lower is better)")
-    ax.set_ylabel("success rate (higher is better)")
+    ax.set_ylabel("score: deflated Sharpe × criteria met (higher is better)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.margins(x=0.1, y=0.15)  # room for the labels of points at the edges

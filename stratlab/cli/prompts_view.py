@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, get_args
 
+from rich import box
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
@@ -17,7 +18,7 @@ from rich.tree import Tree
 from stratlab.cli._common import CliError, console, fmt_time, fmt_usd, print_json, store
 from stratlab.config import Settings
 from stratlab.models.llm import Role
-from stratlab.models.optimization import ExperimentRecord, Fitness
+from stratlab.models.optimization import FITNESS_VERSION, ExperimentRecord, Fitness
 from stratlab.models.prompts import PromptRecord, PromptTag
 from stratlab.store.optimization import ExperimentRepo
 from stratlab.store.prompts import PromptRepo
@@ -40,22 +41,42 @@ def short(prompt_id: str | None) -> str:
     return "—" if prompt_id is None else prompt_id[:8]
 
 
-def fitness_cells(fitness: Fitness | None) -> tuple[str, str, str]:
-    """(success, tokens, latency) as table cells."""
+FITNESS_COLUMNS = ("score", "success", "tokens", "latency")
+"""The columns of ``fitness_cells``: score is what selection climbs (the mean graded task
+score: deflated Sharpe probability × criteria met, on noise 1 − it), success the share of
+tasks passed, then mean tokens and LLM latency per task."""
+
+
+def fitness_cells(fitness: Fitness | None) -> tuple[str, str, str, str]:
+    """(score, success, tokens, latency) as table cells; a fitness measured before scores
+    existed shows no score."""
     if fitness is None:
-        return ("—", "—", "—")
+        return ("—", "—", "—", "—")
     return (
+        f"{fitness.score:.3f}" if fitness.version >= FITNESS_VERSION else "—",
         f"{fitness.success_rate:.0%}",
         f"{fitness.mean_tokens:,.0f}",
-        f"{fitness.mean_latency_ms:,.0f} ms",
+        f"{fitness.mean_latency_ms / 1000:,.1f} s",
     )
+
+
+def compact_table(title: str) -> Table:
+    """A table without side borders: with the fitness columns it still fits 80 columns."""
+    return Table(
+        title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
+    )
+
+
+def add_fitness_columns(table: Table) -> None:
+    for col in FITNESS_COLUMNS:
+        table.add_column(col, justify="right", no_wrap=True)
 
 
 def fitness_text(fitness: Fitness | None) -> str:
     if fitness is None:
         return "not measured"
-    success, tokens, latency = fitness_cells(fitness)
-    return f"success {success} · {tokens} tokens · {latency}"
+    score, success, tokens, latency = fitness_cells(fitness)
+    return f"score {score} · success {success} · {tokens} tokens · {latency}"
 
 
 async def resolve_prompt(repo: PromptRepo, ref: str) -> PromptRecord:
@@ -107,24 +128,27 @@ async def list_prompts(
     if not prompts:
         console.print("no prompts match")
         return
-    table = Table(title=f"Prompts ({len(prompts)})")
-    for col in ("id", "role", "version", "tag", "gen", "parents"):
-        table.add_column(col, no_wrap=col == "id")
-    for col in ("success", "tokens", "latency"):
-        table.add_column(col, justify="right")
-    table.add_column("created")
+    console.print(prompts_table(prompts, fitness))
+
+
+def prompts_table(
+    prompts: Sequence[PromptRecord], experiments: dict[str, ExperimentRecord]
+) -> Table:
+    """Prompts with their latest fitness, narrow enough for 80 columns."""
+    # Parents, version and creation time: `prompts show`, `lineage` and --json.
+    table = compact_table(f"Prompts ({len(prompts)})")
+    for col in ("id", "role", "tag", "gen"):
+        table.add_column(col, no_wrap=True)
+    add_fitness_columns(table)
     for p in prompts:
         table.add_row(
             short(p.id),
             p.role,
-            p.version,
             p.tag or "—",
             "—" if p.generation is None else str(p.generation),
-            " ".join(short(x) for x in p.parent_ids) or "—",
-            *fitness_cells(_fitness_of(fitness, p.id)),
-            fmt_time(p.created_at),
+            *fitness_cells(_fitness_of(experiments, p.id)),
         )
-    console.print(table)
+    return table
 
 
 async def show_prompt(cfg: Settings, ref: str, *, as_json: bool) -> None:
@@ -155,29 +179,28 @@ async def show_prompt(cfg: Settings, ref: str, *, as_json: bool) -> None:
     for e in tags:
         history.add_row(fmt_time(e.created_at), e.tag, e.actor, e.reason)
     console.print(history)
-    console.print(_experiments_table(experiments))
+    console.print(experiments_table(experiments))
     console.print(Panel(Text(prompt.system or "(empty)"), title="system", title_align="left"))
     template = Syntax(prompt.content, "jinja", word_wrap=True, theme="ansi_dark")
     console.print(Panel(template, title="template (Jinja2)", title_align="left"))
 
 
-def _experiments_table(experiments: Iterable[ExperimentRecord]) -> Table:
-    table = Table(title="Experiments")
-    for col in ("experiment", "status", "gen", "tasks", "rollouts"):
-        table.add_column(col)
-    for col in ("success", "tokens", "latency", "cost"):
-        table.add_column(col, justify="right")
-    table.add_column("finished")
+def experiments_table(experiments: Iterable[ExperimentRecord]) -> Table:
+    # Generation and finish time: --json.
+    table = compact_table("Experiments")
+    table.add_column("id", no_wrap=True)
+    table.add_column("status", overflow="fold")
+    table.add_column("tasks", justify="right", no_wrap=True)
+    add_fitness_columns(table)
+    table.add_column("cost", justify="right", no_wrap=True)
     for e in experiments:
+        tasks = str(len(e.task_ids)) + (f"×{e.rollouts}" if e.rollouts > 1 else "")
         table.add_row(
             short(e.experiment_id),
             e.status,
-            "—" if e.generation is None else str(e.generation),
-            str(len(e.task_ids)),
-            str(e.rollouts),
+            tasks,
             *fitness_cells(e.fitness),
             fmt_usd(e.fitness.cost_usd) if e.fitness else "—",
-            fmt_time(e.finished_at),
         )
     return table
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from rich.table import Table
 
 from stratlab.cli._common import (
@@ -21,7 +23,8 @@ from stratlab.cli._common import (
 )
 from stratlab.cli.session_view import load_session, render_session
 from stratlab.config import Settings
-from stratlab.market.datasets import BUNDLED_SYMBOLS, read_ohlcv_file
+from stratlab.market.datasets import BUNDLED_SYMBOLS, load_bundled, read_ohlcv_file
+from stratlab.market.quality import stale_open_notes, stale_open_share, stale_open_stretches
 from stratlab.models.research import CycleStatus, ResearchCycleInput
 from stratlab.runtime import StackError
 from stratlab.store.budget import BudgetRepo
@@ -192,6 +195,7 @@ async def trigger(
     kind: str | None,
     max_iterations: int,
     *,
+    blind: bool = False,
     wait: bool,
     as_json: bool,
 ) -> None:
@@ -208,9 +212,14 @@ async def trigger(
         kind=kind,  # type: ignore[arg-type]  # checked by the command
         max_iterations=max_iterations,
         trigger="cli",
+        blind=blind,
     )
     handle = await start_cycle(client, cfg, cycle)
-    info: dict[str, Any] = {"workflow_id": handle.id, "ui": cfg.workflow_ui_link(handle.id)}
+    info: dict[str, Any] = {
+        "workflow_id": handle.id,
+        "ui": cfg.workflow_ui_link(handle.id),
+        "blind": blind,
+    }
     if wait:
         with console.status(f"waiting for {handle.id}…"):
             result = await handle.result()
@@ -218,7 +227,7 @@ async def trigger(
     if as_json:
         print_json(info)
         return
-    console.print(f"started {handle.id}\n  {info['ui']}")
+    console.print(f"started {handle.id}{' (blind)' if blind else ''}\n  {info['ui']}")
     if wait:
         console.print(
             f"outcome: {outcome_text(result.outcome)}  (stratlab session {result.session_id})"
@@ -248,22 +257,60 @@ async def import_data(cfg: Settings, file: Path, symbol: str) -> None:
 
 
 async def list_data(cfg: Settings, *, as_json: bool) -> None:
-    async with store(cfg) as db:
-        imported = await MarketRepo(db).list_datasets()
     rows = [
-        {"symbol": s, "source": "bundled (arch)", "description": d}
-        for s, d in BUNDLED_SYMBOLS.items()
+        await asyncio.to_thread(_bundled_row, symbol, description)
+        for symbol, description in BUNDLED_SYMBOLS.items()
     ]
-    rows += [
-        {"symbol": d.symbol, "source": d.source, "description": f"{d.rows} bars, imported"}
-        for d in imported
-    ]
+    async with store(cfg) as db:
+        market = MarketRepo(db)
+        for d in await market.list_datasets():
+            frame = await market.load_bars(d.symbol)
+            description = f"{d.rows} bars, imported"
+            rows.append(
+                await asyncio.to_thread(_dataset_row, d.symbol, d.source, description, frame)
+            )
     if as_json:
         print_json(rows)
         return
+    console.print(data_table(rows))
+
+
+def _bundled_row(symbol: str, description: str) -> dict[str, Any]:
+    return _dataset_row(symbol, "bundled (arch)", description, load_bundled(symbol))
+
+
+def _dataset_row(
+    symbol: str, source: str, description: str, frame: pd.DataFrame | None
+) -> dict[str, Any]:
+    """A ``data list`` row: what the set is, and how often its open is the last close
+    (``stale_open_share`` None when there are no bars to judge)."""
+    row: dict[str, Any] = {"symbol": symbol, "source": source, "description": description}
+    if frame is None or len(frame) < 2:
+        return row | {"stale_open_share": None, "stale_open_stretches": [], "notes": []}
+    return row | {
+        "stale_open_share": stale_open_share(frame),
+        "stale_open_stretches": [s.as_json() for s in stale_open_stretches(frame)],
+        "notes": stale_open_notes(frame),
+    }
+
+
+def data_table(rows: list[dict[str, Any]]) -> Table:
+    """The ``data list`` table. "stale opens" is the share of all bars whose open equals
+    the previous close, then one line per stretch where most of them do."""
     table = Table(title="Data sets")
     for col in ("symbol", "source", "description"):
         table.add_column(col)
+    table.add_column("stale opens", no_wrap=True)
     for r in rows:
-        table.add_row(r["symbol"], r["source"], r["description"])
-    console.print(table)
+        lines = [_share_text(r["stale_open_share"])]
+        lines += [
+            f"{s['share']:.0%} {s['start'][:7]}..{s['end'][:7]}" for s in r["stale_open_stretches"]
+        ]
+        table.add_row(r["symbol"], r["source"], r["description"], "\n".join(lines))
+    return table
+
+
+def _share_text(share: float | None) -> str:
+    if share is None:
+        return "n/a"
+    return "<1% of bars" if 0 < share < 0.005 else f"{share:.0%} of bars"

@@ -28,11 +28,21 @@ from stratlab.models.records import (
     StrategyRecord,
     TrainingRunRecord,
 )
-from stratlab.models.research import AnalystSuggestion, GateResult, StrategySpec
+from stratlab.models.research import (
+    AnalystSuggestion,
+    GateCheck,
+    GateResult,
+    HoldoutResult,
+    StrategySpec,
+    TrainingReport,
+)
 from stratlab.store.actions import ActionRepo
 from stratlab.store.db import Pool
 from stratlab.store.research import ResearchRepo
 from stratlab.store.sessions import SessionRepo
+from stratlab.store.trials import IntegrityRepo
+
+_STATUS = {"passed": "[green]pass[/green]", "failed": "[red]FAIL[/red]", "not_run": "not run"}
 
 
 @dataclass
@@ -45,6 +55,7 @@ class SessionDetail:
     assessments: list[AssessmentRecord]
     actions: list[ActionRecord]
     equity: dict[str, EquityCurve] = field(default_factory=dict)
+    holdouts: list[HoldoutResult] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return to_jsonable(
@@ -55,6 +66,7 @@ class SessionDetail:
                 "training_runs": self.training_runs,
                 "backtests": self.backtests,
                 "assessments": self.assessments,
+                "holdout": self.holdouts[-1] if self.holdouts else None,
                 "llm_calls": self.actions,
             }
         )
@@ -78,6 +90,7 @@ async def load_session(db: Pool, session_id: str) -> SessionDetail | None:
         backtests=await research.backtests_by_session(session_id),
         assessments=await research.assessments_by_session(session_id),
         actions=await ActionRepo(db).by_session(session_id),
+        holdouts=await IntegrityRepo(db).holdouts_by_session(session_id),
     )
     best = detail.best_backtest()
     if best is not None:
@@ -90,15 +103,71 @@ async def load_session(db: Pool, session_id: str) -> SessionDetail | None:
 def _gate_table(gate: GateResult, title: str) -> Table:
     table = Table(title=f"{title}: {'passed' if gate.passed else 'FAILED'}", title_justify="left")
     for col in ("check", "value", "needs", "result"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=True)
+    table.add_column("detail", overflow="fold", ratio=1)
     for c in gate.checks:
         table.add_row(
             c.name,
-            fmt_num(c.value, 3),
+            "—" if c.status == "not_run" else fmt_num(c.value, 3),
             f"{c.op} {c.threshold:g}",
-            "[green]pass[/green]" if c.passed else "[red]fail[/red]",
+            _STATUS[_status(c)],
+            c.detail,
         )
     return table
+
+
+def _status(check: GateCheck) -> str:
+    return check.status or ("passed" if check.passed else "failed")
+
+
+def _training_line(rep: TrainingReport) -> str:
+    """How the design was fitted and what its walk-forward record is."""
+    if rep.kind == "ml":
+        head = (
+            f"training: {len(rep.epochs)} epochs (resumed from {rep.resumed_from_epoch}), "
+            f"validation log loss {fmt_num(rep.validation_log_loss, 4)} vs base rate "
+            f"{fmt_num(rep.base_rate_log_loss, 4)}, AUC {fmt_num(rep.validation_auc, 3)} "
+            f"(p {fmt_num(rep.auc_p_value, 3)}), {rep.duration_ms:.0f} ms"
+        )
+    else:
+        head = (
+            f"training: grid of {rep.grid_size}, chosen {rep.best_params}, {rep.duration_ms:.0f} ms"
+        )
+    lines = [head]
+    wf = rep.walk_forward
+    if wf is not None:
+        lines.append(
+            f"walk-forward: {len(wf.folds)} fold(s), {wf.oos_bars:,} out-of-sample bars, "
+            f"sharpe {fmt_num(wf.sharpe)}, {wf.trades} trades, exposure {wf.exposure:.0%}"
+        )
+    if rep.trials is not None:
+        pbo = "not run" if rep.pbo is None else f"{rep.pbo:.2f}"
+        lines.append(
+            f"trials: {rep.trials.n_trials} (effective {rep.trials.n_effective:.1f}), PBO {pbo}"
+        )
+    probe = rep.lookahead
+    if probe is not None:
+        verdict = "passed" if probe.passed else f"FAILED: {probe.detail}"
+        lines.append(f"look-ahead probe: {probe.cuts} prefixes, {verdict}")
+    lines += [f"note: {note}" for note in rep.notes]
+    return "\n".join(lines)
+
+
+def _render_holdout(detail: SessionDetail) -> None:
+    if not detail.holdouts:
+        return
+    h = detail.holdouts[-1]
+    m = h.metrics
+    span = f"{m.start:%Y-%m-%d} → {m.end:%Y-%m-%d}, " if m.start and m.end else ""
+    body = (
+        f"{span}{m.bars} bars: return {fmt_pct(m.total_return)} vs buy-and-hold "
+        f"{fmt_pct(m.benchmark_return)}, sharpe {fmt_num(m.sharpe)}, "
+        f"PSR(>0) {fmt_num(h.psr, 3)}, max DD {fmt_pct(-m.max_drawdown)}, trades {m.trades}\n"
+        "evaluated once, for the chosen strategy; reported only: never fed back, never "
+        "used to choose or rank"
+    )
+    body += "".join(f"\nnote: {n}" for n in h.notes)
+    console.print(Panel(body, title="final holdout", title_align="left"))
 
 
 def _phases_table(detail: SessionDetail) -> Table:
@@ -206,27 +275,15 @@ def _render_iteration(detail: SessionDetail, strategy: StrategyRecord) -> None:
     _render_feedback(detail, strategy.iteration)
     console.print(_spec_table(strategy.spec))
     for run in (r for r in detail.training_runs if r.strategy_id == strategy.strategy_id):
-        rep = run.report
-        if rep is not None:
-            if rep.kind == "ml":
-                console.print(
-                    f"training: {len(rep.epochs)} epochs (resumed from {rep.resumed_from_epoch}), "
-                    f"accuracy {fmt_pct(rep.accuracy)}, final loss {fmt_num(rep.final_loss, 3)}, "
-                    f"loss decrease {fmt_pct(rep.loss_decrease)}, {rep.duration_ms:.0f} ms"
-                )
-            else:
-                val = rep.validation_metrics
-                console.print(
-                    f"training: grid of {rep.grid_size}, best {rep.best_params}, validation "
-                    f"sharpe {fmt_num(val.sharpe if val else None)}, "
-                    f"trades {val.trades if val else 0}, {rep.duration_ms:.0f} ms"
-                )
+        if run.report is not None:
+            console.print(_training_line(run.report))
         if run.gate is not None:
             console.print(_gate_table(run.gate, "training gate"))
     for bt in (b for b in detail.backtests if b.strategy_id == strategy.strategy_id):
         m = bt.metrics
         console.print(
-            f"backtest (test split {m.start:%Y-%m-%d} → {m.end:%Y-%m-%d}, {m.bars} bars): "
+            f"walk-forward out-of-sample ({m.start:%Y-%m-%d} → {m.end:%Y-%m-%d}, {m.bars} "
+            "bars of the development period): "
             f"return {fmt_pct(m.total_return)} vs buy-and-hold {fmt_pct(m.benchmark_return)}, "
             f"CAGR {fmt_pct(m.cagr)}, sharpe {fmt_num(m.sharpe)}, sortino {fmt_num(m.sortino)}, "
             f"max DD {fmt_pct(-m.max_drawdown)}, win rate {m.win_rate:.1%}, "
@@ -237,6 +294,12 @@ def _render_iteration(detail: SessionDetail, strategy: StrategyRecord) -> None:
         )
         if bt.gate is not None:
             console.print(_gate_table(bt.gate, "backtest gate"))
+        if bt.statistical_gate is not None:
+            console.print(
+                _gate_table(
+                    bt.statistical_gate, f"statistical gate (N = {bt.trials or 0:,} trials)"
+                )
+            )
     _render_analyst(detail, strategy.iteration)
     for a in (x for x in detail.assessments if x.strategy_id == strategy.strategy_id):
         body = a.assessment
@@ -265,4 +328,5 @@ def render_session(detail: SessionDetail, cfg: Settings) -> None:
     console.print(_phases_table(detail))
     for strategy in detail.strategies:
         _render_iteration(detail, strategy)
+    _render_holdout(detail)
     console.print(_calls_table(detail))

@@ -121,7 +121,7 @@ FAILURE_SIGNALS: tuple[FailureSignal, ...] = (
     FailureSignal(
         "too few trades",
         r"too few trades|not enough trades|no trades|zero trades|validation_trades"
-        r"|(?<![a-z_])trades (?:\d+ <|too low)",
+        r"|(?<![a-z_])(?:min_)?trades (?:\d+ <|too low)",
         ("shorter_lookbacks",),
         ("small_grid", "trend_filter", "longer_lookbacks"),
     ),
@@ -154,6 +154,12 @@ FAILURE_SIGNALS: tuple[FailureSignal, ...] = (
         # a loss that barely falls: more trades first, then rules, then a smaller search.
         ("shorter_lookbacks", "rules_only", "small_grid"),
         ("machine_learning", "longer_lookbacks"),
+    ),
+    FailureSignal(
+        # The statistical gate: a grid that overfits (PBO), or a "discovery" on noise.
+        "overfitting (a discovery on noise, or a grid that overfits)",
+        r"(?<![a-z_])pbo\b|false discovery|on noise",
+        ("small_grid",),
     ),
     FailureSignal(
         "high token use or latency",

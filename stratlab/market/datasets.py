@@ -1,4 +1,5 @@
-"""Market data sets: the bundled real daily bars and import of users' CSV/Parquet files.
+"""Market data sets: the bundled daily bars (real, and synthetic noise) and import of
+users' CSV/Parquet files.
 
 Every frame that leaves this module has the same shape: a tz-naive, sorted, unique
 ``DatetimeIndex`` named ``ts`` and float64 columns exactly ``open, high, low, close,
@@ -20,17 +21,40 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from stratlab.market.synthetic import synthetic_ohlcv
+
 PRICE_COLUMNS = ("open", "high", "low", "close")
 OHLCV_COLUMNS = (*PRICE_COLUMNS, "volume")
 MIN_ROWS = 100
 
-BUNDLED_SYMBOLS: dict[str, str] = {
+REAL_SYMBOLS: dict[str, str] = {
     "sp500": "S&P 500 index, daily OHLCV, 1999-01-04 to 2018-12-31 (~5,000 bars)",
     "nasdaq": "NASDAQ Composite index, daily OHLCV, 1999-01-04 to 2018-12-31 (~5,000 bars)",
 }
 """Real daily bars shipped in the PyPI package ``arch`` (``arch.data.sp500`` and
 ``arch.data.nasdaq``, originally from Yahoo Finance). Prices are index levels; the
 unadjusted ``Close`` is used (``Adj Close`` is identical for these indices and dropped)."""
+
+NOISE_SEEDS: dict[str, int] = {"noise-a": 20_240_101, "noise-b": 20_240_102}
+"""Synthetic noise: a driftless geometric random walk per symbol (its generator seed),
+``synthetic_ohlcv(regimes=False, drift=0.0, bars=NOISE_BARS, seed=..., start=NOISE_START)``
+with 1.2 % daily volatility, on business days over the real sets' span. Nothing in it
+can be predicted, so the right verdict on it is "no discovery": the prompt optimizer's
+noise tasks and false-discovery checks use it. It is made up, never evidence about real
+markets, and the same on every machine (seeded, built on first use and cached)."""
+NOISE_BARS = 5_000
+NOISE_START = "1999-01-04"
+
+BUNDLED_SYMBOLS: dict[str, str] = {
+    **REAL_SYMBOLS,
+    **{
+        symbol: f"synthetic random walk, no drift (seed {seed}), 5,000 business days "
+        "from 1999-01-04: noise, not market data"
+        for symbol, seed in NOISE_SEEDS.items()
+    },
+}
+"""Every data set a cycle can use without an import: the real ``REAL_SYMBOLS`` and the
+synthetic ``NOISE_SEEDS``; the values describe them (``stratlab data list`` shows them)."""
 
 # Header spellings accepted on import, after lower-casing and dropping non-alphanumerics;
 # earlier entries win when a file has several candidates for one column.
@@ -69,7 +93,14 @@ def _load_bundled_cached(symbol: str) -> pd.DataFrame:
     if symbol not in BUNDLED_SYMBOLS:
         known = ", ".join(BUNDLED_SYMBOLS)
         raise UnknownSymbolError(f"unknown symbol {symbol!r}; bundled symbols: {known}")
+    if symbol in NOISE_SEEDS:
+        return normalise_ohlcv(noise_ohlcv(NOISE_SEEDS[symbol]))
     return normalise_ohlcv(_read_arch_data(symbol).drop(columns=["Adj Close"], errors="ignore"))
+
+
+def noise_ohlcv(seed: int) -> pd.DataFrame:
+    """The driftless random walk a noise symbol of ``NOISE_SEEDS`` is built from."""
+    return synthetic_ohlcv(bars=NOISE_BARS, seed=seed, start=NOISE_START, drift=0.0, regimes=False)
 
 
 def _read_arch_data(symbol: str) -> pd.DataFrame:

@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from stratlab.models.llm import Role
 from stratlab.models.research import BacktestMetrics, GateResult, Outcome, StrategyKind
 
-Regime = Literal["bust", "boom", "crash", "recovery", "sideways"]
+Regime = Literal["bust", "boom", "crash", "recovery", "sideways", "noise"]
+Expectation = Literal["discovery", "no-discovery"]
 ExperimentStatus = Literal["running", "completed", "stopped_budget", "failed"]
 OptimizableRole = Literal["designer", "assessor"]
 OPTIMIZABLE_ROLES: tuple[str, ...] = ("designer", "assessor")
@@ -23,10 +24,11 @@ OPTIMIZABLE_ROLES: tuple[str, ...] = ("designer", "assessor")
 
 
 class Criterion(BaseModel):
-    """One success condition on a task's out-of-sample (test split) result.
+    """One success condition on a task's out-of-sample result: the walk-forward
+    out-of-sample metrics of the development period (never the holdout).
 
     ``metric`` is a ``BacktestMetrics`` field, or ``excess_return`` (total return minus
-    the buy-and-hold return of the same test period)."""
+    the buy-and-hold return of the same bars)."""
 
     metric: str
     op: Literal[">=", "<="]
@@ -38,8 +40,13 @@ class Criterion(BaseModel):
 
 class BenchmarkTask(BaseModel):
     """A research task: design a strategy of ``kind`` for ``symbol`` on the bars between
-    ``start`` and ``end`` (split train/validation/test by time as in any cycle); it passes
-    when the cycle succeeds and every criterion holds on the test split."""
+    ``start`` and ``end`` (split into a development period and a holdout as in any cycle).
+
+    A ``discovery`` task passes when the cycle succeeds and every criterion holds on the
+    walk-forward out-of-sample metrics. A ``no-discovery`` task runs on synthetic noise
+    (regime ``noise``), where nothing can be found: it passes when the lab judged a
+    strategy and did not call it a discovery. ``expect`` follows from the regime, so a
+    stored task (whose row has no such column) reads back the same."""
 
     task_id: str
     suite_version: int = 1
@@ -51,6 +58,21 @@ class BenchmarkTask(BaseModel):
     objective: str = Field(description="short name of what is asked, e.g. risk-adjusted")
     description: str = ""
     criteria: list[Criterion] = Field(default_factory=list)
+    expect: Expectation = Field(
+        "discovery", description="no-discovery: synthetic noise, the right result is nothing"
+    )
+
+    @model_validator(mode="after")
+    def _expect_follows_the_regime(self) -> BenchmarkTask:
+        noise = self.regime == "noise"
+        if "expect" not in self.model_fields_set and noise:
+            self.expect = "no-discovery"
+        if noise != (self.expect == "no-discovery"):
+            raise ValueError(
+                f"expect {self.expect!r} does not fit regime {self.regime!r}: only a task on "
+                "synthetic noise (regime noise) expects no-discovery, and it always does"
+            )
+        return self
 
 
 class BenchmarkSuite(BaseModel):
@@ -63,27 +85,38 @@ class TaskVerdict(BaseModel):
     reasons: list[str] = Field(
         default_factory=list, description="why it failed: the outcome or each failed criterion"
     )
+    score: float = Field(0.0, ge=0.0, le=1.0, description="graded: see benchmarks.task_score")
 
 
 # --- experiments (regression runs) ---------------------------------------------------------
 
 
-class Fitness(BaseModel):
-    """What a regression run measured: success rate ↑, tokens per task ↓, latency per task ↓.
+FITNESS_VERSION = 1
+"""1: ``score`` (graded task scores) is the first objective. A fitness of an older
+version (0: success rate only, judged on the test split) is shown but never reused."""
 
+
+class Fitness(BaseModel):
+    """What a regression run measured: score ↑, tokens per task ↓, latency per task ↓.
+
+    ``score`` is the mean graded task score (``benchmarks.task_score``) over the measured
+    tasks; ``success_rate`` the share of them passed, kept for people: under honest
+    gates it is near zero almost everywhere and gives selection nothing to climb.
     Latency is the LLM latency recorded for the task's calls (simulated for the offline
     provider, which makes it reproducible), not wall time."""
 
+    score: float = 0.0
     success_rate: float = 0.0
     mean_tokens: float = 0.0
     mean_latency_ms: float = 0.0
     tasks: int = 0
     passed: int = 0
     cost_usd: float = 0.0
+    version: int = Field(0, description="FITNESS_VERSION it was measured under")
 
     def objectives(self) -> tuple[float, float, float]:
-        """(success ↑, tokens ↓, latency ↓): the NSGA-II fitness values."""
-        return (self.success_rate, self.mean_tokens, self.mean_latency_ms)
+        """(score ↑, tokens ↓, latency ↓): the NSGA-II fitness values."""
+        return (self.score, self.mean_tokens, self.mean_latency_ms)
 
 
 class TaskResult(BaseModel):
@@ -95,9 +128,12 @@ class TaskResult(BaseModel):
     prompt_id: str
     session_id: str | None = None
     passed: bool
+    score: float = Field(0.0, description="graded task score in [0, 1]")
     outcome: Outcome | None = None
     reasons: list[str] = Field(default_factory=list)
-    metrics: BacktestMetrics | None = None
+    metrics: BacktestMetrics | None = Field(
+        None, description="walk-forward out-of-sample metrics of the judged iteration"
+    )
     tokens: int = 0
     latency_ms: float = 0.0
     cost_usd: float = 0.0
@@ -168,6 +204,7 @@ class GenerationRecord(BaseModel):
     hypervolume: float = 0.0
     archive_hypervolume: float = 0.0
     best_success_rate: float = 0.0
+    best_score: float = 0.0
     prod_prompt_id: str | None = None
     prod_fitness: Fitness | None = None
     evaluations: int = 0
@@ -235,7 +272,15 @@ class RecordTaskInput(BaseModel):
     metrics: BacktestMetrics | None = None
     verdict: Literal["accept", "refine", "reject"] | None = None
     error: str | None = Field(None, description="why the cycle itself failed, if it did")
-    gates: list[GateResult] = Field(default_factory=list, description="the gates it reached")
+    gates: list[GateResult] = Field(
+        default_factory=list, description="the seed gates (training, backtest) it reached"
+    )
+    statistical_gate: GateResult | None = Field(
+        None, description="the judged iteration's statistical gate (its deflated Sharpe)"
+    )
+    training_run_id: str | None = Field(
+        None, description="the judged iteration's fit, whose own trials deflate the score"
+    )
 
 
 class FinishExperimentInput(BaseModel):
@@ -386,6 +431,7 @@ class GenerationResult(BaseModel):
     hypervolume: float
     archive_hypervolume: float
     best_success_rate: float
+    best_score: float = 0.0
     front: list[str] = Field(default_factory=list)
     candidates: list[str] = Field(default_factory=list)
     evaluations: int = 0
@@ -408,6 +454,7 @@ class OptimizationProgress(BaseModel):
     planned_evaluations: int = 0
     hypervolume: float | None = None
     best_success_rate: float | None = None
+    best_score: float | None = None
     candidates: list[str] = Field(default_factory=list)
     history: list[GenerationResult] = Field(
         default_factory=list, description="the generations this run finished (this campaign)"
@@ -458,7 +505,7 @@ class LoadParentsInput(BaseModel):
 
 
 class ParentsLoaded(BaseModel):
-    parents: list[ParentSpec] = Field(description="best first: success ↓, tokens ↑")
+    parents: list[ParentSpec] = Field(description="best first: score ↓, tokens ↑")
     mutation_parent: int = Field(0, description="index of the parent the LLM mutates")
     failure_summary: str = Field("", description="the mutation parent's failures")
     known_hashes: list[str] = Field(default_factory=list)

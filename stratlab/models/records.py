@@ -174,6 +174,8 @@ class BacktestRecord(BaseModel):
     session_id: str | None = None
     metrics: BacktestMetrics
     gate: GateResult | None = None
+    statistical_gate: GateResult | None = None
+    trials: int | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 StrategyKind = Literal["rules", "ml", "code"]
 Outcome = Literal[
@@ -24,7 +24,16 @@ Outcome = Literal[
 ]
 OUTCOMES: tuple[str, ...] = Outcome.__args__  # type: ignore[attr-defined]
 Phase = Literal[
-    "starting", "budget", "design", "train", "backtest", "assess", "analyse", "recording", "done"
+    "starting",
+    "budget",
+    "design",
+    "train",
+    "backtest",
+    "assess",
+    "analyse",
+    "holdout",
+    "recording",
+    "done",
 ]
 
 
@@ -81,7 +90,12 @@ class StrategySpec(BaseModel):
 
 
 class TrainingGateThresholds(BaseModel):
-    """Seed 002's training gate (ml) plus the rules-kind equivalents."""
+    """Seed 002's training gate (ml) plus the rules-kind equivalents.
+
+    For ``ml`` the default judges skill against the base rate on validation
+    (``ml_skill="base_rate"``: validation log loss below the base-rate log loss and AUC
+    above 0.5 at ``max_auc_p_value``); ``"loss_decrease"`` is seed 002's original check.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -90,6 +104,8 @@ class TrainingGateThresholds(BaseModel):
     min_loss_decrease: float = 0.20
     min_validation_trades: int = 3
     min_validation_score: float = -1.0
+    ml_skill: Literal["base_rate", "loss_decrease"] = "base_rate"
+    max_auc_p_value: float = 0.05
 
 
 class BacktestGateThresholds(BaseModel):
@@ -102,21 +118,68 @@ class BacktestGateThresholds(BaseModel):
     min_sharpe: float = -0.5
 
 
+class StatisticalGateThresholds(BaseModel):
+    """The statistical gate on top of the seed gates (on by default).
+
+    ``min_deflated_sharpe`` is the deflated Sharpe probability (Bailey & López de Prado
+    2014) the walk-forward out-of-sample returns must reach, judged against the trial
+    ledger's N; ``benchmark`` is what long-only returns are measured against;
+    ``max_pbo`` the probability of backtest overfitting (CSCV) the grid may show when it
+    has at least ``min_pbo_candidates`` combinations; a Sharpe above
+    ``implausible_sharpe`` (annualised) is flagged for a human.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = True
+    min_deflated_sharpe: float = 0.95
+    min_trades: int = 5
+    max_pbo: float = 0.5
+    min_pbo_candidates: int = 8
+    benchmark: Literal["exposure_matched", "zero"] = "exposure_matched"
+    implausible_sharpe: float = 4.0
+    trials: Literal["fits", "grid"] = Field(
+        "fits",
+        description="what N counts: walk-forward records of the universe (fits), or every "
+        "grid combination of every fit (effective; far more conservative)",
+    )
+
+
+CheckStatus = Literal["passed", "failed", "not_run"]
+
+
 class GateCheck(BaseModel):
+    """One check of a gate. ``status`` is ``not_run`` when the check could not be made
+    (too few trades, too few candidates): such a check never counts as passed."""
+
     name: str
     value: float
     threshold: float
     op: Literal[">=", "<="]
     passed: bool
+    status: CheckStatus | None = None
+    detail: str = ""
+
+    @model_validator(mode="after")
+    def _fill_status(self) -> GateCheck:
+        # Rows and histories from before ``status`` existed: derive it from ``passed``.
+        if self.status is None:
+            self.status = "passed" if self.passed else "failed"
+        elif self.status == "not_run":
+            self.passed = False
+        return self
 
 
 class GateResult(BaseModel):
-    gate: Literal["training", "backtest"]
+    gate: Literal["training", "backtest", "statistical"]
     passed: bool
     checks: list[GateCheck] = Field(default_factory=list)
 
     def failures(self) -> list[GateCheck]:
-        return [c for c in self.checks if not c.passed]
+        return [c for c in self.checks if c.status == "failed"]
+
+    def not_run(self) -> list[GateCheck]:
+        return [c for c in self.checks if c.status == "not_run"]
 
 
 class DataSplit(BaseModel):
@@ -150,6 +213,65 @@ class EpochStats(BaseModel):
     validation_accuracy: float
 
 
+class LookaheadProbe(BaseModel):
+    """Signals computed on prefixes ``data[: t + 1]`` compared with the full run at bars
+    ``<= t``, for ``cuts`` cut points. ``first_bar`` is the first bar (position in the
+    frame the probe ran on) whose signal changed when later bars were added."""
+
+    cuts: int = 0
+    passed: bool = True
+    first_bar: int | None = None
+    first_ts: datetime | None = None
+    series: str = Field("", description="entries or exits: the series that changed")
+    cut: int | None = Field(None, description="the prefix end at which it changed")
+    detail: str = ""
+
+
+class TrialStats(BaseModel):
+    """The trials one fit adds to the ledger: its grid combinations, their Sharpe ratios
+    (per bar, over the development period) and how correlated they are."""
+
+    n_trials: int = 0
+    n_effective: float = 0.0
+    sharpe_mean: float = 0.0
+    sharpe_var: float = 0.0
+    sharpe_sum: float = 0.0
+    sharpe_sq_sum: float = 0.0
+    avg_correlation: float = 0.0
+    bars: int = 0
+
+
+class WalkForwardFold(BaseModel):
+    """One fold: parameters chosen on ``[0, fit_end)`` (less the purge), judged on
+    ``[test_start, test_end)`` (positions in the development period)."""
+
+    fit_end: int
+    test_start: int
+    test_end: int
+    params: dict[str, float] = Field(default_factory=dict)
+    sharpe: float = 0.0
+
+
+class WalkForwardReport(BaseModel):
+    """Walk-forward out-of-sample evaluation on the development period."""
+
+    scheme: Literal["anchored", "rolling"] = "anchored"
+    folds: list[WalkForwardFold] = Field(default_factory=list)
+    purge_bars: int = 0
+    embargo_bars: int = 0
+    oos_bars: int = 0
+    sharpe: float = Field(0.0, description="annualised, of the stitched OOS returns")
+    sharpe_per_bar: float = 0.0
+    excess_sharpe_per_bar: float = Field(
+        0.0, description="per bar, against the exposure-matched buy-and-hold benchmark"
+    )
+    skew: float = 0.0
+    kurtosis: float = Field(3.0, description="non-excess kurtosis of the OOS returns")
+    exposure: float = 0.0
+    trades: int = 0
+    periods_per_year: float = 252.0
+
+
 class TrainingReport(BaseModel):
     kind: StrategyKind
     splits: list[DataSplit] = Field(default_factory=list)
@@ -164,6 +286,18 @@ class TrainingReport(BaseModel):
     final_loss: float | None = None
     loss_decrease: float | None = None
     resumed_from_epoch: int = 0
+    validation_log_loss: float | None = None
+    base_rate_log_loss: float | None = None
+    validation_auc: float | None = None
+    auc_p_value: float | None = None
+    # research integrity (validation_metrics are the walk-forward OOS metrics when
+    # walk_forward is set)
+    walk_forward: WalkForwardReport | None = None
+    trials: TrialStats | None = None
+    pbo: float | None = Field(None, description="probability of backtest overfitting (CSCV)")
+    pbo_splits: int = 0
+    lookahead: LookaheadProbe | None = None
+    notes: list[str] = Field(default_factory=list)
     duration_ms: float = 0.0
 
 
@@ -194,6 +328,7 @@ class DataWindow(BaseModel):
 
 
 BudgetScope = Literal["research", "optimizer"]
+TrialSource = Literal["cycle", "optimizer", "user"]
 
 
 class ResearchCycleInput(BaseModel):
@@ -222,6 +357,12 @@ class ResearchCycleInput(BaseModel):
         "in the prompt, and a winner does not join the skill library",
     )
     budget_scope: BudgetScope = Field("research", description="research | optimizer")
+    statistical_gate: StatisticalGateThresholds | None = None
+    blind: bool = Field(
+        False,
+        description="the designer sees an anonymised symbol and relative dates, so a "
+        "model that remembers the market cannot trade a known crash or rally by date",
+    )
 
 
 class IterationSummary(BaseModel):
@@ -230,11 +371,27 @@ class IterationSummary(BaseModel):
     strategy_name: str | None = None
     kind: StrategyKind | None = None
     outcome: Outcome
+    training_run_id: str | None = None
     training_gate: GateResult | None = None
     backtest_gate: GateResult | None = None
     metrics: BacktestMetrics | None = None
+    statistical_gate: GateResult | None = None
+    trials: int = Field(0, description="the ledger's N the statistical gate judged against")
     assessment: Assessment | None = None
     error: str | None = None
+
+
+class HoldoutResult(BaseModel):
+    """The final holdout, evaluated once per cycle for the strategy the cycle chose:
+    reported, never fed back to an LLM, never used to choose or rank."""
+
+    holdout_id: str
+    strategy_id: str
+    metrics: BacktestMetrics
+    sharpe_per_bar: float = 0.0
+    psr: float | None = Field(None, description="probabilistic Sharpe ratio against 0")
+    lookahead: LookaheadProbe | None = None
+    notes: list[str] = Field(default_factory=list)
 
 
 class ResearchCycleResult(BaseModel):
@@ -245,6 +402,7 @@ class ResearchCycleResult(BaseModel):
     tokens: int = 0
     cost_usd: float = 0.0
     converged: bool = False
+    holdout: HoldoutResult | None = None
 
 
 class CycleStatus(BaseModel):
@@ -292,6 +450,7 @@ class DesignInput(BaseModel):
     period: DataWindow | None = None
     isolated: bool = False
     budget_scope: BudgetScope = "research"
+    blind: bool = False
 
 
 class DesignResult(BaseModel):
@@ -308,6 +467,7 @@ class TrainInput(BaseModel):
     training_run_id: str
     gate: TrainingGateThresholds | None = None
     period: DataWindow | None = None
+    trial_source: TrialSource = Field("cycle", description="what the ledger counts it as")
 
 
 class TrainResult(BaseModel):
@@ -324,12 +484,24 @@ class BacktestInput(BaseModel):
     backtest_id: str
     gate: BacktestGateThresholds | None = None
     period: DataWindow | None = None
+    statistical_gate: StatisticalGateThresholds | None = None
+    trial_source: TrialSource = "cycle"
 
 
 class BacktestResult(BaseModel):
     backtest_id: str
     metrics: BacktestMetrics
     gate: GateResult
+    statistical_gate: GateResult | None = None
+    trials: int = 0
+
+
+class HoldoutInput(BaseModel):
+    session_id: str
+    strategy_id: str
+    training_run_id: str
+    holdout_id: str
+    period: DataWindow | None = None
 
 
 class AssessInput(BaseModel):
@@ -402,3 +574,81 @@ class AnalyseInput(BaseModel):
 class AnalyseResult(BaseModel):
     suggestions: list[AnalystSuggestion] = Field(default_factory=list)
     text: str = Field("", description="the suggestions as feedback for the next design")
+
+
+# --- the trial ledger -----------------------------------------------------------------
+
+
+class TrialLedger(BaseModel):
+    """A research universe's trials so far: what a verdict on it is judged against.
+
+    ``universe`` is the symbol and the development period's first and last bar; ``fits``
+    counts the walk-forward records made on it; ``n`` counts every trial (grid
+    combinations of every fit), ``n_effective`` discounts the correlated ones per fit;
+    ``sharpe_var`` is the variance of the trials' per-bar Sharpe ratios and
+    ``oos_sharpe_var`` that of the fits' walk-forward Sharpe ratios.
+    """
+
+    universe: str
+    symbol: str
+    fits: int = 0
+    n: int = 0
+    n_effective: float = 0.0
+    sharpe_mean: float = 0.0
+    sharpe_var: float = 0.0
+    oos_sharpe_var: float = Field(
+        0.0, description="variance of the fits' walk-forward out-of-sample per-bar Sharpe"
+    )
+    by_source: dict[str, int] = Field(default_factory=dict)
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+
+
+# --- a user's own strategy through the lab's pipeline ----------------------------------
+
+
+class RegisterStrategyInput(BaseModel):
+    """A strategy the user wrote, to be validated and stored like a designed one."""
+
+    session_id: str = ""
+    strategy_id: str = Field("", description="made by the workflow so a retry reuses it")
+    iteration: int = 1
+    spec: StrategySpec | None = None
+
+
+class RegisterStrategyResult(BaseModel):
+    strategy_id: str = ""
+    spec: StrategySpec | None = Field(None, description="the spec as stored")
+
+
+class EvaluateStrategyInput(BaseModel):
+    """Input of ``EvaluateStrategyWorkflow``: a user's rules, ml or code spec (the JSON the
+    designer produces) through fit, walk-forward, look-ahead probe, the seed gates, the
+    statistical gate and the holdout. ``spec`` is required; the workflow fails at once
+    without one."""
+
+    spec: StrategySpec | None = Field(None, description="the strategy to evaluate (required)")
+    symbol: str = Field("", description="empty: the spec's own symbol; else overrides it")
+    session_id: str = Field("", description="empty: made by the workflow")
+    period: DataWindow | None = Field(None, description="only the bars in this window")
+    training_gate: TrainingGateThresholds | None = None
+    backtest_gate: BacktestGateThresholds | None = None
+    statistical_gate: StatisticalGateThresholds | None = None
+
+
+class EvaluateStrategyResult(BaseModel):
+    """What the evaluation found. ``checks`` are the training gate's, then the backtest
+    gate's, then the statistical gate's, in order (``gates`` holds them by gate, with each
+    gate's verdict); ``trials`` is the ledger's N the statistical gate judged against;
+    ``metrics`` are the walk-forward out-of-sample metrics; ``holdout`` is evaluated only
+    for a strategy that passed every gate."""
+
+    session_id: str = ""
+    outcome: Outcome = "failed_design"
+    strategy_id: str | None = None
+    checks: list[GateCheck] = Field(default_factory=list)
+    gates: list[GateResult] = Field(default_factory=list)
+    trials: int = 0
+    holdout: HoldoutResult | None = None
+    metrics: BacktestMetrics | None = None
+    error: str | None = None

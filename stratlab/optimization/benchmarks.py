@@ -1,12 +1,16 @@
 """The benchmark suite: research tasks a prompt is measured on, and how a result is judged.
 
 The packaged ``suite.toml`` lists tasks over the bundled real data (instrument x market
-period x objective). Objectives are declared once under ``[objectives.<name>]`` with
-their criteria; a task names one and may override its criteria. A task passes when its
-research cycle ends ``success`` and every criterion holds on the test split's metrics.
+period x objective) and a few over bundled synthetic noise. Objectives are declared once
+under ``[objectives.<name>]`` with their criteria; a task names one and may override its
+criteria. A discovery task passes when its research cycle ends ``success`` and every
+criterion holds on the walk-forward out-of-sample metrics of the development period; a
+no-discovery task (noise) passes when the lab judged a strategy and did not call it a
+discovery. Each result also gets a graded score in [0, 1] (:func:`task_score`), which is
+what the optimizer climbs.
 
 ``window`` cuts a task's market period out of a frame; the cycle then splits that window
-by time (train / validation / test) exactly as it splits any data set.
+by time (development period and holdout) exactly as it splits any data set.
 """
 
 from __future__ import annotations
@@ -25,13 +29,17 @@ import pandas as pd
 from pydantic import ValidationError
 
 from stratlab.models.optimization import BenchmarkSuite, BenchmarkTask, Criterion, TaskVerdict
-from stratlab.models.research import BacktestMetrics
+from stratlab.models.research import BacktestMetrics, GateResult
 
 SUITE_RESOURCE = "suite.toml"
 MIN_WINDOW_BARS = 500
 EXCESS_RETURN = "excess_return"
-REGIMES: tuple[str, ...] = ("bust", "boom", "crash", "recovery", "sideways")
+REGIMES: tuple[str, ...] = ("bust", "boom", "crash", "recovery", "sideways", "noise")
 KINDS: tuple[str, ...] = ("rules", "ml", "code")
+EXPECTATIONS: tuple[str, ...] = ("discovery", "no-discovery")
+# Outcomes of a cycle that never had a strategy for the gates to judge: the design was
+# invalid or training broke. On noise that is no evidence of anything.
+UNJUDGED_OUTCOMES: frozenset[str] = frozenset({"failed_design", "failed_training"})
 # benchmark_return, bars, start and end describe the data, not the strategy: no criterion.
 CRITERION_METRICS: tuple[str, ...] = (
     "total_return",
@@ -47,7 +55,18 @@ CRITERION_METRICS: tuple[str, ...] = (
 )
 _TASK_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _TASK_KEYS = frozenset(
-    {"id", "symbol", "kind", "start", "end", "regime", "objective", "description", "criteria"}
+    {
+        "id",
+        "symbol",
+        "kind",
+        "start",
+        "end",
+        "regime",
+        "objective",
+        "description",
+        "criteria",
+        "expect",
+    }
 )
 
 
@@ -155,6 +174,7 @@ def _task(
             objective=objective,
             description=raw.get("description", ""),
             criteria=criteria,
+            expect=raw.get("expect", "discovery"),
         )
     except ValidationError as err:
         raise BenchmarkSuiteError(f"{where}: {_first_error(err)}") from err
@@ -180,6 +200,17 @@ def _check_task_keys(raw: Mapping[str, Any], where: str) -> None:
     kind = raw.get("kind")
     if kind is not None and kind not in KINDS:
         raise BenchmarkSuiteError(f"{where}: unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+    expect = raw.get("expect", "discovery")
+    if expect not in EXPECTATIONS:
+        raise BenchmarkSuiteError(
+            f"{where}: unknown expect {expect!r}; expectations: {', '.join(EXPECTATIONS)}"
+        )
+    # Said in the file, not only implied by the regime: a reader sees which tasks invert.
+    if (raw["regime"] == "noise") != (expect == "no-discovery"):
+        raise BenchmarkSuiteError(
+            f"{where}: a task on synthetic noise (regime noise) needs expect = "
+            f'"no-discovery", and only such a task may have it'
+        )
 
 
 def _criteria(raw: Any, where: str) -> list[Criterion]:
@@ -225,7 +256,7 @@ def _first_error(err: ValidationError) -> str:
 
 
 def metric_value(metrics: BacktestMetrics, name: str) -> float:
-    """A criterion's metric read from test-split metrics (``excess_return`` is derived)."""
+    """A criterion's metric read from out-of-sample metrics (``excess_return`` is derived)."""
     if name == EXCESS_RETURN:
         return float(metrics.total_return - metrics.benchmark_return)
     if name not in CRITERION_METRICS:
@@ -236,19 +267,105 @@ def metric_value(metrics: BacktestMetrics, name: str) -> float:
 def evaluate(
     task: BenchmarkTask, outcome: str | None, metrics: BacktestMetrics | None
 ) -> TaskVerdict:
-    """Pass when the cycle ended ``success`` and every criterion holds on ``metrics``.
+    """Whether the cycle passed the task (``score`` is left to :func:`task_score`).
 
-    A failed outcome is the first reason; the criteria are still checked when metrics
-    exist (a backtest-gate failure has them), so the reasons say what was missed."""
+    A discovery task passes when the cycle ended ``success`` and every criterion holds on
+    ``metrics``. A failed outcome is the first reason; the criteria are still checked
+    when metrics exist (a backtest-gate failure has them), so the reasons say what was
+    missed. A no-discovery task (noise) passes when the lab judged a strategy and did not
+    call it a discovery: any outcome but ``success``, except those that had no strategy
+    to judge (an invalid design, broken training) and a cycle that broke."""
+    if task.expect == "no-discovery":
+        return _evaluate_noise(outcome)
     reasons = []
     if outcome != "success":
         reasons.append(f"outcome {outcome or 'missing'}")
     if metrics is None:
         if outcome == "success":
-            reasons.append("no test metrics")
+            reasons.append("no out-of-sample metrics")
         return TaskVerdict(passed=False, reasons=reasons)
     reasons += [reason for c in task.criteria if (reason := _unmet(c, metrics)) is not None]
     return TaskVerdict(passed=not reasons, reasons=reasons)
+
+
+def _judged(outcome: str | None) -> bool:
+    """The cycle had a strategy for the gates to judge (it did not break or get skipped)."""
+    return outcome is not None and outcome not in UNJUDGED_OUTCOMES | {"skipped_budget"}
+
+
+def _evaluate_noise(outcome: str | None) -> TaskVerdict:
+    if outcome == "success":
+        return TaskVerdict(
+            passed=False, reasons=["outcome success on noise: a false discovery (expected none)"]
+        )
+    if not _judged(outcome):
+        return TaskVerdict(
+            passed=False,
+            reasons=[f"outcome {outcome or 'missing'}: no strategy was judged on the noise"],
+        )
+    return TaskVerdict(passed=True)
+
+
+def deflated_sharpe(gate: GateResult | None) -> float:
+    """The deflated Sharpe probability a statistical gate measured, in [0, 1]; 0 when
+    there is no gate or its ``deflated_sharpe`` check did not run."""
+    if gate is None:
+        return 0.0
+    check = next((c for c in gate.checks if c.name == "deflated_sharpe"), None)
+    if check is None or check.status == "not_run":
+        return 0.0
+    return min(1.0, max(0.0, float(check.value)))
+
+
+def _implausible(gate: GateResult | None) -> bool:
+    """The gate flagged the Sharpe as too high to be real (usually a leak)."""
+    return gate is not None and any(
+        c.name == "sharpe_plausible" and c.status == "failed" for c in gate.checks
+    )
+
+
+def criteria_share(task: BenchmarkTask, metrics: BacktestMetrics | None) -> float:
+    """The share of the task's criteria that hold on ``metrics`` (0 without metrics)."""
+    if metrics is None or not task.criteria:
+        return 0.0
+    return sum(_unmet(c, metrics) is None for c in task.criteria) / len(task.criteria)
+
+
+def task_score(
+    task: BenchmarkTask,
+    outcome: str | None,
+    metrics: BacktestMetrics | None,
+    statistical_gate: GateResult | None,
+) -> float:
+    """The graded score in [0, 1] of one cycle on ``task``: what the optimizer climbs.
+
+    With ``dsr`` the deflated Sharpe probability of the judged iteration (the
+    ``deflated_sharpe`` check of ``statistical_gate``; 0 when no iteration reached the
+    backtest step or the check could not run)::
+
+        discovery:     score = dsr × (criteria holding on the metrics / criteria)
+        no-discovery:  score = 1 − dsr   (0 when no strategy was judged)
+
+    Why this: a pass under honest gates needs dsr ≥ 0.95, so the share of tasks passed is
+    near zero for every prompt and selection has nothing to climb; dsr grows smoothly
+    with the evidence a strategy has an edge beyond what the lab's trials would produce
+    by luck, so prompts that come closer score higher. It is a probability on every task
+    whatever its market or criteria, so scores are comparable across tasks and their
+    mean is meaningful. It comes from walk-forward out-of-sample returns of the
+    development period, like ``metrics``, never from the holdout. On noise there is no
+    edge to find, so the less the result looks like one, the better; a design that never
+    reached the gates proved nothing either way and earns nothing (else breaking designs
+    would be a way to score on noise). A Sharpe flagged as implausible (a likely leak)
+    is no evidence for a discovery. The regression run passes the gate of the fit judged
+    against its own trials (``experiments.own_trials_gate``), so the score does not
+    depend on how many evaluations the optimizer made before this one.
+    """
+    dsr = deflated_sharpe(statistical_gate)
+    if task.expect == "no-discovery":
+        return 1.0 - dsr if _judged(outcome) else 0.0
+    if _implausible(statistical_gate):
+        return 0.0
+    return dsr * criteria_share(task, metrics)
 
 
 def _unmet(criterion: Criterion, metrics: BacktestMetrics) -> str | None:

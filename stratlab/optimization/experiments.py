@@ -1,12 +1,18 @@
 """Regression runs on the store side: plan one, judge each task, aggregate the fitness.
 
 The workflow runs the research cycles; this service decides what they mean. A designer
-task passes when its cycle succeeds and the test-split metrics meet every criterion. An
-assessor task passes when the assessor's verdict agrees with those criteria (accept a
-result that meets them, refine or reject one that does not), so an assessor prompt is
-measured by how well it judges. Tokens, cost and latency come from the task's recorded
-LLM calls; latency is the LLM latency (simulated for the offline provider), not wall time.
-A finished run is also handed to an optional publisher (Langfuse experiment runs).
+task passes when its cycle succeeds and the walk-forward out-of-sample metrics meet every
+criterion (a noise task: when the lab judged a strategy and found nothing), and gets a
+graded score (``benchmarks.task_score``: the deflated Sharpe probability times the share
+of criteria met; on noise one minus it), which is what selection climbs. The score's
+deflated Sharpe judges the fit against its own trials (``own_trials_gate``), so a prompt
+measured later is not penalised for the optimizer's earlier looks. An assessor
+task passes when the assessor's verdict agrees with the task (accept a result that meets
+the criteria, refine or reject one that does not or one found on noise), so an assessor
+prompt is measured by how well it judges; its score is 1 when it agrees, else 0. Tokens,
+cost and latency come from the task's recorded LLM calls; latency is the LLM latency
+(simulated for the offline provider), not wall time. A finished run is also handed to an
+optional publisher (Langfuse experiment runs).
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from typing import Protocol
 
 import structlog
 
+from stratlab.backtest.statistical_gate import statistical_gate
 from stratlab.models.optimization import (
+    FITNESS_VERSION,
     BenchmarkTask,
     ExperimentPlan,
     ExperimentRecord,
@@ -30,7 +38,15 @@ from stratlab.models.optimization import (
     TaskVerdict,
 )
 from stratlab.models.prompts import PromptRecord
-from stratlab.optimization.benchmarks import evaluate, load_suite, task_set_hash
+from stratlab.models.research import (
+    GateCheck,
+    GateResult,
+    StatisticalGateThresholds,
+    TrainingReport,
+    TrialLedger,
+    TrialStats,
+)
+from stratlab.optimization.benchmarks import evaluate, load_suite, task_score, task_set_hash
 from stratlab.store.actions import ActionRepo
 from stratlab.store.optimization import BenchmarkRepo, ExperimentRepo
 from stratlab.store.prompts import PromptRepo
@@ -81,7 +97,13 @@ class ExperimentService:
         digest = task_set_hash(ids)
         if inp.reuse:
             found = await self._experiments.find_completed(inp.prompt_id, digest, inp.rollouts)
-            if found is not None and found.experiment_id != inp.experiment_id:
+            # A run measured under an older fitness (no score) is not comparable: re-measure.
+            if (
+                found is not None
+                and found.experiment_id != inp.experiment_id
+                and found.fitness is not None
+                and found.fitness.version >= FITNESS_VERSION
+            ):
                 return ExperimentPlan(experiment=found, reused=True)
         record = await self._experiments.start(
             ExperimentRecord(
@@ -100,7 +122,12 @@ class ExperimentService:
 
     async def record(self, inp: RecordTaskInput) -> TaskResult:
         (task,) = await self._benchmarks.get_many([inp.task_id])
-        verdict = judge(task, inp)
+        report = (
+            await self._experiments.training_report(inp.training_run_id)
+            if inp.training_run_id
+            else None
+        )
+        verdict = judge(task, inp, evidence=own_trials_gate(report))
         calls = await self._actions.by_session(inp.session_id) if inp.session_id else []
         return await self._experiments.record_result(
             TaskResult(
@@ -110,6 +137,7 @@ class ExperimentService:
                 prompt_id=inp.prompt_id,
                 session_id=inp.session_id,
                 passed=verdict.passed,
+                score=verdict.score,
                 outcome=inp.cycle_outcome,
                 reasons=verdict.reasons,
                 metrics=inp.metrics,
@@ -151,29 +179,94 @@ class ExperimentService:
             )
 
 
-def judge(task: BenchmarkTask, inp: RecordTaskInput) -> TaskVerdict:
-    """Whether one cycle passed its task, with the reasons when it did not."""
+def judge(
+    task: BenchmarkTask, inp: RecordTaskInput, *, evidence: GateResult | None = None
+) -> TaskVerdict:
+    """Whether one cycle passed its task, its graded score, and the reasons it failed.
+
+    The verdict and reasons come from the cycle's own gates. The score reads its deflated
+    Sharpe from ``evidence`` (``own_trials_gate``) when given, else from the cycle's
+    statistical gate."""
     verdict = evaluate(task, inp.cycle_outcome, inp.metrics)
     if not verdict.passed:  # which gate check stopped it: what a mutator can act on
-        verdict.reasons += [
-            f"{g.gate} gate: {c.name} {_distinct(c.value, c.threshold)} "
-            f"{'<' if c.op == '>=' else '>'} {c.threshold:g} (needs {c.op} {c.threshold:g})"
-            for g in inp.gates
-            for c in g.failures()
-        ]
+        verdict.reasons += _gate_reasons([*inp.gates, inp.statistical_gate])
     if inp.error and not verdict.passed:
         verdict.reasons.append(f"error: {inp.error[:300]}")
     if inp.role == "designer":
-        return verdict
+        gate = evidence if evidence is not None and inp.statistical_gate else inp.statistical_gate
+        score = task_score(task, inp.cycle_outcome, inp.metrics, gate)
+        return verdict.model_copy(update={"score": score})
     if inp.verdict is None:
         return TaskVerdict(passed=False, reasons=[f"not assessed ({inp.cycle_outcome})"])
-    agrees = (inp.verdict == "accept") == verdict.passed
-    if agrees:
-        return TaskVerdict(passed=True)
-    expected = "accept" if verdict.passed else "refine or reject"
+    # On noise the right verdict is never accept, whatever the cycle's outcome.
+    should_accept = verdict.passed and task.expect == "discovery"
+    if (inp.verdict == "accept") == should_accept:
+        return TaskVerdict(passed=True, score=1.0)
+    expected = "accept" if should_accept else "refine or reject"
     return TaskVerdict(
         passed=False,
         reasons=[f"assessor said {inp.verdict}, the criteria say {expected}", *verdict.reasons],
+    )
+
+
+def own_trials_gate(
+    report: TrainingReport | None, thresholds: StatisticalGateThresholds | None = None
+) -> GateResult | None:
+    """The statistical gate of a fit judged as the first look at its research universe:
+    against its own trials only (one fit; with N counting grid trials, its own grid, or
+    one trial for a fit without a grid). None without a walk-forward result.
+
+    Why the score uses it rather than the cycle's gate: the cycle's gate deflates by the
+    universe's whole ledger, and every regression run adds to the ledgers of the task
+    windows. Measured on one campaign (N counting grid trials), the same design's deflated
+    Sharpe fell from 0.56 to 0.50 to 0.34 as the optimizer's own evaluations raised N from
+    73 to 316, so whoever was measured first (prod) won every comparison, and concurrent
+    cycles made the value depend on timing. Judged as a first look, the same design scores
+    the same whenever it is measured. The verdict (pass or not) keeps the ledger's N: a
+    discovery must beat every look.
+    """
+    if report is None or report.walk_forward is None:
+        return None
+    stats = report.trials or TrialStats(n_trials=1, n_effective=1.0)
+    first_look = TrialLedger(
+        universe="",
+        symbol="",
+        fits=1,
+        n=stats.n_trials,
+        n_effective=stats.n_effective,
+        sharpe_mean=stats.sharpe_mean,
+        sharpe_var=stats.sharpe_var,
+    )
+    return statistical_gate(report, first_look, thresholds or StatisticalGateThresholds())
+
+
+def _gate_reasons(gates: list[GateResult | None]) -> list[str]:
+    """A reason per failed gate check, and one when the deflated Sharpe could not run."""
+    reasons = []
+    for gate in gates:
+        if gate is None:
+            continue
+        reasons += [_failed_check(gate.gate, c) for c in gate.failures()]
+        reasons += [
+            f"{gate.gate} gate: {c.name} not run ({c.detail or 'could not be checked'})"
+            for c in gate.not_run()
+            if c.name == "deflated_sharpe"
+        ]
+    return reasons
+
+
+def _failed_check(gate: str, check: GateCheck) -> str:
+    """``training gate: accuracy 0.4496 < 0.45 (needs >= 0.45)``. The deflated Sharpe's
+    value is left out: it depends on how many looks the ledger held when the cycle ran
+    (other cycles running at the same time), and a failure summary that changed with that
+    would make a seeded campaign breed different children. The score carries the value."""
+    direction = "<" if check.op == ">=" else ">"
+    needs = f"(needs {check.op} {check.threshold:g})"
+    if gate == "statistical" and check.name == "deflated_sharpe":
+        return f"{gate} gate: {check.name} too {'low' if direction == '<' else 'high'} {needs}"
+    return (
+        f"{gate} gate: {check.name} {_distinct(check.value, check.threshold)} "
+        f"{direction} {check.threshold:g} {needs}"
     )
 
 
@@ -187,16 +280,19 @@ def _distinct(value: float, threshold: float) -> str:
 
 
 def aggregate(results: list[TaskResult]) -> Fitness:
-    """Fitness over the tasks that ran (a task skipped for budget measured nothing)."""
+    """Fitness over the tasks that ran (a task skipped for budget measured nothing):
+    the mean task score, the share passed, mean tokens and latency, total cost."""
     measured = [r for r in results if r.outcome != "skipped_budget"]
     n = len(measured)
     if n == 0:
         return Fitness()
     return Fitness(
+        score=sum(r.score for r in measured) / n,
         success_rate=sum(r.passed for r in measured) / n,
         mean_tokens=sum(r.tokens for r in measured) / n,
         mean_latency_ms=sum(r.latency_ms for r in measured) / n,
         tasks=n,
         passed=sum(r.passed for r in measured),
         cost_usd=round(sum(r.cost_usd for r in measured), 6),
+        version=FITNESS_VERSION,
     )

@@ -3,8 +3,10 @@ record what NSGA-II chose, and apply a human's review.
 
 Prompts are never changed: children are inserted as new rows (draft, then experimental
 while measured) and every lifecycle change is an appended tag event. Candidates are the
-offspring on the first front that pass more of the targets (tasks prod fails) than prod
-and lose none of the controls (tasks prod passes).
+offspring on the first front that beat prod on the targets (tasks prod fails: a higher
+mean graded score) and do not regress on the controls (tasks prod passes: no control's
+score falls more than ``CONTROL_TOLERANCE`` below prod's). Scores, not passes, because
+under honest gates almost nothing passes: a rule on passes would never find a candidate.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from stratlab.models.optimization import (
+    FITNESS_VERSION,
     ApplyReviewInput,
     GenerationPlan,
     GenerationRecord,
@@ -37,6 +40,11 @@ from stratlab.store.optimization import ExperimentRepo, GenerationRepo
 from stratlab.store.prompts import PromptRepo
 
 ACTOR = "optimizer"
+CONTROL_TOLERANCE = 0.05
+"""How far a control's score may fall below prod's before it counts as a regression. One
+rollout of a real model's design moves a little from run to run (a lookback here, a
+threshold there); losing a control moves it by far more (a discovery on noise scores at
+most 0.05 where prod's rejection scored 1 - its deflated Sharpe)."""
 
 
 class GenerationService:
@@ -75,7 +83,12 @@ class GenerationService:
             prod_prompt_id=prod.id,
             parent_ids=parent_ids,
             suite_task_ids=[t.task_id for t in suite],
-            previous_archive=previous.archive if previous else [],
+            # Members measured under an older fitness (no score) are not comparable.
+            previous_archive=[
+                a for a in previous.archive if a.fitness and a.fitness.version >= FITNESS_VERSION
+            ]
+            if previous
+            else [],
             previous_task_ids=previous.task_ids if previous else [],
         )
 
@@ -186,7 +199,8 @@ class GenerationService:
                     member.prompt_id,
                     "candidate",
                     actor=ACTOR,
-                    reason=f"generation {plan.generation}: beats prod on targets, keeps controls",
+                    reason=f"generation {plan.generation}: beats prod's score on targets, "
+                    "keeps controls",
                 )
             elif member.prompt_id not in survivors:
                 await self._archive_if_experimental(member.prompt_id, plan.generation)
@@ -210,6 +224,7 @@ class GenerationService:
                 best_success_rate=max(
                     (m.fitness.success_rate for m in inp.evaluated if m.fitness), default=0.0
                 ),
+                best_score=max((m.fitness.score for m in inp.evaluated if m.fitness), default=0.0),
                 prod_prompt_id=plan.prod_prompt_id,
                 prod_fitness=next(
                     (m.fitness for m in inp.evaluated if m.prompt_id == plan.prod_prompt_id), None
@@ -253,19 +268,19 @@ class GenerationService:
     async def _candidates(self, inp: RecordGenerationInput) -> set[str]:
         if not inp.prod_experiment_id:
             return set()
-        prod = _passed_by_task(await self._experiments.results(inp.prod_experiment_id))
+        prod = _score_by_task(await self._experiments.results(inp.prod_experiment_id))
         targets, controls = inp.selection.targets, inp.selection.controls
-        prod_targets = sum(prod.get(t, False) for t in targets)
-        kept_controls = [t for t in controls if prod.get(t, False)]
         found = set()
         offspring = {m.prompt_id: m for m in inp.evaluated if m.origin == "offspring"}
         for prompt_id in inp.selected.front:
             member = offspring.get(prompt_id)
             if member is None or member.experiment_id is None:
                 continue
-            passed = _passed_by_task(await self._experiments.results(member.experiment_id))
-            beats = sum(passed.get(t, False) for t in targets) > prod_targets
-            keeps = all(passed.get(t, False) for t in kept_controls)
+            scores = _score_by_task(await self._experiments.results(member.experiment_id))
+            beats = _mean(scores, targets) > _mean(prod, targets)
+            keeps = all(
+                scores.get(t, 0.0) >= prod[t] - CONTROL_TOLERANCE for t in controls if t in prod
+            )
             if beats and keeps:
                 found.add(prompt_id)
         return found
@@ -285,7 +300,7 @@ def _rank_key(parent: ParentSpec) -> tuple[float, float, float, str]:
     f = parent.fitness
     if f is None:
         return (1.0, float("inf"), float("inf"), parent.prompt_id)
-    return (-f.success_rate, f.mean_tokens, f.mean_latency_ms, parent.prompt_id)
+    return (-f.score, f.mean_tokens, f.mean_latency_ms, parent.prompt_id)
 
 
 def _passed_by_task(results: Sequence[TaskResult]) -> dict[str, bool]:
@@ -295,6 +310,20 @@ def _passed_by_task(results: Sequence[TaskResult]) -> dict[str, bool]:
         if r.outcome != "skipped_budget":
             votes.setdefault(r.task_id, []).append(r.passed)
     return {task: sum(v) * 2 > len(v) for task, v in votes.items()}
+
+
+def _score_by_task(results: Sequence[TaskResult]) -> dict[str, float]:
+    """A task's score: the mean over its measured rollouts."""
+    scores: dict[str, list[float]] = {}
+    for r in results:
+        if r.outcome != "skipped_budget":
+            scores.setdefault(r.task_id, []).append(r.score)
+    return {task: sum(v) / len(v) for task, v in scores.items()}
+
+
+def _mean(scores: dict[str, float], tasks: Sequence[str]) -> float:
+    """The mean score over ``tasks`` (a task not measured counts 0); 0 for no tasks."""
+    return sum(scores.get(t, 0.0) for t in tasks) / len(tasks) if tasks else 0.0
 
 
 def failure_summary(results: Sequence[TaskResult], *, limit: int = 20) -> str:
@@ -329,4 +358,6 @@ def _cause(reason: str) -> str:
     words = reason.split()
     if len(words) >= 3 and words[2] in ("<", ">"):
         return f"{gate}{words[0]} too {'low' if words[2] == '<' else 'high'}"
+    if len(words) >= 3 and words[1] == "too":  # "deflated_sharpe too low (needs ...)"
+        return f"{gate}{words[0]} too {words[2]}"
     return f"{gate}{words[0]}" if words else "unknown"

@@ -111,7 +111,8 @@ class LangfuseExperiments:
                 name=DATASET,
                 description="stratlab's benchmark suite: design a strategy for a market "
                 "period; it passes when the cycle succeeds and every criterion holds on "
-                "the held-out test split.",
+                "the walk-forward out-of-sample results (on synthetic noise: when the cycle "
+                "finds nothing).",
                 metadata={"source": "stratlab"},
             )
             self._dataset_ready = True

@@ -4,10 +4,13 @@ A malformed or invalid answer is sent back once with the exact problem (the vali
 message is written for the designer); a second failure ends the design with
 ``StrategyDesignError``, and so does an answer cut off at the output cap or a refusal
 (no repair: it would end the same way). The designer only ever sees the train split's
-summary.
+summary. Under ``blind`` it sees no name, date or price level of the market either (see
+``stratlab.research.blind``); the stored spec still names the real symbol.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -18,7 +21,9 @@ from stratlab.llm.prompts import DesignerContext, RecentStrategy, render_prompt
 from stratlab.market.indicators import describe_indicators
 from stratlab.market.splits import Splits
 from stratlab.models.llm import LlmRequest
+from stratlab.models.records import SkillRecord, StrategySummary
 from stratlab.models.research import DesignInput, DesignResult, StrategySpec
+from stratlab.research.blind import ANONYMOUS_SYMBOL, Blinder, blind_train_summary
 from stratlab.research.data import known_symbols, load_configured_splits
 from stratlab.research.llm_calls import AnswerRejected, BudgetedLlm, CallContext
 from stratlab.research.skills import skills_context
@@ -78,11 +83,14 @@ class Designer:
         prompt = await self._prompts.get(inp.prompt_id)
         if prompt is None:
             raise StrategyDesignError(f"designer prompt {inp.prompt_id} does not exist")
-        context = await self._context(inp)
+        context, blinder = await self._prepare(inp)
+        system, text = prompt.system, render_prompt(prompt.content, context)
+        if blinder is not None:  # a registry template may spell a name or a date itself
+            system, text = blinder.prompt(system), blinder.prompt(text)
         request = LlmRequest(
             role="designer",
-            system=prompt.system,
-            prompt=render_prompt(prompt.content, context),
+            system=system,
+            prompt=text,
             schema_name="StrategySpec",
             json_schema=StrategySpec.model_json_schema(),
             max_output_tokens=self._settings.max_output_tokens,
@@ -127,31 +135,79 @@ class Designer:
         return spec
 
     async def _context(self, inp: DesignInput) -> DesignerContext:
+        return (await self._prepare(inp))[0]
+
+    async def _prepare(self, inp: DesignInput) -> tuple[DesignerContext, Blinder | None]:
+        """The prompt's context, and under ``blind`` what hides the market in it."""
         splits = await load_configured_splits(inp.symbol, self._market, self._settings, inp.period)
         # An isolated design (a benchmark task) sees only its prompt and data, so the
         # prompt alone is what a regression run measures.
         recent = [] if inp.isolated else await self._sessions.recent_strategies(inp.symbol, 5)
-        previous_json = ""
+        previous = None
         if inp.previous_strategy_id:
-            previous = await self._research.get_strategy(inp.previous_strategy_id)
-            if previous is not None:
-                previous_json = previous.spec.model_dump_json(indent=2)
-        return DesignerContext(
-            symbol=inp.symbol,
-            kind=inp.kind or "any",
-            iteration=inp.iteration,
-            max_iterations=inp.max_iterations,
-            indicator_catalogue=describe_indicators(),
-            data_summary=summarise_train_split(splits),
-            recent_strategies=[
-                RecentStrategy(
-                    name=r.name, kind=r.kind, outcome=r.outcome or "running", sharpe=r.sharpe
-                )
-                for r in recent
-            ],
-            feedback=inp.feedback,
-            previous_spec_json=previous_json,
-            skills=""
-            if inp.isolated
-            else skills_context(await self._skills.relevant(inp.symbol, inp.kind)),
+            record = await self._research.get_strategy(inp.previous_strategy_id)
+            previous = record.spec if record is not None else None
+        skills = [] if inp.isolated else await self._skills.relevant(inp.symbol, inp.kind)
+        blinder = Blinder.for_splits(inp.symbol, splits) if inp.blind else None
+        context = designer_context(
+            inp, splits, recent=recent, previous=previous, skills=skills, blinder=blinder
         )
+        return context, blinder
+
+
+def designer_context(
+    inp: DesignInput,
+    splits: Splits,
+    *,
+    recent: Sequence[StrategySummary] = (),
+    previous: StrategySpec | None = None,
+    skills: Sequence[SkillRecord] = (),
+    blinder: Blinder | None = None,
+) -> DesignerContext:
+    """What the designer prompt is rendered from. With a ``blinder`` the symbol is
+    ``ASSET``, the data summary has no date or price level, skills of other symbols are
+    left out (their names and rationales would name the market they came from) and every
+    name and free text is scrubbed of the market's name, dates and price levels."""
+    hide_name: Callable[[str], str] = _same
+    hide_text: Callable[[str], str] = _same
+    if blinder is not None:
+        hide_name, hide_text = blinder.name, blinder.text
+        skills = [_blind_skill(s, blinder) for s in skills if s.symbol == inp.symbol]
+        if previous is not None:
+            previous = previous.model_copy(
+                update={
+                    "symbol": ANONYMOUS_SYMBOL,
+                    "name": blinder.name(previous.name),
+                    "rationale": blinder.text(previous.rationale),
+                }
+            )
+    return DesignerContext(
+        symbol=inp.symbol if blinder is None else ANONYMOUS_SYMBOL,
+        kind=inp.kind or "any",
+        iteration=inp.iteration,
+        max_iterations=inp.max_iterations,
+        indicator_catalogue=describe_indicators(),
+        data_summary=summarise_train_split(splits)
+        if blinder is None
+        else blind_train_summary(splits),
+        recent_strategies=[
+            RecentStrategy(
+                name=hide_name(r.name), kind=r.kind, outcome=r.outcome or "running", sharpe=r.sharpe
+            )
+            for r in recent
+        ],
+        feedback=hide_text(inp.feedback),
+        previous_spec_json=previous.model_dump_json(indent=2) if previous is not None else "",
+        skills=hide_text(skills_context(skills)) if skills else "",
+    )
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _blind_skill(skill: SkillRecord, blinder: Blinder) -> SkillRecord:
+    tags = [ANONYMOUS_SYMBOL if tag == skill.symbol else tag for tag in skill.tags]
+    return skill.model_copy(
+        update={"symbol": ANONYMOUS_SYMBOL, "name": blinder.name(skill.name), "tags": tags}
+    )

@@ -131,11 +131,14 @@ class SessionService:
         return found
 
     async def _keep_skill(self, result: ResearchCycleResult) -> None:
-        """A strategy that passed every gate and was not rejected joins the skill library."""
+        """A strategy that passed every gate, the statistical gate included, and was not
+        rejected joins the skill library: with the statistical gate off, nothing does."""
         best = next(
             (i for i in result.iterations if i.strategy_id == result.best_strategy_id), None
         )
         if result.outcome != "success" or best is None or best.strategy_id is None:
+            return
+        if best.statistical_gate is None or not best.statistical_gate.passed:
             return
         if best.assessment is not None and best.assessment.verdict == "reject":
             return

@@ -1,4 +1,10 @@
-"""The training step: fit a strategy on the train split, choose on validation, apply the gate.
+"""The training step: fit a strategy on the development period, walk-forward, and gate it.
+
+``rules`` and ``code`` grids are evaluated walk-forward (``stratlab.strategies.fitting``);
+an ``ml`` model is fitted on the train split and judged on the validation split (one
+fold, labels purged by the fit). Every fit adds its trials to the research universe's
+ledger and stores its out-of-sample series for the backtest step, both keyed by the
+training run's id so a retry adds nothing.
 
 ``ml`` training runs epoch by epoch, writing a checkpoint row after each; a retried
 attempt (the worker died) resumes from the newest checkpoint instead of epoch 0.
@@ -14,15 +20,26 @@ from typing import Any
 
 from stratlab.backtest.engine import Costs
 from stratlab.backtest.gates import training_gate
+from stratlab.backtest.statistical_gate import with_lookahead
+from stratlab.backtest.walkforward import Fold
 from stratlab.config import Settings
-from stratlab.models.research import StrategySpec, TrainingReport, TrainInput, TrainResult
+from stratlab.market.quality import stale_open_notes
+from stratlab.market.splits import Splits
+from stratlab.models.research import (
+    StrategySpec,
+    TrainingReport,
+    TrainInput,
+    TrainResult,
+)
 from stratlab.research.data import load_configured_splits
 from stratlab.sandbox.executor import SandboxUnavailableError
 from stratlab.store.market import MarketRepo
 from stratlab.store.research import ResearchRepo
-from stratlab.strategies.code import CodeStrategyError, fit_code
-from stratlab.strategies.fitting import fit_rules
-from stratlab.strategies.ml import MlTrainer
+from stratlab.store.trials import IntegrityRepo, universe_key
+from stratlab.strategies.code import CodeStrategyError, fit_code_grid
+from stratlab.strategies.fitting import GridFit, WalkForwardSettings, fit_grid, fit_rules_grid
+from stratlab.strategies.lookahead import cut_points, probe_ml
+from stratlab.strategies.ml import MlTrainer, ml_signals
 
 Heartbeat = Callable[[dict[str, Any]], None]
 
@@ -35,11 +52,35 @@ def costs_from(settings: Settings) -> Costs:
     return Costs.from_bps(settings.fees_bps, settings.slippage_bps)
 
 
+def walk_settings(settings: Settings) -> WalkForwardSettings:
+    return WalkForwardSettings(
+        folds=settings.walk_forward_folds,
+        first_test=settings.walk_forward_first_test,
+        fill_order=settings.fill_order,
+    )
+
+
+def universe_of(symbol: str, report: TrainingReport) -> str:
+    """The research universe a report's trials belong to: the symbol and the first and
+    last bar of its development period (train and validation splits)."""
+    dev = [s for s in report.splits if s.name != "test"]
+    if not dev:
+        return universe_key(symbol, "?", "?")
+    return universe_key(symbol, dev[0].start, dev[-1].end)
+
+
 class Trainer:
-    def __init__(self, research: ResearchRepo, market: MarketRepo, settings: Settings) -> None:
+    def __init__(
+        self,
+        research: ResearchRepo,
+        market: MarketRepo,
+        settings: Settings,
+        integrity: IntegrityRepo,
+    ) -> None:
         self._research = research
         self._market = market
         self._settings = settings
+        self._integrity = integrity
 
     async def train(self, inp: TrainInput, *, heartbeat: Heartbeat) -> TrainResult:
         finished = await self._research.get_training_run(inp.training_run_id)
@@ -48,7 +89,7 @@ class Trainer:
             return TrainResult(
                 training_run_id=inp.training_run_id,
                 report=finished.report,
-                gate=training_gate(finished.report, thresholds),
+                gate=_gate(finished.report, thresholds),
             )
         strategy = await self._research.get_strategy(inp.strategy_id)
         if strategy is None:
@@ -64,27 +105,7 @@ class Trainer:
         started = time.perf_counter()
         model: bytes | None = None
         try:
-            if spec.kind == "ml":
-                report, model = await self._train_ml(inp, spec, splits, heartbeat)
-            elif spec.kind == "code":
-                heartbeat({"phase": "sandbox grid"})
-                report = await fit_code(
-                    spec,
-                    splits,
-                    costs=costs_from(self._settings),
-                    limits=self._settings.sandbox_limits(),
-                    mode=self._settings.sandbox_mode,
-                    max_grid_size=self._settings.max_grid_size,
-                )
-            else:
-                heartbeat({"phase": "grid"})
-                report = await asyncio.to_thread(
-                    fit_rules,
-                    spec,
-                    splits,
-                    costs=costs_from(self._settings),
-                    max_grid_size=self._settings.max_grid_size,
-                )
+            fitted, model = await self._fit(inp, spec, splits, heartbeat)
         except (ValueError, ArithmeticError, SandboxUnavailableError) as err:
             await self._research.upsert_training_run(
                 inp.training_run_id,
@@ -93,8 +114,14 @@ class Trainer:
                 status="failed",
             )
             raise TrainingError(_training_error_text(err)) from err
-        report = report.model_copy(update={"duration_ms": (time.perf_counter() - started) * 1e3})
-        gate = training_gate(report, thresholds)
+        report = fitted.report.model_copy(
+            update={
+                "duration_ms": (time.perf_counter() - started) * 1e3,
+                "notes": [*fitted.report.notes, *stale_open_notes(splits.through("validation"))],
+            }
+        )
+        gate = _gate(report, thresholds)
+        await self._record_integrity(inp, spec, fitted, report)
         await self._research.upsert_training_run(
             inp.training_run_id,
             strategy_id=inp.strategy_id,
@@ -106,6 +133,68 @@ class Trainer:
             best_params=report.best_params,
         )
         return TrainResult(training_run_id=inp.training_run_id, report=report, gate=gate)
+
+    async def _fit(
+        self, inp: TrainInput, spec: StrategySpec, splits: Splits, heartbeat: Heartbeat
+    ) -> tuple[GridFit, bytes | None]:
+        costs, walk = costs_from(self._settings), walk_settings(self._settings)
+        if spec.kind == "ml":
+            report, model = await self._train_ml(inp, spec, splits, heartbeat)
+            heartbeat({"phase": "validation"})
+            fitted = await asyncio.to_thread(
+                ml_fit, spec, splits, report, model, costs=costs, walk=walk
+            )
+            return fitted, model
+        if spec.kind == "code":
+            heartbeat({"phase": "sandbox grid"})
+            fitted = await fit_code_grid(
+                spec,
+                splits,
+                costs=costs,
+                limits=self._settings.sandbox_limits(),
+                mode=self._settings.sandbox_mode,
+                max_grid_size=self._settings.max_grid_size,
+                walk=walk,
+            )
+            return fitted, None
+        heartbeat({"phase": "grid"})
+        fitted = await asyncio.to_thread(
+            fit_rules_grid,
+            spec,
+            splits,
+            costs=costs,
+            max_grid_size=self._settings.max_grid_size,
+            walk=walk,
+        )
+        return fitted, None
+
+    async def _record_integrity(
+        self, inp: TrainInput, spec: StrategySpec, fitted: GridFit, report: TrainingReport
+    ) -> None:
+        """The fit's trials go to the ledger and its OOS series to the store, before the
+        run is marked completed: a retry after a crash repeats both, and adds nothing."""
+        oos = fitted.oos
+        await self._integrity.save_series(
+            inp.training_run_id,
+            {
+                "ts": [t.isoformat() for t in oos.ts],
+                "returns": oos.returns.tolist(),
+                "benchmark": oos.benchmark.tolist(),
+            },
+        )
+        if report.trials is not None:
+            await self._integrity.record_trials(
+                inp.training_run_id,
+                universe=universe_of(spec.symbol, report),
+                symbol=spec.symbol,
+                source=inp.trial_source,
+                stats=report.trials,
+                session_id=inp.session_id,
+                strategy_id=inp.strategy_id,
+                oos_sharpe=None
+                if report.walk_forward is None
+                else report.walk_forward.sharpe_per_bar,
+            )
 
     async def _train_ml(
         self, inp: TrainInput, spec: Any, splits: Any, heartbeat: Heartbeat
@@ -123,6 +212,46 @@ class Trainer:
             )
             heartbeat({"epoch": stats.epoch, "loss": stats.loss})
         return trainer.report(), await asyncio.to_thread(trainer.model_blob)
+
+
+def ml_fit(
+    spec: StrategySpec,
+    splits: Splits,
+    report: TrainingReport,
+    model: bytes,
+    *,
+    costs: Costs,
+    walk: WalkForwardSettings = WalkForwardSettings(),
+) -> GridFit:
+    """An ml model's out-of-sample record: its signals on the validation split, which the
+    model never saw (train labels that would need a validation close were dropped), as
+    one walk-forward fold; the model is one trial."""
+    history = splits.through("validation")
+    entries, exits = ml_signals(spec, model, history)
+    entries, exits = entries.reshape(-1, 1), exits.reshape(-1, 1)
+    start, end = splits.bounds("validation")
+    horizon = spec.ml.label_horizon if spec.ml else 0
+    fold = Fold(fit_end=max(start - horizon, 1), test_start=start, test_end=end)
+    fitted = fit_grid(spec, splits, [{}], entries, exits, costs=costs, walk=walk, folds=[fold])
+    probe = probe_ml(spec, model, history, cut_points(len(history), first=start))
+    walked = fitted.report.walk_forward
+    merged = report.model_copy(
+        update={
+            "best_params": {},
+            "train_metrics": fitted.report.train_metrics,
+            "validation_metrics": fitted.report.validation_metrics,
+            "walk_forward": None
+            if walked is None
+            else walked.model_copy(update={"purge_bars": horizon}),
+            "trials": fitted.report.trials,
+            "lookahead": probe,
+        }
+    )
+    return GridFit(report=merged, oos=fitted.oos, grid=[{}])
+
+
+def _gate(report: TrainingReport, thresholds: Any) -> Any:
+    return with_lookahead(training_gate(report, thresholds), report.lookahead)
 
 
 def _training_error_text(err: Exception) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,12 +45,44 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class ProbePlan:
+    """The look-ahead probe asked of the runner: its caller cuts (sorted, each at most
+    ``n_bars - 2``) and how many cuts per series it may add where the full run signals."""
+
+    cuts: tuple[int, ...]
+    signal_cuts: int
+
+
+@dataclass(frozen=True)
+class ProbeAnswer:
+    """The runner's probe, checked against its plan (see ``stratlab.strategies.lookahead``)."""
+
+    cuts: int
+    first_bar: int | None
+    series: Literal["", "entries", "exits"]
+    cut: int | None
+    error: str | None
+
+
+@dataclass(frozen=True)
 class Parsed:
     entries: np.ndarray | None = None
     exits: np.ndarray | None = None
     error_kind: ErrorKind | None = None
     error: str | None = None
     internal_error: str | None = None
+    probe: ProbeAnswer | None = None
+
+
+class _Probe(BaseModel):
+    # strict: a count that arrives as "3", 3.0 or true is as malformed as a missing one
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    cuts: int = Field(ge=0)
+    first_bar: int | None = Field(ge=0)
+    series: Literal["", "entries", "exits"]
+    cut: int | None = Field(ge=0)
+    error: str | None = Field(max_length=_MAX_TEXT)
 
 
 class _Ok(BaseModel):
@@ -60,6 +93,7 @@ class _Ok(BaseModel):
     n_sets: int = Field(ge=1)
     entries: str
     exits: str
+    probe: _Probe | None = None
 
 
 class _Failed(BaseModel):
@@ -81,7 +115,12 @@ _RESULT = TypeAdapter(Annotated[_Ok | _Failed | _Internal, Field(discriminator="
 
 
 def interpret(
-    outcome: Outcome, run_dir: Path, n_bars: int, n_sets: int, limits: SandboxLimits
+    outcome: Outcome,
+    run_dir: Path,
+    n_bars: int,
+    n_sets: int,
+    limits: SandboxLimits,
+    probe: ProbePlan | None = None,
 ) -> Parsed:
     """Classify one finished run; see ``SandboxRun`` for the meaning of each kind."""
     if outcome.killed == "timeout":
@@ -118,7 +157,11 @@ def interpret(
         return Parsed(internal_error=document.error)
     if isinstance(document, _Failed):
         return Parsed(error_kind=document.error_kind, error=document.error)
-    return _signals(document, n_bars, n_sets)
+    answer = _probe_answer(document.probe, probe, n_bars)
+    if isinstance(answer, str):
+        return Parsed(error_kind="bad_result", error=answer)
+    parsed = _signals(document, n_bars, n_sets)
+    return dataclasses.replace(parsed, probe=answer) if parsed.entries is not None else parsed
 
 
 def _signal_of(outcome: Outcome) -> int | None:
@@ -169,6 +212,40 @@ def _signals(document: _Ok, n_bars: int, n_sets: int) -> Parsed:
             "set, so the strategy never trades; loosen the entry condition",
         )
     return Parsed(entries=entries, exits=exits)
+
+
+def _probe_answer(
+    found: _Probe | None, plan: ProbePlan | None, n_bars: int
+) -> ProbeAnswer | str | None:
+    """The probe when it is consistent with its plan; otherwise why it is malformed."""
+    if plan is None or found is None:
+        if plan is None and found is None:
+            return None
+        return "the sandbox returned a malformed result (look-ahead probe missing or unasked)"
+    added = 2 * plan.signal_cuts  # the runner adds at most this many cuts of its own
+    last = n_bars - 2
+    if found.first_bar is not None:
+        consistent = (
+            found.series != ""
+            and found.error is None
+            and found.cut is not None
+            and found.first_bar <= found.cut <= last
+        )
+    elif found.error is not None:
+        consistent = (
+            found.series == "" and found.cut is not None and min(plan.cuts) <= found.cut <= last
+        )
+    else:
+        consistent = found.series == "" and found.cut is None and found.cuts >= len(plan.cuts)
+    if not consistent or found.cuts > len(plan.cuts) + added:
+        return "the sandbox returned a malformed look-ahead probe"
+    return ProbeAnswer(
+        cuts=found.cuts,
+        first_bar=found.first_bar,
+        series=found.series,
+        cut=found.cut,
+        error=found.error,
+    )
 
 
 def _unpack(text: str, n_bars: int, n_sets: int) -> np.ndarray | None:

@@ -5,7 +5,9 @@ It is started by ``stratlab.sandbox.executor`` as
 the standard library, numpy and pandas: stratlab, pydantic and the rest of the worker's
 environment are not in the sandbox. ``IN_DIR`` holds ``request.json`` (parameter sets and
 index metadata), ``data.npz`` (the OHLCV columns and the index, no pickles) and
-``strategy.py``; the answer is one JSON document written to ``RESULT_PATH``.
+``strategy.py``; the answer is one JSON document written to ``RESULT_PATH``. When the
+request holds a ``probe``, one parameter set then runs again on prefixes of the data and
+the document says where its signals first changed (the look-ahead probe).
 
 Everything after the user code starts is untrusted: the code runs in this very process and
 can rewrite this module, so the host validates whatever ends up in the result file and
@@ -37,7 +39,7 @@ def main(argv: list[str]) -> int:
     except BaseException as exc:  # the sandbox itself is broken, not the strategy
         _write(result_path, {"status": "internal", "error": _describe(exc)})
         return 0
-    _write(result_path, _evaluate(source, frame, request["param_sets"]))
+    _write(result_path, _evaluate(source, frame, request["param_sets"], request.get("probe")))
     return 0
 
 
@@ -74,7 +76,9 @@ def _frame(request: dict[str, Any], arrays: dict[str, Any]) -> Any:
     return pd.DataFrame({name: arrays[f"col{i}"] for i, name in enumerate(columns)}, index=index)
 
 
-def _evaluate(source: str, frame: Any, param_sets: list[dict[str, float]]) -> dict[str, Any]:
+def _evaluate(
+    source: str, frame: Any, param_sets: list[dict[str, float]], probe: dict[str, Any] | None
+) -> dict[str, Any]:
     import numpy as np
 
     try:
@@ -104,13 +108,110 @@ def _evaluate(source: str, frame: Any, param_sets: list[dict[str, float]]) -> di
         return _failure("memory", "MemoryError: the strategy ran out of memory", params=params)
     except BaseException as exc:
         return _failure("runtime", _describe(exc), _user_line(exc), source, params)
-    return {
+    document: dict[str, Any] = {
         "status": "ok",
         "n_bars": n_bars,
         "n_sets": n_sets,
         "entries": _pack(entries),
         "exits": _pack(exits),
     }
+    if probe:
+        column = probe["param_index"]
+        document["probe"] = _probe(
+            signals, frame, param_sets[column], entries[:, column], exits[:, column], probe
+        )
+    return document
+
+
+# --- the look-ahead probe -----------------------------------------------------------------
+# The same policy as ``stratlab.strategies.lookahead`` (see its docstring), which this
+# script cannot import: the caller's cuts are strict, the cuts added at bars where the full
+# run signals are lenient below the first caller cut.
+
+
+def _probe(
+    signals: Any, frame: Any, params: dict[str, float], entries: Any, exits: Any, plan: Any
+) -> dict[str, Any]:
+    """Compare signals on prefixes ``frame[: cut + 1]`` with the full run's column."""
+    cuts = [int(c) for c in plan["cuts"]]
+    strict_from = min(cuts)
+    added = _signal_cuts(entries, plan["signal_cuts"]) | _signal_cuts(exits, plan["signal_cuts"])
+    compared = 0
+    found: tuple[int, str, int] | None = None
+    failure: tuple[int, str] | None = None
+    for cut in sorted(set(cuts) | added):
+        outcome = _prefix_signals(signals, frame, params, cut)
+        if isinstance(outcome, str):
+            if cut >= strict_from and failure is None:
+                failure = (cut, outcome)
+            continue
+        compared += 1
+        change = _first_change(entries, exits, outcome, cut)
+        if change is not None and (found is None or change[0] < found[0]):
+            found = (*change, cut)
+    probe: dict[str, Any] = {
+        "cuts": compared, "first_bar": None, "series": "", "cut": None, "error": None
+    }  # fmt: skip
+    if found is not None:
+        probe.update(first_bar=found[0], series=found[1], cut=found[2])
+    elif failure is not None:
+        probe.update(cut=failure[0], error=failure[1])
+    return probe
+
+
+def _signal_cuts(full: Any, count: int) -> set[int]:
+    """The first bar where ``full`` is True and up to ``count`` spread over the rest."""
+    import numpy as np
+
+    bars = np.flatnonzero(full[:-1])
+    if count < 1 or len(bars) == 0:
+        return set()
+    return {int(bars[i]) for i in np.linspace(0, len(bars) - 1, count).round().astype(int)}
+
+
+def _prefix_signals(signals: Any, frame: Any, params: dict[str, float], cut: int) -> Any:
+    """(entries, exits) of the prefix ending at ``cut``, or why there are none."""
+    try:
+        returned = signals(frame.iloc[: cut + 1].copy(), dict(params))
+        if not isinstance(returned, tuple | list) or len(returned) != 2:
+            return f"signals returned {type(returned).__name__}, not (entries, exits)"
+        pair = []
+        for name, value in zip(("entries", "exits"), returned, strict=True):
+            values, problem = _as_bool(name, _missing_as_false(value), cut + 1)
+            if problem:
+                return problem
+            pair.append(values)
+        return pair
+    except MemoryError:
+        return "MemoryError: the strategy ran out of memory"
+    except BaseException as exc:
+        line = _user_line(exc)
+        return _describe(exc) + (f", line {line}" if line else "")
+
+
+def _missing_as_false(value: Any) -> Any:
+    """NaN/None read as False in a prefix, like ``lookahead.compare_prefix``: a value that
+    is missing there but not in the full run still differs from a True."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, pd.DataFrame) and value.shape[1] == 1:
+        value = value.iloc[:, 0]
+    array = np.asarray(value)
+    if array.ndim != 1 or array.dtype.kind not in "fO":
+        return value
+    return np.where(pd.isna(array), False, array)
+
+
+def _first_change(entries: Any, exits: Any, prefix: Any, cut: int) -> tuple[int, str] | None:
+    import numpy as np
+
+    first: tuple[int, str] | None = None
+    for name, full, part in (("entries", entries, prefix[0]), ("exits", exits, prefix[1])):
+        changed = np.flatnonzero(full[: cut + 1] != part)
+        if len(changed) and (first is None or int(changed[0]) < first[0]):
+            first = (int(changed[0]), name)
+    return first
 
 
 def _store(returned: Any, n_bars: int, entries: Any, exits: Any, column: int) -> str | None:

@@ -7,7 +7,9 @@ namespaces and seccomp filter described in ``stratlab.sandbox._isolation``, plus
 (CPU, address space, file size, processes, open files), a wall-clock timeout and a cap
 on stdout + stderr; the process group is killed on any breach. Data goes in as files
 (``.npz`` without pickles, JSON, the code as text); the answer comes back as one JSON
-file that is validated here against a schema, with signals packed as bits.
+file that is validated here against a schema, with signals packed as bits. Asked for,
+the same process then runs the look-ahead probe (``stratlab.strategies.lookahead``) on
+prefixes of the data, and its answer is validated as strictly.
 
 ``rlimits`` mode (``STRATLAB_SANDBOX=rlimits``) is an explicit, weaker fallback for hosts
 without bubblewrap: the same runner in a plain child process with the same rlimits and a
@@ -31,6 +33,7 @@ import signal
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -38,10 +41,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from stratlab.models.research import LookaheadProbe
 from stratlab.sandbox import _isolation, _result
 from stratlab.sandbox._seccomp import seccomp_program
 from stratlab.sandbox.limits import SandboxLimits
 from stratlab.sandbox.validator import CodeValidationError, validate_code
+from stratlab.strategies.lookahead import SIGNAL_CUTS, probe_outcome
 
 __all__ = [
     "ErrorKind",
@@ -75,6 +80,11 @@ class SandboxRun:
     (kept in ``entries``/``exits``) but no parameter set ever enters. ``error`` is short
     and fit to go back to the designer: exception type, message and the line of the
     strategy code, never the worker's paths or environment.
+
+    ``probe`` is the look-ahead probe when one was asked for (``probe_cuts``) and the
+    code returned valid signals; see ``stratlab.strategies.lookahead`` for its meaning.
+    It comes from the same process as the signals, so code written to deceive could
+    forge it: it catches accidental look-ahead, which is what LLM-written code has.
     """
 
     ok: bool
@@ -86,6 +96,7 @@ class SandboxRun:
     error_kind: ErrorKind | None = None
     error: str | None = None
     notes: tuple[str, ...] = ()
+    probe: LookaheadProbe | None = None
 
 
 async def run_signals(
@@ -96,8 +107,18 @@ async def run_signals(
     limits: SandboxLimits,
     mode: str = "bwrap",
     validate: bool = True,
+    probe_cuts: Sequence[int] = (),
+    probe_param_index: int | None = None,
+    probe_signal_cuts: int = SIGNAL_CUTS,
 ) -> SandboxRun:
     """Evaluate ``signals(data, params)`` of ``source`` on ``frame`` for every parameter set.
+
+    With ``probe_cuts`` (bar positions, e.g. ``lookahead.cut_points(len(frame))``), the
+    same process then probes for look-ahead: the parameter set at ``probe_param_index``
+    (default the middle one) runs again on each prefix ``frame[: cut + 1]``, plus up to
+    ``probe_signal_cuts`` prefixes per series ending where the full run signals, and
+    ``SandboxRun.probe`` reports the first bar that changed. The prefix runs share the
+    run's CPU and wall-clock limits.
 
     ``validate=False`` skips the AST pre-filter; it exists so the tests can attack the
     sandbox itself. Raises ``SandboxUnavailableError`` when bubblewrap is missing or
@@ -112,6 +133,9 @@ async def run_signals(
     notes = _notes(isolation)
     if not param_sets:
         raise ValueError("run_signals needs at least one parameter set")
+    plan, param_index = _probe_plan(
+        probe_cuts, probe_param_index, probe_signal_cuts, len(frame), len(param_sets)
+    )
     if validate:
         try:
             validate_code(source)
@@ -126,11 +150,12 @@ async def run_signals(
                 error=str(exc),
                 notes=notes,
             )
-    run_dir = Path(await asyncio.to_thread(_write_inputs, source, frame, param_sets))
+    probe_request = None if plan is None else _probe_request(plan, param_index)
+    run_dir = Path(await asyncio.to_thread(_write_inputs, source, frame, param_sets, probe_request))
     try:
         outcome = await _execute(run_dir, run_id, bwrap, limits)
         parsed = await asyncio.to_thread(
-            _result.interpret, outcome, run_dir, len(frame), len(param_sets), limits
+            _result.interpret, outcome, run_dir, len(frame), len(param_sets), limits, plan
         )
     finally:
         await asyncio.to_thread(shutil.rmtree, run_dir, True)
@@ -148,6 +173,46 @@ async def run_signals(
         error_kind=parsed.error_kind,
         error=_clean(parsed.error, run_dir),
         notes=notes,
+        probe=_probe(parsed.probe, frame.index, run_dir),
+    )
+
+
+def _probe_plan(
+    cuts: Sequence[int], param_index: int | None, signal_cuts: int, n_bars: int, n_sets: int
+) -> tuple[_result.ProbePlan | None, int]:
+    """The checked probe request; ValueError for cuts or an index that cannot be probed."""
+    index = n_sets // 2 if param_index is None else param_index
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n_sets:
+        raise ValueError(f"probe_param_index must be in [0, {n_sets}), got {param_index!r}")
+    if isinstance(signal_cuts, bool) or not isinstance(signal_cuts, int) or signal_cuts < 0:
+        raise ValueError(f"probe_signal_cuts must be a whole number >= 0, got {signal_cuts!r}")
+    if not cuts:
+        return None, index
+    for cut in cuts:
+        if isinstance(cut, bool) or not isinstance(cut, int | np.integer):
+            raise ValueError(f"probe cut points must be whole bar positions, got {cut!r}")
+        # a prefix ending at the last bar is the full run, so it proves nothing
+        if not 0 <= cut <= n_bars - 2:
+            raise ValueError(f"probe cut {cut} is outside [0, {n_bars - 2}] for {n_bars} bars")
+    return _result.ProbePlan(tuple(sorted({int(c) for c in cuts})), signal_cuts), index
+
+
+def _probe_request(plan: _result.ProbePlan, param_index: int) -> dict[str, object]:
+    return {"cuts": list(plan.cuts), "signal_cuts": plan.signal_cuts, "param_index": param_index}
+
+
+def _probe(
+    answer: _result.ProbeAnswer | None, index: pd.Index, run_dir: Path
+) -> LookaheadProbe | None:
+    if answer is None:
+        return None
+    return probe_outcome(
+        index,
+        cuts=answer.cuts,
+        first_bar=answer.first_bar,
+        series=answer.series,
+        cut=answer.cut,
+        error=_clean(answer.error, run_dir),
     )
 
 
@@ -217,10 +282,16 @@ async def _require_bwrap() -> str:
 # --- inputs -------------------------------------------------------------------------------
 
 
-def _write_inputs(source: str, frame: pd.DataFrame, param_sets: list[dict[str, float]]) -> str:
+def _write_inputs(
+    source: str,
+    frame: pd.DataFrame,
+    param_sets: list[dict[str, float]],
+    probe: dict[str, object] | None = None,
+) -> str:
     """A fresh private run dir with ``in/`` (request, data, code) and an empty result file."""
     request, arrays = _encode_frame(frame)
     request["param_sets"] = [_encode_params(p) for p in param_sets]
+    request["probe"] = probe
     run_dir = Path(tempfile.mkdtemp(prefix="stratlab-sandbox-"))
     try:
         (run_dir / "in").mkdir()

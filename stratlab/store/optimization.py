@@ -24,6 +24,7 @@ from stratlab.models.optimization import (
     GenerationRecord,
     TaskResult,
 )
+from stratlab.models.research import TrainingReport
 from stratlab.store._util import fetch_all, fetch_one, jsonb, to_decimal
 from stratlab.store.db import ConnectionSource
 
@@ -101,11 +102,11 @@ SELECT DISTINCT ON (prompt_id) * FROM experiments
 
 _RECORD_RESULT = """
 INSERT INTO experiment_results (experiment_id, task_id, rollout, prompt_id, session_id,
-                                passed, outcome, reasons, metrics, tokens, latency_ms,
+                                passed, score, outcome, reasons, metrics, tokens, latency_ms,
                                 cost_usd, created_at)
 VALUES (%(experiment_id)s, %(task_id)s, %(rollout)s, %(prompt_id)s, %(session_id)s,
-        %(passed)s, %(outcome)s, %(reasons)s, %(metrics)s, %(tokens)s, %(latency_ms)s,
-        %(cost_usd)s, COALESCE(%(created_at)s, now()))
+        %(passed)s, %(score)s, %(outcome)s, %(reasons)s, %(metrics)s, %(tokens)s,
+        %(latency_ms)s, %(cost_usd)s, COALESCE(%(created_at)s, now()))
 ON CONFLICT (experiment_id, task_id, rollout) DO NOTHING
 """
 _GET_RESULT = """
@@ -125,6 +126,12 @@ SELECT DISTINCT ON (r.task_id) r.*
  WHERE r.prompt_id = %(prompt_id)s AND e.status = 'completed'
    AND (%(task_ids)s::text[] IS NULL OR r.task_id = ANY (%(task_ids)s))
  ORDER BY r.task_id, r.created_at DESC, r.rollout, r.experiment_id
+"""
+
+# Read only, from the research side's table: what a task's score is deflated by.
+_TRAINING_REPORT = """
+SELECT report FROM training_runs
+ WHERE training_run_id = %(training_run_id)s AND status = 'completed'
 """
 
 # --- generations ---------------------------------------------------------------------------
@@ -174,8 +181,10 @@ class BenchmarkConflictError(ValueError):
 
 def benchmark_definition_hash(task: BenchmarkTask) -> str:
     """sha256 of the task's canonical JSON (sorted keys), the identity ``sync_suite``
-    compares. ``suite_version`` is part of it, like every other field."""
-    canonical = json.dumps(task.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    compares. ``suite_version`` is part of it, like every other field but ``expect``,
+    which follows from the regime (and came later: stored tasks keep their hashes)."""
+    body = task.model_dump(mode="json", exclude={"expect"})
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -292,6 +301,15 @@ class ExperimentRepo:
         params = {"prompt_id": prompt_id, "task_ids": None if task_ids is None else list(task_ids)}
         found = await fetch_all(self._pool, _LATEST_RESULTS, params, TaskResult)
         return {r.task_id: r for r in found}
+
+    async def training_report(self, training_run_id: str) -> TrainingReport | None:
+        """The completed fit's report (walk-forward result, trial statistics), or None."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(_TRAINING_REPORT, {"training_run_id": training_run_id})
+            row = await cur.fetchone()
+        if row is None or row["report"] is None:
+            return None
+        return TrainingReport.model_validate(row["report"])
 
     async def by_prompt(self, prompt_id: str) -> builtins.list[ExperimentRecord]:
         """Every experiment of the prompt, newest first."""

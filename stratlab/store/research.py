@@ -87,15 +87,16 @@ SELECT epoch, state, metrics FROM training_checkpoints
 
 _INSERT_BACKTEST = """
 INSERT INTO backtests (backtest_id, strategy_id, training_run_id, session_id, metrics, gate,
-                       params, equity, created_at)
+                       statistical_gate, trials, params, equity, created_at)
 VALUES (%(backtest_id)s, %(strategy_id)s, %(training_run_id)s, %(session_id)s, %(metrics)s,
-        %(gate)s, %(params)s, %(equity)s, COALESCE(%(created_at)s, now()))
+        %(gate)s, %(statistical_gate)s, %(trials)s, %(params)s, %(equity)s,
+        COALESCE(%(created_at)s, now()))
 ON CONFLICT (backtest_id) DO NOTHING
 """
 # The equity curve is thousands of points: only load_equity reads it.
 _SELECT_BACKTESTS = """
-SELECT backtest_id, strategy_id, training_run_id, session_id, metrics, gate, params,
-       created_at
+SELECT backtest_id, strategy_id, training_run_id, session_id, metrics, gate,
+       statistical_gate, trials, params, created_at
   FROM backtests
 """
 _GET_BACKTEST = _SELECT_BACKTESTS + " WHERE backtest_id = %(backtest_id)s"
@@ -247,6 +248,8 @@ class ResearchRepo:
         params: Mapping[str, Any] | None = None,
         equity: EquityCurve | None = None,
         created_at: datetime | None = None,
+        statistical_gate: GateResult | None = None,
+        trials: int | None = None,
     ) -> BacktestRecord:
         """Store a backtest once (with its equity curve); returns the stored row."""
         values = {
@@ -256,6 +259,8 @@ class ResearchRepo:
             "session_id": session_id,
             "metrics": jsonb(metrics),
             "gate": jsonb(gate),
+            "statistical_gate": jsonb(statistical_gate),
+            "trials": trials,
             "params": jsonb(params if params is not None else {}),
             "equity": jsonb(equity),
             "created_at": created_at,

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from stratlab.backtest.engine import Costs
+from stratlab.backtest.engine import Costs, FillOrder
 from stratlab.backtest.runner import DEFAULT_INIT_CASH, BacktestRun, backtest_test_split
 from stratlab.market.splits import Splits
-from stratlab.models.research import StrategySpec, TrainingReport
+from stratlab.models.research import LookaheadProbe, StrategySpec, TrainingReport
 from stratlab.sandbox.executor import SandboxRun, run_signals
 from stratlab.sandbox.limits import SandboxLimits
 from stratlab.sandbox.validator import CodeValidationError, validate_code
-from stratlab.strategies.fitting import fit_signals
+from stratlab.strategies.fitting import GridFit, WalkForwardSettings, fit_grid, with_probe
+from stratlab.strategies.lookahead import cut_points
 from stratlab.strategies.rules import parameter_grid, range_is_integral
 from stratlab.strategies.validation import validate_spec
 
@@ -57,22 +58,47 @@ async def fit_code(
     mode: str = "bwrap",
     max_grid_size: int = 4096,
 ) -> TrainingReport:
-    """Fit a ``code`` spec on train + validation and report the pick (kind ``code``).
+    """Fit a ``code`` spec on the development period and report the pick (kind ``code``).
 
     Raises ``CodeStrategyError`` when the code is rejected or fails in the sandbox,
     ``StrategyValidationError`` for other problems of the spec (parameter ranges, grid
     size), and ``SandboxUnavailableError`` when the sandbox cannot run on this host.
     """
+    fitted = await fit_code_grid(
+        spec, splits, costs=costs, limits=limits, mode=mode, max_grid_size=max_grid_size
+    )
+    return fitted.report
+
+
+async def fit_code_grid(
+    spec: StrategySpec,
+    splits: Splits,
+    *,
+    costs: Costs,
+    limits: SandboxLimits,
+    mode: str = "bwrap",
+    max_grid_size: int = 4096,
+    walk: WalkForwardSettings = WalkForwardSettings(),
+) -> GridFit:
+    """``fit_code`` with the out-of-sample series the report summarises."""
     started = time.perf_counter()
     _check_code(spec, max_grid_size)
     grid = parameter_grid(spec)
+    history = splits.through("validation")
+    # The look-ahead probe runs in the same sandboxed process as the grid.
     run = await run_signals(
-        spec.code or "", splits.through("validation"), grid, limits=limits, mode=mode
+        spec.code or "",
+        history,
+        grid,
+        limits=limits,
+        mode=mode,
+        probe_cuts=cut_points(len(history)),
     )
     entries, exits = _signals_of(run, allow_no_entries=False)
-    return await asyncio.to_thread(
-        fit_signals, spec, splits, grid, entries, exits, costs=costs, started=started
+    fitted = await asyncio.to_thread(
+        fit_grid, spec, splits, grid, entries, exits, costs=costs, started=started, walk=walk
     )
+    return with_probe(fitted, run.probe)
 
 
 async def backtest_code(
@@ -84,22 +110,62 @@ async def backtest_code(
     limits: SandboxLimits,
     mode: str = "bwrap",
     init_cash: float = DEFAULT_INIT_CASH,
+    fill_order: FillOrder = "conservative",
 ) -> BacktestRun:
     """Backtest a ``code`` spec with fixed ``params`` on the test split.
 
     Code that never enters on this history is not an error here: it makes a backtest
     without trades, which the backtest gate judges like any other.
     """
+    run, _ = await backtest_code_probed(
+        spec,
+        params,
+        splits,
+        costs=costs,
+        limits=limits,
+        mode=mode,
+        init_cash=init_cash,
+        fill_order=fill_order,
+    )
+    return run
+
+
+async def backtest_code_probed(
+    spec: StrategySpec,
+    params: Mapping[str, float],
+    splits: Splits,
+    *,
+    costs: Costs,
+    limits: SandboxLimits,
+    mode: str = "bwrap",
+    init_cash: float = DEFAULT_INIT_CASH,
+    fill_order: FillOrder = "conservative",
+    probe_cuts: Sequence[int] = (),
+) -> tuple[BacktestRun, LookaheadProbe | None]:
+    """``backtest_code``, with a look-ahead probe at ``probe_cuts`` in the same process."""
     if spec.kind != "code" or not spec.code:
         raise ValueError(f"backtest_code needs a code strategy with code, got kind {spec.kind!r}")
     history = splits.through("test")
     run = await run_signals(
-        spec.code, history, [typed_params(spec, params)], limits=limits, mode=mode
+        spec.code,
+        history,
+        [typed_params(spec, params)],
+        limits=limits,
+        mode=mode,
+        probe_cuts=probe_cuts,
     )
     entries, exits = _signals_of(run, allow_no_entries=True)
-    return await asyncio.to_thread(
-        backtest_test_split, spec, splits, entries, exits, costs=costs, init_cash=init_cash
+    backtest = await asyncio.to_thread(
+        backtest_test_split,
+        spec,
+        splits,
+        entries,
+        exits,
+        costs=costs,
+        init_cash=init_cash,
+        fill_order=fill_order,
     )
+    return backtest, run.probe
 
 
 def typed_params(spec: StrategySpec, params: Mapping[str, float]) -> dict[str, float]:

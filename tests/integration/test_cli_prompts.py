@@ -37,12 +37,17 @@ P1 = "22222222-0000-4000-8000-000000000001"
 P2 = "22222222-0000-4000-8000-000000000002"
 P3 = "33333333-0000-4000-8000-000000000003"
 
+# Scores (what NSGA-II climbs) order the prompts as their success rates do.
 FITNESS = {
-    P0: Fitness(success_rate=0.5, mean_tokens=1000, mean_latency_ms=800, tasks=2, passed=1),
-    P1: Fitness(success_rate=0.75, mean_tokens=1200, mean_latency_ms=900, tasks=2, passed=1),
-    P2: Fitness(success_rate=0.5, mean_tokens=700, mean_latency_ms=500, tasks=2, passed=1),
-    P3: Fitness(success_rate=0.25, mean_tokens=1500, mean_latency_ms=1200, tasks=2, passed=0),
-}
+    P0: Fitness(score=0.5, success_rate=0.5, mean_tokens=1000, mean_latency_ms=800, tasks=2,
+                passed=1, version=1),
+    P1: Fitness(score=0.75, success_rate=0.75, mean_tokens=1200, mean_latency_ms=900, tasks=2,
+                passed=1, version=1),
+    P2: Fitness(score=0.5, success_rate=0.5, mean_tokens=700, mean_latency_ms=500, tasks=2,
+                passed=1, version=1),
+    P3: Fitness(score=0.25, success_rate=0.25, mean_tokens=1500, mean_latency_ms=1200, tasks=2,
+                passed=0, version=1),
+}  # fmt: skip
 
 
 def run_cli(
@@ -231,7 +236,7 @@ async def test_generations_and_pareto(db_pool: Pool, cli: Any, tmp_path: Path) -
 
     front = await cli_json(cli, "pareto")
     rows = [(p["prompt_id"], p["rank"], p["prod"], p["candidate"]) for p in front["individuals"]]
-    # P1 and P2 trade success for tokens (front 0); P2 dominates P0; P0 dominates P3,
+    # P1 and P2 trade score for tokens (front 0); P2 dominates P0; P0 dominates P3,
     # whose fitness comes from its experiment since the record carries none for it.
     assert rows == [(P1, 0, False, True), (P2, 0, False, False), (P0, 1, True, False),
                     (P3, 2, False, False)]  # fmt: skip

@@ -21,6 +21,7 @@ from stratlab.store.sessions import SessionRepo
 from stratlab.store.skills import SkillRepo
 from tests.integration.test_research_cycle import (
     OPEN_BACKTEST_GATE,
+    OPEN_STATISTICAL_GATE,
     OPEN_TRAINING_GATE,
     rows,
     save_history,
@@ -52,6 +53,7 @@ async def test_code_strategy_runs_in_the_sandbox(lab: Any) -> None:
         max_iterations=1,
         training_gate=OPEN_TRAINING_GATE,
         backtest_gate=OPEN_BACKTEST_GATE,
+        statistical_gate=OPEN_STATISTICAL_GATE,
     )
     result = await handle.result()
     await save_history(handle, "research_success_code")
@@ -72,6 +74,7 @@ async def test_broken_code_is_repaired_from_its_error(lab: Any) -> None:
         max_iterations=3,
         training_gate=OPEN_TRAINING_GATE,
         backtest_gate=OPEN_BACKTEST_GATE,
+        statistical_gate=OPEN_STATISTICAL_GATE,
     )
     result = await handle.result()
     await save_history(handle, "research_code_repaired")
@@ -102,6 +105,7 @@ async def test_a_later_design_sees_the_skill(lab: Any) -> None:
         max_iterations=1,
         training_gate=OPEN_TRAINING_GATE,
         backtest_gate=OPEN_BACKTEST_GATE,
+        statistical_gate=OPEN_STATISTICAL_GATE,
     )
     assert result.outcome == "success"
     (skill,) = await rows(

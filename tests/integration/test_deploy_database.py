@@ -44,7 +44,11 @@ from tests.fixtures.postgres import create_database, database_url_for, drop_data
 from tests.fixtures.temporal import Lab, lab_settings
 from tests.integration.test_cli import assert_one_line_error, run_cli
 from tests.integration.test_regression_run import TASKS, run_regression
-from tests.integration.test_research_cycle import OPEN_BACKTEST_GATE, OPEN_TRAINING_GATE
+from tests.integration.test_research_cycle import (
+    OPEN_BACKTEST_GATE,
+    OPEN_STATISTICAL_GATE,
+    OPEN_TRAINING_GATE,
+)
 from workers.pools import run_workers
 from workflows.constants import (
     NIGHTLY_SCHEDULE_ID,
@@ -289,6 +293,7 @@ async def test_the_lab_runs_as_the_app_role(
             max_iterations=1,
             training_gate=OPEN_TRAINING_GATE,
             backtest_gate=OPEN_BACKTEST_GATE,
+            statistical_gate=OPEN_STATISTICAL_GATE,
         )
         prod = await PromptRepo(app_pool).current_prod("designer")
         _, regression = await run_regression(

@@ -34,7 +34,12 @@ from tests.fixtures.fake_llm_server import FakeLlmServer, FakeReply
 from tests.fixtures.otlp_receiver import TRACES_PATH, LangfuseReceiver
 from tests.fixtures.temporal import Lab, lab_settings, running_traced_lab
 from tests.integration.test_regression_run import TASKS, run_regression
-from tests.integration.test_research_cycle import OPEN_BACKTEST_GATE, OPEN_TRAINING_GATE, rows
+from tests.integration.test_research_cycle import (
+    OPEN_BACKTEST_GATE,
+    OPEN_STATISTICAL_GATE,
+    OPEN_TRAINING_GATE,
+    rows,
+)
 
 
 @pytest.fixture
@@ -112,6 +117,7 @@ async def test_every_llm_call_of_a_cycle_is_a_generation_like_its_row(
         max_iterations=1,
         training_gate=OPEN_TRAINING_GATE,
         backtest_gate=OPEN_BACKTEST_GATE,
+        statistical_gate=OPEN_STATISTICAL_GATE,
     )
     await shutdown_langfuse(lab.settings)
 
@@ -184,6 +190,7 @@ async def test_with_tracing_on_the_lab_spans_reach_langfuse_around_the_generatio
         max_iterations=1,
         training_gate=OPEN_TRAINING_GATE,
         backtest_gate=OPEN_BACKTEST_GATE,
+        statistical_gate=OPEN_STATISTICAL_GATE,
     )
     await shutdown_langfuse(traced_lab.settings)
 

@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 
 from tests.fixtures.fake_llm_server import FakeLlmServer, offline_responder
-from tests.integration.test_research_cycle import OPEN_BACKTEST_GATE, OPEN_TRAINING_GATE, rows
+from tests.integration.test_research_cycle import (
+    OPEN_BACKTEST_GATE,
+    OPEN_STATISTICAL_GATE,
+    OPEN_TRAINING_GATE,
+    rows,
+)
 
 CALLS = "SELECT * FROM agent_actions WHERE session_id = %(s)s ORDER BY created_at, action_id"
 
@@ -43,6 +48,7 @@ async def test_a_rerun_is_answered_from_the_cache_for_free(
         "isolated": True,
         "training_gate": OPEN_TRAINING_GATE,
         "backtest_gate": OPEN_BACKTEST_GATE,
+        "statistical_gate": OPEN_STATISTICAL_GATE,
     }
     first = await lab.run_cycle(**cycle)
     sent = len(fake_llm.calls())

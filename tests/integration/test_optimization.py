@@ -20,7 +20,8 @@ from workflows.review import PromptReviewWorkflow
 
 pytestmark = pytest.mark.slow
 
-# A small task set: six tasks the default designer prompt fails, three it passes.
+# A small task set. Under honest gates the default designer prompt passes none of them
+# (nothing on this data beats what luck would give): the campaign climbs the graded score.
 TASKS = [
     "nasdaq-gfc-crash-beat-buy-and-hold",
     "sp500-gfc-recovery-risk-adjusted",
@@ -59,7 +60,8 @@ async def test_campaign_improves_the_front_and_approval_changes_the_next_cycle(l
 
     # The front moved beyond the default prompt, and the archive never lost ground.
     assert records[-1].archive_hypervolume > hypervolume([prod.objectives()])
-    assert records[-1].best_success_rate > prod.success_rate
+    assert records[-1].best_score > prod.score > 0.0  # graded: informative where nothing passes
+    assert records[-1].best_success_rate >= prod.success_rate
     archive = [g.archive_hypervolume for g in records]
     assert archive == sorted(archive)
     for g in records:

@@ -92,6 +92,7 @@ async def comparable(lab: Lab, records: list[GenerationRecord]) -> list[dict[str
                 "hypervolume": g.hypervolume,
                 "archive_hypervolume": g.archive_hypervolume,
                 "best": g.best_success_rate,
+                "best_score": g.best_score,
                 "offspring": [
                     (o.content_hash, o.operator, o.accepted, o.reason) for o in g.offspring
                 ],

@@ -21,7 +21,12 @@ import pytest
 
 from stratlab.models.research import ResearchCycleResult
 from tests.fixtures.fake_llm_server import FakeLlmServer, FakeReply, offline_responder
-from tests.integration.test_research_cycle import OPEN_BACKTEST_GATE, OPEN_TRAINING_GATE, rows
+from tests.integration.test_research_cycle import (
+    OPEN_BACKTEST_GATE,
+    OPEN_STATISTICAL_GATE,
+    OPEN_TRAINING_GATE,
+    rows,
+)
 
 KEYS = {"anthropic_api_key": "sk-ant-test-not-a-secret", "openai_api_key": "sk-test-not-a-secret"}
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -69,6 +74,7 @@ async def _design_once(lab: Any) -> ResearchCycleResult:
         assess=False,
         training_gate=OPEN_TRAINING_GATE,
         backtest_gate=OPEN_BACKTEST_GATE,
+        statistical_gate=OPEN_STATISTICAL_GATE,
     )
 
 

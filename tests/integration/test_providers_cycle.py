@@ -26,7 +26,12 @@ from stratlab.store.db import make_pool
 from tests.fixtures.fake_llm_server import FakeLlmServer, offline_responder
 from tests.fixtures.postgres import create_database, database_url_for, drop_database
 from tests.fixtures.temporal import Lab, lab_settings
-from tests.integration.test_research_cycle import OPEN_BACKTEST_GATE, OPEN_TRAINING_GATE, rows
+from tests.integration.test_research_cycle import (
+    OPEN_BACKTEST_GATE,
+    OPEN_STATISTICAL_GATE,
+    OPEN_TRAINING_GATE,
+    rows,
+)
 from workers.pools import run_workers
 
 CYCLE: dict[str, Any] = {
@@ -35,6 +40,7 @@ CYCLE: dict[str, Any] = {
     "max_iterations": 2,
     "training_gate": OPEN_TRAINING_GATE,
     "backtest_gate": OPEN_BACKTEST_GATE,
+    "statistical_gate": OPEN_STATISTICAL_GATE,
 }
 PROVIDERS: dict[str, tuple[str, str, dict[str, Any]]] = {
     # id: (provider name on the rows, model, Settings)

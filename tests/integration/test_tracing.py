@@ -23,7 +23,12 @@ from stratlab.config import Settings
 from stratlab.store.db import Pool
 from stratlab.telemetry.tracing import build_tracer_provider
 from tests.fixtures.temporal import Lab, lab_settings, running_traced_lab
-from tests.integration.test_research_cycle import OPEN_BACKTEST_GATE, OPEN_TRAINING_GATE, rows
+from tests.integration.test_research_cycle import (
+    OPEN_BACKTEST_GATE,
+    OPEN_STATISTICAL_GATE,
+    OPEN_TRAINING_GATE,
+    rows,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -62,6 +67,7 @@ async def test_one_trace_covers_the_cycle_its_activities_llm_calls_and_gates(
         max_iterations=1,
         training_gate=OPEN_TRAINING_GATE,
         backtest_gate=OPEN_BACKTEST_GATE,
+        statistical_gate=OPEN_STATISTICAL_GATE,
     )
     result = await asyncio.wait_for(handle.result(), timeout=240)
     assert result.outcome == "success", result

@@ -21,7 +21,12 @@ import pytest
 from temporalio.client import Client
 
 from stratlab.store.prompts import PromptRepo
-from tests.integration.test_research_cycle import OPEN_BACKTEST_GATE, OPEN_TRAINING_GATE, rows
+from tests.integration.test_research_cycle import (
+    OPEN_BACKTEST_GATE,
+    OPEN_STATISTICAL_GATE,
+    OPEN_TRAINING_GATE,
+    rows,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 3
@@ -84,6 +89,7 @@ async def test_killed_compute_worker_resumes_training_from_checkpoint(
         max_iterations=1,
         training_gate=OPEN_TRAINING_GATE,
         backtest_gate=OPEN_BACKTEST_GATE,
+        statistical_gate=OPEN_STATISTICAL_GATE,
     )
     kills, last_seen = 0, 0
     try:

@@ -36,7 +36,12 @@ from temporalio.client import Client
 
 from stratlab.telemetry.tracing import run_trace_context
 from tests.fixtures.otlp_collector import OtlpCollector
-from tests.integration.test_research_cycle import OPEN_BACKTEST_GATE, OPEN_TRAINING_GATE, rows
+from tests.integration.test_research_cycle import (
+    OPEN_BACKTEST_GATE,
+    OPEN_STATISTICAL_GATE,
+    OPEN_TRAINING_GATE,
+    rows,
+)
 from tests.unit.test_deploy_observability import SERIES, dashboard_queries
 from workers.health import check as health_check
 from workflows.constants import POOLS
@@ -141,7 +146,11 @@ async def test_a_worker_process_exposes_metrics_traces_and_clean_logs(
         await wait_for_metrics(port, worker)
         await wait_until_healthy(port, worker)  # the image's HEALTHCHECK, before any work
         cycles = [
-            {"training_gate": OPEN_TRAINING_GATE, "backtest_gate": OPEN_BACKTEST_GATE},
+            {
+                "training_gate": OPEN_TRAINING_GATE,
+                "backtest_gate": OPEN_BACKTEST_GATE,
+                "statistical_gate": OPEN_STATISTICAL_GATE,
+            },
             {
                 "training_gate": OPEN_TRAINING_GATE,
                 "backtest_gate": {**OPEN_BACKTEST_GATE, "min_sharpe": 50.0},

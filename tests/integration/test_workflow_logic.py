@@ -30,7 +30,10 @@ from stratlab.models.research import (
     DesignInput,
     DesignResult,
     FinishSessionInput,
+    GateCheck,
     GateResult,
+    HoldoutInput,
+    HoldoutResult,
     ResearchCycleInput,
     ResearchCycleResult,
     SessionStarted,
@@ -53,7 +56,9 @@ class Script:
     budget_ok: bool = True
     fail: dict[str, Callable[[int], Exception | None]] = field(default_factory=dict)
     backtest_gate: list[bool] = field(default_factory=lambda: [True] * 3)
+    statistical_gate: list[bool] = field(default_factory=lambda: [True] * 3)
     feedback_seen: list[str] = field(default_factory=list)
+    holdouts: list[HoldoutInput] = field(default_factory=list)
 
     def raise_if(self, step: str, iteration: int) -> None:
         error = self.fail.get(step, lambda _: None)(iteration)
@@ -103,6 +108,28 @@ def scripted_activities(script: Script) -> dict[str, list[Any]]:
             backtest_id=inp.backtest_id,
             metrics=BacktestMetrics(sharpe=script.sharpes[inp.iteration - 1], trades=5),
             gate=GateResult(gate="backtest", passed=script.backtest_gate[inp.iteration - 1]),
+            statistical_gate=GateResult(
+                gate="statistical",
+                passed=script.statistical_gate[inp.iteration - 1],
+                checks=[
+                    GateCheck(
+                        name="deflated_sharpe",
+                        value=0.5,
+                        threshold=0.95,
+                        op=">=",
+                        passed=script.statistical_gate[inp.iteration - 1],
+                        detail="luck would reach this",
+                    )
+                ],
+            ),
+            trials=7 * inp.iteration,
+        )
+
+    @activity.defn(name=names.EVALUATE_HOLDOUT)
+    async def holdout(inp: HoldoutInput) -> HoldoutResult:
+        script.holdouts.append(inp)
+        return HoldoutResult(
+            holdout_id=inp.holdout_id, strategy_id=inp.strategy_id, metrics=BacktestMetrics()
         )
 
     @activity.defn(name=names.ASSESS_STRATEGY)
@@ -124,7 +151,7 @@ def scripted_activities(script: Script) -> dict[str, list[Any]]:
     return {
         "orchestrator": [start, finish],
         "llm": [design, assess],
-        "compute": [train, backtest, analyse],
+        "compute": [train, backtest, analyse, holdout],
     }
 
 
@@ -209,3 +236,26 @@ async def test_each_failing_step_has_its_outcome(temporal_client: Client) -> Non
         result = await run(temporal_client, script, max_iterations=2)
         assert result.outcome == outcome, step
         assert result.iterations[-1].error and "scripted" in result.iterations[-1].error
+
+
+async def test_the_holdout_is_evaluated_once_for_the_chosen_strategy(
+    temporal_client: Client,
+) -> None:
+    script = Script(sharpes=[0.2, 0.9, 0.4])
+    result = await run(temporal_client, script, max_iterations=3)
+    assert result.outcome == "success"
+    assert [h.strategy_id for h in script.holdouts] == [result.best_strategy_id]
+    assert result.best_strategy_id == result.iterations[1].strategy_id
+    assert script.holdouts[0].training_run_id == result.iterations[1].training_run_id
+    assert result.holdout is not None and result.holdout.strategy_id == result.best_strategy_id
+    assert [i.trials for i in result.iterations] == [7, 14, 21]
+
+
+async def test_a_failed_statistical_gate_is_no_discovery_and_reaches_no_holdout(
+    temporal_client: Client,
+) -> None:
+    script = Script(statistical_gate=[False, False, False])
+    result = await run(temporal_client, script, max_iterations=1)
+    assert result.outcome == "failed_backtest_gate" and result.best_strategy_id is None
+    assert result.iterations[0].statistical_gate is not None
+    assert script.holdouts == [] and result.holdout is None

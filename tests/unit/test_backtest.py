@@ -1,4 +1,5 @@
-"""The engine's execution model: next-bar-open fills, windows, stops, costs; the runner."""
+"""The engine's execution model: next-bar-open fills, windows, stops and their fill order,
+costs, bar frequency; the runner."""
 
 from __future__ import annotations
 
@@ -133,48 +134,162 @@ def test_stops_are_measured_from_the_fill(lows, opens, stop_loss, take_profit, e
     assert orders["price"].tolist() == pytest.approx([100.0, exit_price])
 
 
-def test_engine_equals_vectorbt_from_signals() -> None:
+# An entry at bar 0 fills at bar 1's open (100 + 0.1% slippage = 100.1); an exit signal
+# at bar 1 fills at bar 2's open (104). Bars 1 and 2 both reach 108: bar 1's high does not
+# count (stops start on the bar after the fill), bar 2's would fill a 5% take profit.
+EXIT_BAR: dict[str, list[float]] = {
+    "opens": [100.0, 100.0, 104.0, 100.0, 100.0],
+    "closes": [100.0, 100.0, 104.0, 100.0, 100.0],
+    "highs": [101.0, 108.0, 108.0, 101.0, 101.0],
+    "lows": [99.0, 99.0, 103.0, 99.0, 99.0],
+}
+
+
+@pytest.mark.parametrize(
+    ("bar_2", "stop_loss", "take_profit", "conservative", "optimistic"),
+    [
+        # the take profit (100.1 * 1.05) is reached after the open the exit sells at
+        ({}, None, 0.05, 104.0, 100.1 * 1.05),
+        # the stop loss (100.1 * 0.95) is reached after the open: the exit still sells first
+        ({"open": 99.0, "low": 94.0}, 0.05, None, 99.0, 100.1 * 0.95),
+        # the open gaps through the stop loss: the exit and the stop are the same order
+        ({"open": 90.0, "low": 89.0}, 0.05, 0.05, 90.0, 90.0),
+        # the open gaps through the take profit: the same order again
+        ({"open": 106.0}, None, 0.05, 106.0, 106.0),
+    ],
+)
+def test_an_exit_filled_at_the_open_comes_before_a_stop_in_the_same_bar(
+    bar_2, stop_loss, take_profit, conservative, optimistic
+) -> None:
+    frame = bars(**EXIT_BAR)
+    for column, value in bar_2.items():
+        frame.iloc[2, frame.columns.get_loc(column)] = value
+    costs = Costs(fees=0.001, slippage=0.001)
+    prices = {}
+    for fill_order in ("conservative", "optimistic"):
+        pf = simulate(
+            frame,
+            signal(5, 0),
+            signal(5, 1),
+            costs=costs,
+            stop_loss=stop_loss,
+            take_profit=take_profit,
+            fill_order=fill_order,
+        )
+        orders = pf.order_records
+        assert orders["idx"].tolist() == [1, 2] and orders["side"].tolist() == [BUY, SELL]
+        assert orders["size"][0] == orders["size"][1]  # the whole position, either way
+        prices[fill_order] = orders["price"][1]
+    # every sell pays the slippage, at the open or at the stop
+    assert prices["conservative"] == pytest.approx(conservative * 0.999, rel=1e-12)
+    assert prices["optimistic"] == pytest.approx(optimistic * 0.999, rel=1e-12)
+
+
+def test_an_exit_cancelled_by_an_entry_leaves_the_stops_live() -> None:
+    # Entry and exit both fill at bar 2: vectorbt ignores the pair, so no exit sells at the
+    # open and bar 2's take profit still fills, in either order.
+    frame = bars(**EXIT_BAR)
+    for fill_order in ("conservative", "optimistic"):
+        pf = simulate(
+            frame,
+            signal(5, 0, 1),
+            signal(5, 1),
+            costs=Costs(),
+            take_profit=0.05,
+            fill_order=fill_order,
+        )
+        assert pf.order_records["idx"].tolist() == [1, 2]
+        assert pf.order_records["price"].tolist() == pytest.approx([100.0, 105.0])
+
+
+def test_fill_order_is_checked() -> None:
+    with pytest.raises(ValueError, match="fill_order"):
+        simulate(STAIRS, signal(6), signal(6), costs=Costs(), fill_order="stop_first")  # type: ignore[arg-type]
+
+
+def _vectorbt_from_signals(frame, entries, exits, *, window, stop_loss, take_profit):
+    """vectorbt's own ``Portfolio.from_signals`` under the engine's fill model."""
+    filled_e, filled_x = np.roll(entries, 1, axis=0), np.roll(exits, 1, axis=0)
+    filled_e[0] = filled_x[0] = False
+    col = {name: frame[name].to_numpy()[window, None] for name in frame.columns}
+    return vbt.Portfolio.from_signals(
+        col["close"],
+        filled_e[window],
+        filled_x[window],
+        price=col["open"],
+        open=col["open"],
+        high=col["high"],
+        low=col["low"],
+        fees=0.001,
+        slippage=0.002,
+        sl_stop=np.nan if stop_loss is None else stop_loss,
+        tp_stop=np.nan if take_profit is None else take_profit,
+        stop_entry_price="fillprice",
+        stop_exit_price="stopmarket",
+        direction="longonly",
+        init_cash=100_000.0,
+        freq="1D",
+    )
+
+
+@pytest.mark.parametrize(
+    ("fill_order", "stop_loss", "take_profit"),
+    [
+        ("optimistic", None, None),
+        ("optimistic", 0.03, 0.06),
+        ("optimistic", 0.02, None),
+        ("conservative", None, None),  # without stops the two orders are the same
+    ],
+)
+def test_engine_equals_vectorbt_from_signals(fill_order, stop_loss, take_profit) -> None:
     # vectorbt leaves this kernel out of numba's disk cache; caching it saves every later
     # test session the seconds it takes to compile.
     vbt.portfolio.nb.simulate_from_signals_nb.enable_caching()
     frame = synthetic_ohlcv(bars=500, seed=2)
     rng = np.random.default_rng(0)
     entries, exits = rng.random((500, 8)) < 0.05, rng.random((500, 8)) < 0.05
-    filled_e, filled_x = np.roll(entries, 1, axis=0), np.roll(exits, 1, axis=0)
-    filled_e[0] = filled_x[0] = False
-    window = slice(50, 450)
-    for stop_loss, take_profit in [(None, None), (0.03, 0.06)]:
-        ours = simulate(
-            frame,
-            entries,
-            exits,
-            costs=Costs(fees=0.001, slippage=0.002),
-            stop_loss=stop_loss,
-            take_profit=take_profit,
-            window=(50, 450),
-        )
-        col = {name: frame[name].to_numpy()[window, None] for name in frame.columns}
-        reference = vbt.Portfolio.from_signals(
-            col["close"],
-            filled_e[window],
-            filled_x[window],
-            price=col["open"],
-            open=col["open"],
-            high=col["high"],
-            low=col["low"],
-            fees=0.001,
-            slippage=0.002,
-            sl_stop=np.nan if stop_loss is None else stop_loss,
-            tp_stop=np.nan if take_profit is None else take_profit,
-            stop_entry_price="fillprice",
-            stop_exit_price="stopmarket",
-            direction="longonly",
-            init_cash=100_000.0,
-            freq="1D",
-        )
-        assert len(ours.order_records) > 20
-        for field in ("col", "idx", "size", "price", "fees", "side"):
-            np.testing.assert_array_equal(ours.order_records[field], reference.order_records[field])
+    ours = simulate(
+        frame,
+        entries,
+        exits,
+        costs=Costs(fees=0.001, slippage=0.002),
+        stop_loss=stop_loss,
+        take_profit=take_profit,
+        window=(50, 450),
+        fill_order=fill_order,
+    )
+    reference = _vectorbt_from_signals(
+        frame,
+        entries,
+        exits,
+        window=slice(50, 450),
+        stop_loss=stop_loss,
+        take_profit=take_profit,
+    )
+    assert len(ours.order_records) > 20
+    for field in ("col", "idx", "size", "price", "fees", "side"):
+        np.testing.assert_array_equal(ours.order_records[field], reference.order_records[field])
+
+
+def test_with_stops_the_conservative_order_departs_from_vectorbt() -> None:
+    # The same signals as above: some exits fill on a bar that also reaches a stop, and
+    # there the conservative order sells at the open where vectorbt fills the stop.
+    frame = synthetic_ohlcv(bars=500, seed=2)
+    rng = np.random.default_rng(0)
+    entries, exits = rng.random((500, 8)) < 0.05, rng.random((500, 8)) < 0.05
+    ours = simulate(
+        frame,
+        entries,
+        exits,
+        costs=Costs(fees=0.001, slippage=0.002),
+        stop_loss=0.03,
+        take_profit=0.06,
+        window=(50, 450),
+    )
+    reference = _vectorbt_from_signals(
+        frame, entries, exits, window=slice(50, 450), stop_loss=0.03, take_profit=0.06
+    )
+    assert not np.array_equal(ours.order_records["price"], reference.order_records["price"])
 
 
 def test_repeated_calls_do_not_recompile() -> None:
@@ -189,11 +304,27 @@ def test_repeated_calls_do_not_recompile() -> None:
         simulate(frame, grid.astype(float), grid[::-1], costs=Costs(), take_profit=0.2),
         simulate(frame, entries, entries, costs=Costs(), window=(0, 1)),
         simulate(frame.iloc[::2], grid[::2, 0], grid[::2, 1], costs=Costs()),
+        # stop checks against masked (bars, columns) highs and lows, or the (bars, 1) ones
+        simulate(frame, grid[:, 0], grid[:, 1], costs=Costs(), stop_loss=0.01),
+        simulate(frame, grid, grid[::-1], costs=Costs(), stop_loss=0.01, fill_order="optimistic"),
     ]
     for pf in runs:
         score_columns(pf)
     assert compiled == (1, 1)
     assert (len(simulate_long_only_nb.signatures), len(column_sharpe_nb.signatures)) == compiled
+
+
+def test_the_portfolio_frequency_is_the_bars_spacing() -> None:
+    daily = synthetic_ohlcv(bars=300, seed=1)
+    never = np.zeros(300, dtype=bool)
+    assert simulate(daily, never, never, costs=Costs()).wrapper.freq == pd.Timedelta(days=1)
+    hourly = daily.set_index(pd.date_range("2024-01-02 09:30", periods=300, freq="h"))
+    pf = simulate(hourly, never, never, costs=Costs(), window=(100, 101))
+    # measured on the whole frame, so a one-bar window still has it
+    assert pf.wrapper.freq == pd.Timedelta(hours=1)
+    assert simulate(STAIRS.iloc[:1], signal(1), signal(1), costs=Costs()).wrapper.freq == (
+        pd.Timedelta(days=1)
+    )
 
 
 def test_bad_inputs_are_rejected() -> None:

@@ -1,5 +1,6 @@
-"""The benchmark suite: the packaged tasks are real, honest and loadable; results are judged
-by their criteria; a malformed suite file gets an error that says what is wrong."""
+"""The benchmark suite: the packaged tasks are real (or declared noise), honest and loadable;
+results are judged by their criteria and scored on a graded scale; a malformed suite file
+gets an error that says what is wrong."""
 
 from __future__ import annotations
 
@@ -10,18 +11,27 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stratlab.market.datasets import BUNDLED_SYMBOLS, load_bundled
+from stratlab.market.datasets import (
+    BUNDLED_SYMBOLS,
+    NOISE_SEEDS,
+    REAL_SYMBOLS,
+    load_bundled,
+    noise_ohlcv,
+)
 from stratlab.market.splits import split_by_time
 from stratlab.models.optimization import BenchmarkTask, Criterion
-from stratlab.models.research import BacktestMetrics
+from stratlab.models.research import BacktestMetrics, GateCheck, GateResult
 from stratlab.optimization.benchmarks import (
     CRITERION_METRICS,
     REGIMES,
     BenchmarkSuiteError,
     BenchmarkWindowError,
+    criteria_share,
+    deflated_sharpe,
     evaluate,
     load_suite,
     parse_suite,
+    task_score,
     task_set_hash,
     window,
 )
@@ -50,6 +60,11 @@ def test_packaged_suite_covers_symbols_regimes_and_objectives() -> None:
     assert {t.kind for t in tasks} >= {"rules", "ml"}
     assert all(t.criteria and t.suite_version == SUITE.version for t in tasks)
     assert all(c.metric in CRITERION_METRICS for t in tasks for c in t.criteria)
+    # A few tasks on noise, where the right result is no discovery; the rest on real data.
+    noise = [t for t in tasks if t.expect == "no-discovery"]
+    assert 2 <= len(noise) <= 3 and {t.regime for t in noise} == {"noise"}
+    assert {t.symbol for t in noise} == set(NOISE_SEEDS)
+    assert all(t.symbol in REAL_SYMBOLS for t in tasks if t.expect == "discovery")
 
 
 @pytest.mark.parametrize("task", SUITE.tasks, ids=lambda t: t.task_id)
@@ -82,8 +97,18 @@ def test_regime_labels_agree_with_the_prices(task: BenchmarkTask) -> None:
         prior_peak = full.loc[:low_at].max()
         assert close.min() <= 0.70 * prior_peak
         assert close.iloc[-1] >= 1.30 * close.min() and _ret(test) > 0
-    else:
+    elif task.regime == "sideways":
         assert abs(_ret(test)) <= 0.08 and _max_drawdown(test) <= 0.20
+    else:
+        # Noise is the bundled driftless random walk, not market data, and says so.
+        assert task.regime == "noise" and task.expect == "no-discovery"
+        assert task.symbol in NOISE_SEEDS and "not market data" in BUNDLED_SYMBOLS[task.symbol]
+        walk = noise_ohlcv(NOISE_SEEDS[task.symbol])["close"]
+        assert np.allclose(full.to_numpy(), walk.to_numpy())
+        log_returns = np.diff(np.log(walk.to_numpy()))
+        # Driftless: the mean daily log return is within 3 standard errors of -sigma^2/2.
+        se = log_returns.std() / np.sqrt(len(log_returns))
+        assert abs(log_returns.mean() + log_returns.var() / 2) < 3 * se
 
 
 # --- evaluate --------------------------------------------------------------------------
@@ -135,7 +160,7 @@ def test_a_failed_outcome_fails_even_with_good_numbers_and_says_so_first() -> No
 def test_missing_outcome_or_metrics_fail() -> None:
     assert evaluate(RISK, None, None).reasons == ["outcome missing"]
     assert evaluate(RISK, "failed_design", None).reasons == ["outcome failed_design"]
-    assert evaluate(RISK, "success", None).reasons == ["no test metrics"]
+    assert evaluate(RISK, "success", None).reasons == ["no out-of-sample metrics"]
 
 
 def test_excess_return_and_upper_bounds() -> None:
@@ -155,6 +180,90 @@ def test_excess_return_and_upper_bounds() -> None:
 def test_non_finite_metric_fails_its_criterion() -> None:
     verdict = evaluate(RISK, "success", _metrics(sharpe=float("nan"), trades=4))
     assert not verdict.passed and verdict.reasons == ["sharpe nan (needs >= 0.5)"]
+
+
+# --- noise tasks and the graded score ------------------------------------------------------
+
+NOISE = BenchmarkTask(
+    task_id="n",
+    symbol="noise-a",
+    start=date(2004, 1, 1),
+    end=date(2009, 6, 30),
+    regime="noise",
+    objective="risk-adjusted",
+    criteria=RISK.criteria,
+)
+
+
+def _gate(dsr: float, *, status: str = "failed", sharpe: float = 0.8) -> GateResult:
+    """A statistical gate whose deflated Sharpe check measured ``dsr``."""
+    return GateResult(
+        gate="statistical",
+        passed=dsr >= 0.95,
+        checks=[
+            GateCheck(name="min_trades", value=12, threshold=10, op=">=", passed=True),
+            GateCheck(name="deflated_sharpe", value=dsr, threshold=0.95, op=">=",
+                      passed=status == "passed", status=status),  # type: ignore[arg-type]
+            GateCheck(name="sharpe_plausible", value=sharpe, threshold=4.0, op="<=",
+                      passed=sharpe <= 4.0),
+        ],
+    )  # fmt: skip
+
+
+def test_a_noise_task_expects_no_discovery_from_its_regime_alone() -> None:
+    assert NOISE.expect == "no-discovery" and RISK.expect == "discovery"
+    # A stored row has no expect column: the task reads back the same from its regime.
+    stored = NOISE.model_dump(exclude={"expect"})
+    assert BenchmarkTask.model_validate(stored) == NOISE
+    with pytest.raises(ValueError, match="does not fit regime 'crash'"):
+        BenchmarkTask.model_validate(RISK.model_dump() | {"expect": "no-discovery"})
+    with pytest.raises(ValueError, match="does not fit regime 'noise'"):
+        BenchmarkTask.model_validate(NOISE.model_dump() | {"expect": "discovery"})
+
+
+def test_a_noise_task_passes_when_the_lab_judged_a_strategy_and_found_nothing() -> None:
+    for outcome in ("failed_backtest_gate", "failed_training_gate", "failed_assessment"):
+        assert evaluate(NOISE, outcome, _metrics(sharpe=0.9, trades=9)).passed
+    found = evaluate(NOISE, "success", _metrics(sharpe=0.9, trades=9))
+    assert not found.passed and found.reasons == [
+        "outcome success on noise: a false discovery (expected none)"
+    ]
+    # Nothing judged is no verdict on the noise: an invalid design, broken training or cycle.
+    for unjudged in ("failed_design", "failed_training", None):
+        verdict = evaluate(NOISE, unjudged, None)
+        assert not verdict.passed and "no strategy was judged" in verdict.reasons[0]
+
+
+def test_a_noise_task_scores_one_minus_the_deflated_sharpe() -> None:
+    assert task_score(NOISE, "failed_backtest_gate", _metrics(), _gate(0.3)) == pytest.approx(0.7)
+    assert task_score(NOISE, "success", _metrics(), _gate(0.97, status="passed")) == (
+        pytest.approx(0.03)
+    )
+    # Rejected before the backtest (the training gate): nothing looked like an edge.
+    assert task_score(NOISE, "failed_training_gate", None, None) == 1.0
+    # No strategy judged at all earns nothing, so breaking designs is no way to score.
+    assert task_score(NOISE, "failed_design", None, None) == 0.0
+
+
+def test_a_discovery_task_scores_the_deflated_sharpe_times_the_criteria_met() -> None:
+    both = _metrics(sharpe=0.8, trades=5)
+    half = _metrics(sharpe=0.8, trades=2)
+    assert criteria_share(RISK, both) == 1.0 and criteria_share(RISK, half) == 0.5
+    assert task_score(RISK, "failed_backtest_gate", both, _gate(0.6)) == pytest.approx(0.6)
+    assert task_score(RISK, "failed_backtest_gate", half, _gate(0.6)) == pytest.approx(0.3)
+    assert task_score(RISK, "success", both, _gate(0.99, status="passed")) == pytest.approx(0.99)
+    # No iteration reached the backtest, or the check could not run: no evidence.
+    assert task_score(RISK, "failed_training_gate", None, None) == 0.0
+    assert task_score(RISK, "failed_backtest_gate", both, _gate(0.0, status="not_run")) == 0.0
+    # An implausible Sharpe (a likely leak) is no evidence of a discovery.
+    assert task_score(RISK, "failed_backtest_gate", both, _gate(1.0, sharpe=6.5)) == 0.0
+
+
+def test_deflated_sharpe_reads_the_check_and_stays_in_the_unit_interval() -> None:
+    assert deflated_sharpe(None) == 0.0
+    assert deflated_sharpe(_gate(0.42)) == pytest.approx(0.42)
+    assert deflated_sharpe(_gate(0.42, status="not_run")) == 0.0
+    assert deflated_sharpe(GateResult(gate="statistical", passed=False)) == 0.0
 
 
 def test_task_set_hash_ignores_order_and_is_16_hex() -> None:
@@ -226,6 +335,9 @@ def test_a_valid_file_loads_from_a_path(tmp_path: Path) -> None:
         ("version = 1\n[[tasks]\n", "not valid TOML"),
         (_suite({}) + 'colour = "red"\n', "task 1 (a): unknown key(s) colour"),
         (_suite({}).replace('regime = "crash"\n', ""), "task 1 (a): missing regime"),
+        (_suite({}) + 'expect = "nothing"\n', "unknown expect 'nothing'"),
+        (_suite({}) + 'expect = "no-discovery"\n', 'needs expect = "no-discovery"'),
+        (_suite({"regime": "noise"}), "a task on synthetic noise (regime noise) needs"),
     ],
 )
 def test_malformed_files_get_a_clear_error(text: str, message: str) -> None:

@@ -1,4 +1,5 @@
-"""fit_rules: one batched run per window, the selection rule, and no peeking at test data."""
+"""fit_rules: one batched run, walk-forward folds chosen on the past, and no peeking at
+the holdout."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from stratlab.backtest.runner import backtest_signals
 from stratlab.market.splits import split_by_time
 from stratlab.market.synthetic import synthetic_ohlcv
 from stratlab.models.research import IndicatorRef, ParamRange, StrategySpec, TrainingReport
-from stratlab.strategies.fitting import fit_rules, select_combination
+from stratlab.strategies.fitting import fit_rules, trial_stats
 from stratlab.strategies.rules import parameter_grid, rules_signals
 from stratlab.strategies.validation import StrategyValidationError
 
@@ -55,10 +56,21 @@ def test_report_describes_the_fit(frame: pd.DataFrame, report: TrainingReport) -
     ]
     assert report.splits == splits.describe()
     assert report.train_metrics is not None and report.validation_metrics is not None
-    start, end = splits.bounds("validation")
-    assert report.validation_metrics.bars == end - start
-    assert report.validation_metrics.start == frame.index[start]
-    assert report.train_metrics.bars == splits.bounds("train")[1]
+    dev = splits.bounds("validation")[1]
+    wf = report.walk_forward
+    assert wf is not None and len(wf.folds) == 5
+    first = wf.folds[0].test_start
+    assert first == round(dev * 0.4) and wf.folds[-1].test_end == dev
+    assert all(a.test_end == b.test_start for a, b in zip(wf.folds, wf.folds[1:], strict=False))
+    assert all(f.fit_end <= f.test_start for f in wf.folds)
+    # the out-of-sample record is the stitched test blocks; in-sample is the whole period
+    assert report.validation_metrics.bars == wf.oos_bars == dev - first
+    assert report.validation_metrics.start == frame.index[first]
+    assert report.validation_metrics.trades == wf.trades
+    assert report.train_metrics.bars == dev
+    assert report.trials is not None and report.trials.n_trials == 18
+    assert 1.0 <= report.trials.n_effective <= 18.0
+    assert report.pbo is not None and 0.0 <= report.pbo <= 1.0
     assert report.duration_ms > 0
 
 
@@ -74,34 +86,56 @@ def test_fit_never_reads_the_test_split(
     )
 
 
-def test_batched_fit_picks_what_single_backtests_pick(
+def test_walk_forward_picks_what_single_backtests_pick(
     frame: pd.DataFrame, report: TrainingReport
 ) -> None:
-    """Brute force: one backtest per combination and window, then the selection rule."""
+    """Brute force: one backtest per combination over the development period, then each
+    fold's choice by Sharpe on its past, and the stitched test blocks."""
     splits = split_by_time(frame)
     history = splits.through("validation")
+    dev = len(history)
     grid = parameter_grid(CROSSOVER)
     entries, exits = rules_signals(CROSSOVER, history, grid)
-    runs = {
-        name: [
-            backtest_signals(
-                history,
-                entries[:, i],
-                exits[:, i],
-                window=splits.bounds(name),
-                costs=COSTS,
-                stop_loss=CROSSOVER.stop_loss,
-            ).metrics
-            for i in range(len(grid))
-        ]
-        for name in ("train", "validation")
-    }
-    traded = [i for i, m in enumerate(runs["validation"]) if m.trades >= 1]
-    assert traded, "the constructed case must have combinations that trade"
-    best = max(traded, key=lambda i: (runs["validation"][i].sharpe, runs["train"][i].sharpe))
-    assert report.best_params == {k: float(v) for k, v in grid[best].items()}
-    assert report.validation_metrics == runs["validation"][best]
-    assert report.train_metrics == runs["train"][best]
+    returns = []
+    for i in range(len(grid)):
+        run = backtest_signals(
+            history,
+            entries[:, i],
+            exits[:, i],
+            window=(0, dev),
+            costs=COSTS,
+            stop_loss=CROSSOVER.stop_loss,
+        )
+        equity = np.concatenate(([100_000.0], run.equity.to_numpy()))
+        returns.append(equity[1:] / equity[:-1] - 1.0)
+    matrix = np.column_stack(returns)
+    wf = report.walk_forward
+    assert wf is not None
+    stitched = []
+    for fold in wf.folds:
+        past = matrix[: fold.fit_end]
+        sharpe = past.mean(axis=0) / past.std(axis=0, ddof=1)
+        best = int(np.argmax(sharpe))  # every combination of this grid trades early on
+        assert fold.params == {k: float(v) for k, v in grid[best].items()}
+        stitched.append(matrix[fold.test_start : fold.test_end, best])
+    oos = np.concatenate(stitched)
+    assert report.validation_metrics is not None
+    assert report.validation_metrics.total_return == pytest.approx(
+        np.prod(1.0 + oos) - 1.0, rel=1e-9, abs=1e-12
+    )
+    assert wf.sharpe_per_bar == pytest.approx(oos.mean() / oos.std(ddof=1), rel=1e-9)
+    whole = matrix.mean(axis=0) / matrix.std(axis=0, ddof=1)
+    assert report.best_params == {k: float(v) for k, v in grid[int(np.argmax(whole))].items()}
+
+
+def test_trial_stats_count_correlated_trials_once() -> None:
+    rng = np.random.default_rng(3)
+    one = rng.normal(0, 0.01, size=(500, 1))
+    copies = trial_stats(np.repeat(one, 10, axis=1))
+    assert copies.n_trials == 10 and copies.n_effective == pytest.approx(1.0)
+    independent = trial_stats(rng.normal(0, 0.01, size=(500, 10)))
+    assert independent.n_effective == pytest.approx(10.0, rel=0.05)
+    assert independent.sharpe_var == pytest.approx(1 / 499, rel=0.8)
 
 
 def sawtooth(cycles: int = 60) -> pd.DataFrame:
@@ -133,48 +167,13 @@ def test_fit_picks_the_known_best_exit_on_a_sawtooth() -> None:
     )
     report = fit_rules(spec, split_by_time(sawtooth()), costs=Costs())
     assert report.best_params == {"lvl": 108.0}
+    assert report.walk_forward is not None
+    assert all(fold.params == {"lvl": 108.0} for fold in report.walk_forward.folds)
     assert report.validation_metrics is not None
     assert report.validation_metrics.win_rate == 1.0
-    assert report.validation_metrics.trades == 12  # one round trip per ten-bar cycle
-
-
-def test_selection_rule() -> None:
-    # best validation Sharpe among combinations that traded (column 2 did not trade)
-    assert (
-        select_combination(
-            validation_sharpe=np.array([0.5, 1.0, 3.0]),
-            validation_trades=np.array([2, 1, 0]),
-            train_sharpe=np.array([0.0, 0.0, 9.0]),
-        )
-        == 1
-    )
-    # a tie on validation Sharpe goes to the better train Sharpe
-    assert (
-        select_combination(
-            validation_sharpe=np.array([1.0, 1.0, 0.2]),
-            validation_trades=np.array([1, 1, 1]),
-            train_sharpe=np.array([0.1, 0.7, 2.0]),
-        )
-        == 1
-    )
-    # nothing traded in validation: best train Sharpe
-    assert (
-        select_combination(
-            validation_sharpe=np.zeros(3),
-            validation_trades=np.zeros(3, dtype=int),
-            train_sharpe=np.array([0.1, np.nan, 0.3]),
-        )
-        == 2
-    )
-    # a complete tie picks the first combination
-    assert (
-        select_combination(
-            validation_sharpe=np.ones(3),
-            validation_trades=np.ones(3, dtype=int),
-            train_sharpe=np.ones(3),
-        )
-        == 0
-    )
+    # one exit per ten-bar cycle in the 288 walk-forward bars (the first closes a trade
+    # opened on the bars before them)
+    assert report.validation_metrics.trades == 29
 
 
 def test_grid_larger_than_the_cap_is_rejected(frame: pd.DataFrame) -> None:

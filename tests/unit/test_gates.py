@@ -21,7 +21,9 @@ TRAIN = TrainingGateThresholds(
     min_loss_decrease=0.2,
     min_validation_trades=3,
     min_validation_score=0.5,
+    max_auc_p_value=0.05,
 )
+SEED_TRAIN = TRAIN.model_copy(update={"ml_skill": "loss_decrease"})
 BACKTEST = BacktestGateThresholds(min_win_rate=0.45, max_drawdown=0.3, min_sharpe=0.25)
 
 
@@ -39,14 +41,65 @@ def ml_report(accuracy: float | None, final_loss: float | None, decrease: float 
     )
 
 
+def skill_report(
+    validation: float | None, base: float | None, p_value: float | None, auc: float | None = 0.6
+) -> TrainingReport:
+    return TrainingReport(
+        kind="ml",
+        validation_log_loss=validation,
+        base_rate_log_loss=base,
+        auc_p_value=p_value,
+        validation_auc=auc,
+    )
+
+
 def rules_report(trades: int, sharpe: float) -> TrainingReport:
     return TrainingReport(
         kind="rules", validation_metrics=BacktestMetrics(trades=trades, sharpe=sharpe)
     )
 
 
-def test_ml_training_gate_at_and_beyond_thresholds() -> None:
-    at = training_gate(ml_report(0.55, 0.6, 0.2), TRAIN)
+def test_ml_base_rate_gate_at_and_beyond_thresholds() -> None:
+    at = training_gate(skill_report(0.69, 0.69, 0.05), TRAIN)
+    assert at.passed and at.gate == "training"
+    assert [(c.name, c.value, c.threshold, c.op, c.status) for c in at.checks] == [
+        ("log_loss_vs_base_rate", 0.0, 0.0, ">=", "passed"),
+        ("auc_p_value", 0.05, 0.05, "<=", "passed"),
+    ]
+    assert at.checks[1].detail.startswith("validation AUC 0.6000")
+    for report, failing in [
+        (skill_report(above(0.69), 0.69, 0.05), "log_loss_vs_base_rate"),
+        (skill_report(0.69, 0.69, above(0.05)), "auc_p_value"),
+        (skill_report(0.69, 0.69, float("nan")), "auc_p_value"),
+    ]:
+        result = training_gate(report, TRAIN)
+        assert not result.passed
+        assert [c.name for c in result.failures()] == [failing]
+
+
+def test_the_base_rate_gate_ignores_accuracy_and_the_loss_curve() -> None:
+    """Noise models clear a 45 % accuracy bar; the loss curve measures the optimiser."""
+    report = skill_report(0.68, 0.69, 0.01).model_copy(
+        update={"accuracy": 0.0, "final_loss": 100.0, "loss_decrease": -1.0}
+    )
+    assert training_gate(report, TRAIN).passed
+    assert not training_gate(report, SEED_TRAIN).passed
+
+
+def test_a_report_without_skill_metrics_is_not_run_never_passed() -> None:
+    """Reports stored before the base-rate fields existed are re-gated as not_run."""
+    result = training_gate(ml_report(0.9, 0.1, 0.9), TRAIN)
+    assert not result.passed
+    assert result.failures() == []
+    assert [(c.name, c.status, c.passed, c.value) for c in result.not_run()] == [
+        ("log_loss_vs_base_rate", "not_run", False, 0.0),
+        ("auc_p_value", "not_run", False, 0.0),
+    ]
+    assert GateResult.model_validate_json(result.model_dump_json()) == result
+
+
+def test_ml_seed_gate_at_and_beyond_thresholds() -> None:
+    at = training_gate(ml_report(0.55, 0.6, 0.2), SEED_TRAIN)
     assert at.passed and at.gate == "training"
     assert [(c.name, c.value, c.threshold, c.op) for c in at.checks] == [
         ("accuracy", 0.55, 0.55, ">="),
@@ -58,7 +111,7 @@ def test_ml_training_gate_at_and_beyond_thresholds() -> None:
         (ml_report(0.55, above(0.6), 0.2), "final_loss"),
         (ml_report(0.55, 0.6, below(0.2)), "loss_decrease"),
     ]:
-        result = training_gate(report, TRAIN)
+        result = training_gate(report, SEED_TRAIN)
         assert not result.passed
         assert [c.name for c in result.failures()] == [failing]
 
@@ -96,16 +149,20 @@ def test_backtest_gate_at_and_beyond_thresholds() -> None:
         assert [c.name for c in result.failures()] == [failing]
 
 
+@pytest.mark.parametrize("thresholds", [TRAIN, SEED_TRAIN], ids=["base_rate", "loss_decrease"])
 @pytest.mark.parametrize(
     "report",
     [
         ml_report(None, None, None),
         ml_report(float("nan"), 0.1, 0.5),
+        skill_report(float("nan"), 0.69, float("inf"), auc=float("nan")),
         TrainingReport(kind="rules"),  # no validation metrics at all
     ],
 )
-def test_missing_or_nan_metrics_fail_and_stay_json_safe(report: TrainingReport) -> None:
-    result = training_gate(report, TRAIN)
+def test_missing_or_nan_metrics_fail_and_stay_json_safe(
+    report: TrainingReport, thresholds: TrainingGateThresholds
+) -> None:
+    result = training_gate(report, thresholds)
     assert not result.passed
     assert all(math.isfinite(c.value) for c in result.checks)
     assert GateResult.model_validate_json(result.model_dump_json()) == result
@@ -115,3 +172,4 @@ def test_default_thresholds_accept_a_reasonable_result() -> None:
     metrics = BacktestMetrics(win_rate=0.5, max_drawdown=0.2, sharpe=0.8, trades=10)
     assert backtest_gate(metrics, BacktestGateThresholds()).passed
     assert training_gate(rules_report(5, 0.3), TrainingGateThresholds()).passed
+    assert training_gate(skill_report(0.68, 0.69, 0.01), TrainingGateThresholds()).passed

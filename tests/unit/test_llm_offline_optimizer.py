@@ -159,6 +159,25 @@ async def test_default_output_cap_gets_fewer_whole_variations_not_a_cut_off_answ
     assert len(answer.variations) == 1 and response.output_tokens <= 2048
 
 
+def test_statistical_gate_failures_steer_the_mutator() -> None:
+    """The summary of a suite judged by the statistical gate: a trade count it wants more
+    of, and a discovery on noise (overfitting) it answers with a smaller search."""
+    few_trades = (
+        "- statistical gate: min_trades too low: 6 tasks\n"
+        "- sp500-sideways-2015-active: statistical gate: min_trades 4 < 10 (needs >= 10)"
+    )
+    first = mutate("designer", DESIGNER.content, few_trades, 1, random.Random(1)).variations[0]
+    assert "shorter_lookbacks" in find_directives(first.content)
+    assert "too few trades" in first.rationale
+    noise = (
+        "- outcome success on noise: a false discovery (expected none): 2 tasks\n"
+        "- statistical gate: pbo too high: 1 tasks"
+    )
+    first = mutate("designer", DESIGNER.content, noise, 1, random.Random(1)).variations[0]
+    assert find_directives(first.content) == {"small_grid"}
+    assert "overfitting" in first.rationale
+
+
 def test_mutate_never_repeats_the_current_template_or_itself() -> None:
     template = DESIGNER.content
     for line in ("Always set a stop loss.", "Use a trend filter.", "Prefer shorter lookbacks."):

@@ -1,8 +1,10 @@
-"""compute_metrics against numbers worked out by hand, degenerate inputs, and grid scores."""
+"""compute_metrics against numbers worked out by hand, degenerate inputs, grid scores, and
+annualisation from the spacing of bars."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,13 +16,16 @@ from stratlab.backtest.metrics import (
     RATIO_CAP,
     closed_trades,
     compute_metrics,
+    median_bar_spacing,
     metrics_from_portfolio,
+    periods_per_year,
     score_columns,
 )
 from stratlab.market.synthetic import synthetic_ohlcv
 from stratlab.models.research import BacktestMetrics
 
-# Four bars from 2020-01-01 to 2022-01-01 (731 calendar days), starting from 100 in cash.
+# Four bars from 2020-01-01 to 2022-01-01 (731 calendar days), starting from 100 in cash,
+# annualised as daily bars (252 a year) whatever their spacing, so the sums stay simple.
 DATES = pd.DatetimeIndex(["2020-01-01", "2020-06-01", "2021-06-01", "2022-01-01"], name="ts")
 EQUITY = pd.Series([110.0, 99.0, 99.0, 118.8], index=DATES)
 TRADES = [0.10, -0.05, 0.20, 0.0]
@@ -35,6 +40,7 @@ def hand_metrics(**overrides: object) -> BacktestMetrics:
         "in_market": IN_MARKET,
         "benchmark_close": BENCHMARK,
         "initial_value": 100.0,
+        "periods_per_year": 252,
     }
     kwargs.update(overrides)
     return compute_metrics(**kwargs)
@@ -173,3 +179,95 @@ def test_metrics_from_portfolio_needs_a_column_when_there_are_many(
 ) -> None:
     with pytest.raises(ValueError, match="column"):
         metrics_from_portfolio(grid_pf)
+
+
+def hourly_index(
+    days: int, *, per_day: int = 7, minutes: int = 60, tz: str | None = None
+) -> pd.DatetimeIndex:
+    """Bars from 09:30 each business day, ``minutes`` apart: by default hourly bars of a
+    09:30-16:00 session, 7 a day."""
+    sessions = pd.bdate_range("2024-01-02", periods=days)
+    step = pd.Timedelta(minutes=minutes)
+    stamps = [day + pd.Timedelta(hours=9.5) + k * step for day in sessions for k in range(per_day)]
+    return pd.DatetimeIndex(stamps, name="ts", tz=tz)
+
+
+@pytest.mark.parametrize(
+    ("index", "expected"),
+    [
+        (pd.bdate_range("2021-01-04", periods=300), 252.0),
+        # holidays and a missing week do not make business days anything but daily
+        (pd.bdate_range("2021-01-04", periods=300).delete([5, 40, 41, 42, 43, 44, 90]), 252.0),
+        (pd.date_range("2021-01-01", periods=400, freq="D"), 252.0),
+        (pd.date_range("2021-01-01", periods=100, freq="W-FRI"), 52.0),
+        (pd.date_range("2015-01-01", periods=60, freq="ME"), 12.0),
+        (pd.date_range("2015-01-01", periods=60, freq="BME"), 12.0),
+        (pd.date_range("2000-01-01", periods=40, freq="QE"), 4.0),
+        (hourly_index(30), 7 * 252.0),
+        (hourly_index(30, per_day=13).delete(0), 13 * 252.0),  # a partial first day
+        # 14:30-20:30 UTC is the same session; the dates are New York's
+        (hourly_index(30, tz="America/New_York").tz_convert("UTC"), 7 * 252.0),
+        (pd.date_range("2024-01-01", periods=24 * 60, freq="h"), 24 * 252.0),
+        (hourly_index(5, per_day=78, minutes=5), 78 * 252.0),
+        (pd.DatetimeIndex(["2024-01-02"]), 252.0),  # one bar: no spacing to measure
+        (pd.DatetimeIndex([]), 252.0),
+    ],
+)
+def test_periods_per_year_follows_the_bar_spacing(index: pd.DatetimeIndex, expected: float) -> None:
+    assert periods_per_year(index) == expected
+
+
+def test_median_bar_spacing_in_any_unit() -> None:
+    index = pd.date_range("2024-01-02", periods=24 * 3, freq="h")
+    assert median_bar_spacing(index.as_unit("s")) == pd.Timedelta(hours=1)
+    assert median_bar_spacing(index.as_unit("ns")) == pd.Timedelta(hours=1)
+    assert median_bar_spacing(index[:1]) is None
+    assert periods_per_year(index.as_unit("us")) == 24 * 252.0
+
+
+def test_hourly_metrics_annualise_by_bars_per_day() -> None:
+    daily_index = pd.bdate_range("2024-01-02", periods=70)
+    values = 100.0 * np.cumprod(1.0 + np.random.default_rng(5).normal(0.001, 0.01, 70))
+    kwargs: dict[str, Any] = {
+        "trade_returns": [],
+        "in_market": np.ones(70, dtype=bool),
+        "initial_value": 100.0,
+    }
+    daily = compute_metrics(
+        equity=pd.Series(values, index=daily_index),
+        benchmark_close=pd.Series(values, index=daily_index),
+        **kwargs,
+    )
+    hourly_stamps = hourly_index(10)  # the same 70 values, 7 bars a day
+    hourly = compute_metrics(
+        equity=pd.Series(values, index=hourly_stamps),
+        benchmark_close=pd.Series(values, index=hourly_stamps),
+        **kwargs,
+    )
+    assert daily == compute_metrics(
+        equity=pd.Series(values, index=daily_index),
+        benchmark_close=pd.Series(values, index=daily_index),
+        periods_per_year=252,
+        **kwargs,
+    )  # a daily curve's metrics are what they were with 252 fixed
+    assert hourly.sharpe == pytest.approx(daily.sharpe * math.sqrt(7))
+    assert hourly.sortino == pytest.approx(daily.sortino * math.sqrt(7))
+    assert (hourly.total_return, hourly.max_drawdown) == (daily.total_return, daily.max_drawdown)
+
+
+def test_hourly_portfolio_scores_agree_with_metrics_and_vectorbt() -> None:
+    frame = synthetic_ohlcv(bars=7 * 80, seed=11).set_index(hourly_index(80))
+    rng = np.random.default_rng(3)
+    entries, exits = rng.random((7 * 80, 6)) < 0.05, rng.random((7 * 80, 6)) < 0.05
+    pf = simulate(frame, entries, exits, costs=Costs.from_bps(5, 5), window=(70, 7 * 80))
+    scores = score_columns(pf)
+    expected = [metrics_from_portfolio(pf, column=c).sharpe for c in range(6)]
+    np.testing.assert_allclose(scores, expected, rtol=1e-9, atol=1e-12)
+    # vectorbt's own Sharpe with the portfolio's own (hourly) frequency and a year of
+    # 252 sessions of 7 hours
+    assert pf.wrapper.freq == pd.Timedelta(hours=1)
+    year = pd.Timedelta(hours=7 * 252)
+    vbt_sharpe = pf.returns().vbt.returns(freq=pf.wrapper.freq, year_freq=year).sharpe_ratio()
+    np.testing.assert_allclose(scores, vbt_sharpe.to_numpy(), rtol=1e-9)
+    fixed = score_columns(pf, periods_per_year=252)
+    np.testing.assert_allclose(scores, fixed * math.sqrt(7), rtol=1e-12)

@@ -1,4 +1,5 @@
-"""The ``ml`` strategy kind: labels, scale-free features, exact resume, no look-ahead."""
+"""The ``ml`` strategy kind: labels, scale-free features, exact resume, no look-ahead,
+and a training gate that rejects noise and accepts a planted edge."""
 
 from __future__ import annotations
 
@@ -9,13 +10,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import mannwhitneyu, norm
+from sklearn.metrics import roc_auc_score
 
+from stratlab.backtest.gates import training_gate
 from stratlab.market.indicators import INDICATORS
 from stratlab.market.splits import split_by_time
 from stratlab.market.synthetic import synthetic_ohlcv
-from stratlab.models.research import IndicatorRef, MlSpec, StrategySpec
-from stratlab.strategies._ml_features import INDICATOR_SCALES
-from stratlab.strategies.ml import MlTrainer, feature_matrix, labels, ml_signals
+from stratlab.models.research import IndicatorRef, MlSpec, StrategySpec, TrainingGateThresholds
+from stratlab.strategies._ml_features import INDICATOR_SCALES, finite_rows
+from stratlab.strategies.ml import (
+    MlTrainer,
+    auc_significance,
+    base_rate_log_loss,
+    feature_matrix,
+    labels,
+    ml_signals,
+)
 
 BARS = 3000
 WARMUP = 20  # the longest indicator window of the spec below
@@ -65,6 +76,28 @@ def _mean_reverting(bars: int, *, seed: int) -> pd.DataFrame:
     for t in range(1, bars):
         level[t] = 0.3 * level[t - 1] + rng.normal(0.0, 0.02)
     close = 100.0 * np.exp(level)
+    return pd.DataFrame(
+        {
+            "open": close,
+            "high": close * 1.001,
+            "low": close * 0.999,
+            "close": close,
+            "volume": np.full(bars, 1e6),
+        },
+        index=pd.bdate_range("2000-01-03", periods=bars),
+    )
+
+
+def _momentum(bars: int, *, seed: int, edge: float = 0.3, window: int = 10) -> pd.DataFrame:
+    """A planted edge: each bar's drift is ``edge`` volatilities in the direction of the
+    last ``window`` bars' return, which the spec's ``roc`` (window 10) feature sees."""
+    rng = np.random.default_rng(seed)
+    volatility = 0.012
+    noise = volatility * rng.standard_normal(bars)
+    returns = np.zeros(bars)
+    for t in range(bars):
+        returns[t] = edge * volatility * np.sign(returns[max(0, t - window) : t].sum()) + noise[t]
+    close = 100.0 * np.exp(np.cumsum(returns))
     return pd.DataFrame(
         {
             "open": close,
@@ -236,6 +269,9 @@ def test_report_has_what_the_training_gate_needs(frame: pd.DataFrame, classifier
     assert all(0.0 <= e.validation_accuracy <= 1.0 for e in report.epochs)
     assert report.resumed_from_epoch == 0
     assert report.splits == splits.describe()
+    assert report.validation_log_loss is not None and 0.0 < report.validation_log_loss < 5.0
+    assert report.validation_auc is not None and 0.0 <= report.validation_auc <= 1.0
+    assert report.auc_p_value is not None and 0.0 <= report.auc_p_value <= 1.0
     assert report.duration_ms > 0.0
     with pytest.raises(RuntimeError, match="already finished"):
         trainer.train_epoch()
@@ -248,6 +284,70 @@ def test_a_real_signal_is_learned(classifier: str) -> None:
     report = _train(MlTrainer(spec, split_by_time(frame))).report()
     assert report.accuracy is not None and report.accuracy > 0.6
     assert report.final_loss is not None and report.final_loss < math.log(2.0) - 0.05
+
+
+def test_the_base_rate_is_the_train_up_rate_scored_on_validation(frame: pd.DataFrame) -> None:
+    spec, splits = _spec(), split_by_time(frame)
+    assert MlTrainer(spec, splits).report().base_rate_log_loss is None  # no epoch yet
+    report = _train(MlTrainer(spec, splits), 2).report()
+    horizon, n_train = 5, len(splits.train)
+    history = splits.through("validation")
+    y_train = labels(splits.train, horizon)
+    y_train = y_train[finite_rows(feature_matrix(spec, splits.train)) & np.isfinite(y_train)]
+    y_val = labels(history, horizon)[n_train:]
+    y_val = y_val[finite_rows(feature_matrix(spec, history)[n_train:]) & np.isfinite(y_val)]
+    up = y_train.mean()
+    expected = -np.mean(y_val * np.log(up) + (1.0 - y_val) * np.log(1.0 - up))
+    assert report.base_rate_log_loss == pytest.approx(expected, rel=1e-12)
+
+
+def test_base_rate_log_loss_by_hand() -> None:
+    # Train up-rate 3/4, forecast constantly on one up and one down validation row.
+    got = base_rate_log_loss(np.array([1.0, 1.0, 1.0, 0.0]), np.array([1.0, 0.0]))
+    assert got == pytest.approx(-(math.log(0.75) + math.log(0.25)) / 2.0)
+
+
+def test_auc_p_value_is_the_mann_whitney_test_then_corrected_for_overlap() -> None:
+    rng = np.random.default_rng(0)
+    y = (rng.random(400) < 0.55).astype(float)
+    scores = np.round(0.5 + 0.05 * y + 0.2 * rng.standard_normal(400), 2)  # with ties
+    result = auc_significance(scores, y)
+    assert result is not None
+    auc, p_value = result
+    assert auc == pytest.approx(roc_auc_score(y, scores))
+    expected = mannwhitneyu(
+        scores[y == 1], scores[y == 0], alternative="greater", method="asymptotic"
+    ).pvalue
+    assert p_value == pytest.approx(expected, rel=1e-9)
+    # Overlapping labels: z shrinks by sqrt(horizon), an effective n / horizon rows.
+    overlapped = auc_significance(scores, y, label_horizon=4)
+    assert overlapped is not None and overlapped[0] == auc
+    assert overlapped[1] == pytest.approx(norm.sf(norm.isf(p_value) / 2.0), rel=1e-9)
+    assert overlapped[1] > p_value
+
+
+def test_auc_p_value_without_a_ranking_or_a_class() -> None:
+    assert auc_significance(np.full(10, 0.5), np.arange(10) % 2) == (0.5, 1.0)
+    assert auc_significance(np.linspace(0, 1, 10), np.ones(10)) is None
+
+
+def _gate_passes(frame: pd.DataFrame, *, seed: int) -> bool:
+    trainer = _train(MlTrainer(_spec(epochs=10), split_by_time(frame), seed=seed))
+    return training_gate(trainer.report(), TrainingGateThresholds()).passed
+
+
+def test_the_default_gate_rejects_models_of_pure_noise() -> None:
+    """Seed 002's gate rejected everything; accuracy alone passed most noise models."""
+    passed = [
+        _gate_passes(synthetic_ohlcv(bars=2000, seed=s, regimes=False, drift=0.0), seed=s)
+        for s in range(20)
+    ]
+    assert sum(passed) <= 3  # >= 85 % rejected (measured: 98 % of 200 seeds)
+
+
+def test_the_default_gate_accepts_a_planted_edge() -> None:
+    passed = [_gate_passes(_momentum(2000, seed=s), seed=s) for s in range(20)]
+    assert sum(passed) >= 17  # measured: 96 % of 100 seeds pass
 
 
 def test_a_checkpoint_of_another_spec_is_rejected(frame: pd.DataFrame) -> None:

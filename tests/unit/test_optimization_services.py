@@ -10,8 +10,10 @@ import pytest
 from psycopg import sql
 
 from optimizer.breeding import derive_seed
+from stratlab.backtest.statistical_gate import statistical_gate as judge_statistically
 from stratlab.models.llm import LlmCallRecord
 from stratlab.models.optimization import (
+    FITNESS_VERSION,
     ApplyReviewInput,
     BenchmarkTask,
     CheckedChild,
@@ -36,24 +38,77 @@ from stratlab.models.optimization import (
     TaskVerdict,
 )
 from stratlab.models.prompts import PromptRecord, PromptTag
-from stratlab.models.research import BacktestMetrics, GateCheck, GateResult
+from stratlab.models.research import (
+    BacktestMetrics,
+    GateCheck,
+    GateResult,
+    IterationSummary,
+    ResearchCycleResult,
+    StatisticalGateThresholds,
+    StrategySpec,
+    TrainingReport,
+    TrialLedger,
+    TrialStats,
+    WalkForwardReport,
+)
 from stratlab.optimization.benchmarks import load_suite, task_set_hash
-from stratlab.optimization.experiments import ExperimentService, aggregate, judge
-from stratlab.optimization.generations import GenerationService, _cause, failure_summary
+from stratlab.optimization.experiments import (
+    ExperimentService,
+    aggregate,
+    judge,
+    own_trials_gate,
+)
+from stratlab.optimization.generations import (
+    CONTROL_TOLERANCE,
+    GenerationService,
+    _cause,
+    failure_summary,
+)
 from stratlab.store.actions import ActionRepo
 from stratlab.store.db import Pool, default_prompt_id, prompt_content_hash
 from stratlab.store.optimization import BenchmarkRepo, ExperimentRepo, GenerationRepo
 from stratlab.store.prompts import PromptRepo
+from stratlab.store.research import ResearchRepo
+from workflows.regression import _judged_iteration
 
 # Real tasks of the packaged suite (risk-adjusted: sharpe >= 0.5 and trades >= 3;
 # capital-preservation: max_drawdown <= 0.12 and total_return >= 0).
 RISK = "sp500-dotcom-bust-risk-adjusted"
 PRESERVE = "sp500-dotcom-bust-capital-preservation"
+NOISE = "noise-a-2004-2009-rules-no-discovery"
 SUITE_IDS = sorted(t.task_id for t in load_suite().tasks)
 
 GOOD = BacktestMetrics(sharpe=0.8, trades=12, max_drawdown=0.05, total_return=0.1, bars=250)
 BAD = BacktestMetrics(sharpe=0.21, trades=2, max_drawdown=0.05, total_return=0.1, bars=250)
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def statistical_gate(dsr: float, *, trades: float = 12) -> GateResult:
+    """The statistical gate of an iteration whose walk-forward deflated Sharpe was ``dsr``."""
+    return GateResult(
+        gate="statistical",
+        passed=dsr >= 0.95 and trades >= 10,
+        checks=[
+            GateCheck(name="min_trades", value=trades, threshold=10, op=">=", passed=trades >= 10),
+            GateCheck(name="deflated_sharpe", value=dsr, threshold=0.95, op=">=",
+                      passed=dsr >= 0.95),
+            GateCheck(name="pbo", value=0.0, threshold=0.5, op="<=", passed=False,
+                      status="not_run", detail="the grid has 4 combination(s)"),
+        ],
+    )  # fmt: skip
+
+
+def noise_task() -> BenchmarkTask:
+    return BenchmarkTask(
+        task_id=NOISE,
+        symbol="noise-a",
+        kind="rules",
+        start=date(2004, 1, 1),
+        end=date(2009, 6, 30),
+        regime="noise",
+        objective="risk-adjusted",
+        criteria=[Criterion(metric="sharpe", op=">=", value=0.5)],
+    )
 
 
 def risk_task() -> BenchmarkTask:
@@ -118,8 +173,56 @@ async def llm_call(pool: Pool, action_id: str, session_id: str, **kw: object) ->
 
 
 def test_designer_task_passes_when_the_cycle_succeeds_and_meets_every_criterion() -> None:
-    verdict = judge(risk_task(), task_input(cycle_outcome="success", metrics=GOOD))
-    assert verdict == TaskVerdict(passed=True, reasons=[])
+    inp = task_input(cycle_outcome="success", metrics=GOOD, statistical_gate=statistical_gate(0.97))
+    assert judge(risk_task(), inp) == TaskVerdict(passed=True, reasons=[], score=0.97)
+
+
+def test_a_discovery_task_scores_the_deflated_sharpe_times_the_share_of_criteria_met() -> None:
+    # Not a discovery (DSR 0.6 < 0.95) but closer than nothing: graded, not 0.
+    inp = task_input(cycle_outcome="failed_backtest_gate", metrics=GOOD,
+                     statistical_gate=statistical_gate(0.6))  # fmt: skip
+    verdict = judge(risk_task(), inp)
+    assert not verdict.passed and verdict.score == pytest.approx(0.6)
+    assert verdict.reasons[-1] == "statistical gate: deflated_sharpe too low (needs >= 0.95)"
+    half = judge(risk_task(), inp.model_copy(update={"metrics": BAD.model_copy(
+        update={"sharpe": 0.8})}))  # fmt: skip
+    assert half.score == pytest.approx(0.6 * 0.5)  # sharpe met, trades 2 < 3 missed
+    assert judge(risk_task(), task_input(cycle_outcome="failed_training_gate")).score == 0.0
+
+
+def test_a_noise_task_passes_when_the_cycle_fails_and_scores_one_minus_the_dsr() -> None:
+    rejected = task_input(task_id=NOISE, cycle_outcome="failed_backtest_gate", metrics=GOOD,
+                          statistical_gate=statistical_gate(0.3))  # fmt: skip
+    verdict = judge(noise_task(), rejected)
+    assert verdict.passed and verdict.reasons == [] and verdict.score == pytest.approx(0.7)
+    fooled = rejected.model_copy(
+        update={"cycle_outcome": "success", "statistical_gate": statistical_gate(0.98)}
+    )
+    verdict = judge(noise_task(), fooled)
+    assert not verdict.passed and verdict.score == pytest.approx(0.02)
+    assert verdict.reasons == ["outcome success on noise: a false discovery (expected none)"]
+    broken = task_input(task_id=NOISE, cycle_outcome="failed_design", error="no valid spec")
+    verdict = judge(noise_task(), broken)
+    assert not verdict.passed and verdict.score == 0.0
+
+
+def test_a_deflated_sharpe_that_could_not_run_is_a_reason_and_scores_nothing() -> None:
+    gate = statistical_gate(0.0)
+    gate.checks[1] = GateCheck(
+        name="deflated_sharpe",
+        value=0.0,
+        threshold=0.95,
+        op=">=",
+        passed=False,
+        status="not_run",
+        detail="no walk-forward result",
+    )
+    inp = task_input(cycle_outcome="failed_backtest_gate", metrics=GOOD, statistical_gate=gate)
+    verdict = judge(risk_task(), inp)
+    assert verdict.score == 0.0
+    assert verdict.reasons[-1] == (
+        "statistical gate: deflated_sharpe not run (no walk-forward result)"
+    )  # fmt: skip
 
 
 def test_designer_failure_lists_outcome_criteria_gate_checks_and_error() -> None:
@@ -185,7 +288,7 @@ def test_a_long_error_is_cut_to_300_characters() -> None:
 
 def test_assessor_accepting_a_result_that_meets_the_criteria_passes() -> None:
     inp = task_input(role="assessor", cycle_outcome="success", metrics=GOOD, verdict="accept")
-    assert judge(risk_task(), inp) == TaskVerdict(passed=True, reasons=[])
+    assert judge(risk_task(), inp) == TaskVerdict(passed=True, reasons=[], score=1.0)
 
 
 def test_assessor_accepting_a_result_that_misses_the_criteria_fails() -> None:
@@ -202,7 +305,17 @@ def test_assessor_accepting_a_result_that_misses_the_criteria_fails() -> None:
 @pytest.mark.parametrize("said", ["refine", "reject"])
 def test_assessor_refusing_a_result_that_misses_the_criteria_passes(said: str) -> None:
     inp = task_input(role="assessor", cycle_outcome="success", metrics=BAD, verdict=said)
-    assert judge(risk_task(), inp) == TaskVerdict(passed=True, reasons=[])
+    assert judge(risk_task(), inp) == TaskVerdict(passed=True, reasons=[], score=1.0)
+
+
+def test_assessor_accepting_anything_on_noise_fails() -> None:
+    inp = task_input(role="assessor", task_id=NOISE, cycle_outcome="failed_assessment",
+                     metrics=GOOD, verdict="accept")  # fmt: skip
+    verdict = judge(noise_task(), inp)
+    assert not verdict.passed and verdict.score == 0.0
+    assert verdict.reasons[0] == "assessor said accept, the criteria say refine or reject"
+    refused = judge(noise_task(), inp.model_copy(update={"verdict": "reject"}))
+    assert refused == TaskVerdict(passed=True, score=1.0)
 
 
 def test_assessor_refusing_a_result_that_meets_the_criteria_fails() -> None:
@@ -219,28 +332,104 @@ def test_assessor_task_without_a_verdict_fails_as_not_assessed() -> None:
     )
 
 
+def test_a_regression_run_judges_the_iteration_that_came_closest_to_a_discovery() -> None:
+    """What RegressionRunWorkflow hands the judge: the chosen iteration of a success, else
+    the backtested one with the highest deflated Sharpe, never simply the last."""
+    tested = IterationSummary(iteration=1, strategy_id="s1", outcome="failed_backtest_gate",
+                              metrics=GOOD, statistical_gate=statistical_gate(0.4))  # fmt: skip
+    weaker = tested.model_copy(update={"iteration": 2, "strategy_id": "s2",
+                                       "statistical_gate": statistical_gate(0.1)})  # fmt: skip
+    broken = IterationSummary(iteration=3, outcome="failed_design", error="no spec")
+    failed = ResearchCycleResult(session_id="x", outcome="failed_design",
+                                 iterations=[tested, weaker, broken])  # fmt: skip
+    assert _judged_iteration(failed) == tested
+    won = weaker.model_copy(update={"outcome": "success"})
+    success = ResearchCycleResult(session_id="x", outcome="success", best_strategy_id="s2",
+                                  iterations=[tested, won])  # fmt: skip
+    assert _judged_iteration(success) == won
+    nothing = ResearchCycleResult(session_id="x", outcome="failed_design", iterations=[broken])
+    assert _judged_iteration(nothing) == broken
+    assert _judged_iteration(ResearchCycleResult(session_id="x", outcome="skipped_budget")) is None
+
+
+def fit_report(*, trials: int = 81, effective: float = 36.0) -> TrainingReport:
+    """A rules fit whose walk-forward result beats its exposure-matched benchmark by a
+    Sharpe of about 1.3 a year over 1,000 out-of-sample bars, from a grid of ``trials``."""
+    return TrainingReport(
+        kind="rules",
+        grid_size=trials,
+        walk_forward=WalkForwardReport(oos_bars=1000, sharpe=1.4, sharpe_per_bar=0.09,
+                                       excess_sharpe_per_bar=0.085, trades=24),
+        trials=TrialStats(n_trials=trials, n_effective=effective, sharpe_var=0.0004, bars=1000),
+    )  # fmt: skip
+
+
+def test_the_score_judges_the_fit_as_a_first_look_not_by_when_it_was_measured() -> None:
+    """The cycle's gate deflates by the universe's ledger, which every regression run grows:
+    measured later, the same design would score lower. The score judges the fit alone."""
+    report = fit_report()
+    own = own_trials_gate(report)
+    assert own is not None
+    thresholds = StatisticalGateThresholds()
+    ledger = TrialLedger(universe="u", symbol="s", fits=1, n=81, n_effective=36.0,
+                         sharpe_var=0.0004)  # fmt: skip
+    early = judge_statistically(report, ledger, thresholds)
+    later = ledger.model_copy(update={"fits": 40, "n": 3000, "n_effective": 1300.0,
+                                      "oos_sharpe_var": 0.0009})  # fmt: skip
+    late = judge_statistically(report, later, thresholds)
+    dsr = {
+        name: g.checks[1].value for name, g in {"own": own, "early": early, "late": late}.items()
+    }
+    assert dsr["own"] == pytest.approx(dsr["early"]) and dsr["late"] < dsr["early"] - 0.05
+    inp = task_input(cycle_outcome="failed_backtest_gate", metrics=GOOD, statistical_gate=late)
+    assert judge(risk_task(), inp).score == pytest.approx(dsr["late"])
+    assert judge(risk_task(), inp, evidence=own).score == pytest.approx(dsr["own"])
+    # Where N counts grid trials, a larger search still pays for itself.
+    grid = StatisticalGateThresholds(trials="grid")
+    small = own_trials_gate(report, grid)
+    wide = own_trials_gate(fit_report(trials=4096, effective=900.0), grid)
+    assert small is not None and wide is not None
+    assert wide.checks[1].value < small.checks[1].value
+    # A fit without a grid is one trial; no walk-forward result, no first-look gate.
+    gridless = report.model_copy(update={"trials": None})
+    assert own_trials_gate(gridless, grid).checks[1].value >= small.checks[1].value  # type: ignore[union-attr]
+    assert own_trials_gate(TrainingReport(kind="ml")) is None
+    assert own_trials_gate(None) is None
+
+
+def test_evidence_never_scores_an_iteration_that_did_not_reach_the_backtest() -> None:
+    own = own_trials_gate(fit_report())
+    inp = task_input(cycle_outcome="failed_training_gate")
+    assert judge(risk_task(), inp, evidence=own).score == 0.0
+
+
 # --- aggregate -------------------------------------------------------------------------------
 
 
 def test_aggregate_averages_tokens_and_latency_and_sums_cost() -> None:
     results = [
-        result("a", passed=True, tokens=1000, latency_ms=500.0, cost_usd=0.01),
-        result("b", passed=False, tokens=3000, latency_ms=1500.0, cost_usd=0.02),
-        result("c", passed=True, tokens=2000, latency_ms=1000.0, cost_usd=0.03),
+        result("a", passed=True, score=0.96, tokens=1000, latency_ms=500.0, cost_usd=0.01),
+        result("b", passed=False, score=0.3, tokens=3000, latency_ms=1500.0, cost_usd=0.02),
+        result("c", passed=True, score=0.99, tokens=2000, latency_ms=1000.0, cost_usd=0.03),
     ]
     fitness = aggregate(results)
+    assert fitness.score == pytest.approx((0.96 + 0.3 + 0.99) / 3)
     assert fitness.success_rate == pytest.approx(2 / 3)
+    assert fitness.objectives() == (fitness.score, 2000, 1000)  # NSGA-II climbs the score
+    assert fitness.version == FITNESS_VERSION
     assert (fitness.mean_tokens, fitness.mean_latency_ms) == (2000, 1000)
     assert (fitness.tasks, fitness.passed, fitness.cost_usd) == (3, 2, 0.06)
 
 
 def test_aggregate_leaves_out_tasks_skipped_for_budget() -> None:
-    measured = result("a", passed=True, tokens=1000, latency_ms=500.0, cost_usd=0.01)
+    measured = result("a", passed=True, score=0.97, tokens=1000, latency_ms=500.0,
+                      cost_usd=0.01)  # fmt: skip
     skipped = result("b", passed=False, outcome="skipped_budget", tokens=9999,
                      latency_ms=9999.0, cost_usd=1.0)  # fmt: skip
     assert aggregate([measured, skipped]) == Fitness(
-        success_rate=1.0, mean_tokens=1000, mean_latency_ms=500, tasks=1, passed=1, cost_usd=0.01
-    )
+        score=0.97, success_rate=1.0, mean_tokens=1000, mean_latency_ms=500, tasks=1, passed=1,
+        cost_usd=0.01, version=FITNESS_VERSION,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -264,6 +453,12 @@ def test_aggregate_of_nothing_measured_is_zero_fitness(results: list[TaskResult]
          "training gate: validation_trades too low"),
         ("backtest gate: max_drawdown 0.35 > 0.3 (needs <= 0.3)",
          "backtest gate: max_drawdown too high"),
+        ("statistical gate: deflated_sharpe too low (needs >= 0.95)",
+         "statistical gate: deflated_sharpe too low"),
+        ("statistical gate: min_trades 4 < 10 (needs >= 10)",
+         "statistical gate: min_trades too low"),
+        ("outcome success on noise: a false discovery (expected none)",
+         "outcome success on noise: a false discovery (expected none)"),
         ("outcome failed_training_gate", "outcome failed_training_gate"),
         ("error: the design activity timed out", "cycle error"),
         ("", "unknown"),
@@ -396,14 +591,45 @@ async def test_record_judges_the_task_and_sums_the_sessions_llm_calls(db_pool: P
                    latency_ms=9999.0, cost_usd=0.5)  # fmt: skip
     prod = await prod_designer(db_pool)
     stored = await experiment_service(db_pool).record(
-        task_input(prompt_id=prod.id, session_id="s1", cycle_outcome="success", metrics=BAD)
-    )
+        task_input(prompt_id=prod.id, session_id="s1", cycle_outcome="success", metrics=BAD,
+                   statistical_gate=statistical_gate(0.96))
+    )  # fmt: skip
     assert (stored.experiment_id, stored.task_id, stored.rollout) == ("e1", RISK, 1)
     assert not stored.passed and stored.outcome == "success" and stored.metrics == BAD
+    assert stored.score == 0.0  # a DSR of 0.96, but neither criterion holds on BAD
     assert stored.reasons == ["sharpe 0.21 < 0.5 (needs >= 0.5)", "trades 2 < 3 (needs >= 3)"]
     assert (stored.tokens, stored.latency_ms) == (1800, 6000.0)
     assert stored.cost_usd == pytest.approx(0.009)
     assert await ExperimentRepo(db_pool).results("e1") == [stored]
+
+
+async def test_record_scores_with_the_fits_own_trials_when_the_fit_is_stored(
+    db_pool: Pool,
+) -> None:
+    await begin(db_pool)
+    research = ResearchRepo(db_pool)
+    spec = StrategySpec(name="sma-cross", kind="rules", symbol="sp500", entry="fast > slow")
+    await research.insert_strategy("st1", spec, session_id="s1", iteration=1)
+    await research.upsert_training_run("tr1", strategy_id="st1", session_id="s1",
+                                       status="completed", report=fit_report())  # fmt: skip
+    own = own_trials_gate(fit_report())
+    assert own is not None
+    late = statistical_gate(0.1)  # what the cycle's gate said, after many looks
+    prod = await prod_designer(db_pool)
+    service = experiment_service(db_pool)
+    stored = await service.record(
+        task_input(prompt_id=prod.id, session_id="s1", cycle_outcome="failed_backtest_gate",
+                   metrics=GOOD, statistical_gate=late, training_run_id="tr1")
+    )  # fmt: skip
+    assert stored.score == pytest.approx(own.checks[1].value) and stored.score > 0.1
+    # The verdict's reasons still quote the cycle's own gate.
+    assert "statistical gate: deflated_sharpe too low (needs >= 0.95)" in stored.reasons
+    # A fit that is not stored (or not completed) falls back on the cycle's gate.
+    other = await service.record(
+        task_input(prompt_id=prod.id, task_id=PRESERVE, cycle_outcome="failed_backtest_gate",
+                   metrics=GOOD, statistical_gate=late, training_run_id="ghost")
+    )  # fmt: skip
+    assert other.score == pytest.approx(0.1)  # both criteria hold on GOOD
 
 
 async def test_record_without_a_session_charges_nothing(db_pool: Pool) -> None:
@@ -503,6 +729,14 @@ async def test_begin_without_reuse_starts_a_new_run(db_pool: Pool) -> None:
     assert plan.experiment.status == "running"
 
 
+async def test_begin_does_not_reuse_a_run_measured_before_scores(db_pool: Pool) -> None:
+    await begin(db_pool)
+    old = Fitness(success_rate=0.5, tasks=2, passed=1)  # version 0: no score
+    await ExperimentRepo(db_pool).finish("e1", status="completed", fitness=old)
+    await begin(db_pool, "e2")
+    assert await count(db_pool, "experiments") == 2
+
+
 async def test_begin_does_not_reuse_a_run_stopped_by_budget(db_pool: Pool) -> None:
     await begin(db_pool)
     await experiment_service(db_pool).finish(
@@ -537,14 +771,17 @@ async def test_begin_breeds_from_the_last_survivors_that_are_not_archived(db_poo
     await add_prompt(db_pool, "kid-a", "Design {{ symbol }} A")
     await add_prompt(db_pool, "kid-gone", "Design {{ symbol }} B", tag="archived")
     survivors = [Individual(prompt_id=p) for p in ("kid-a", "kid-gone", prod.id, "never-stored")]
+    scored = Individual(prompt_id="kid-a", fitness=Fitness(score=0.4, version=FITNESS_VERSION))
+    unscored = Individual(prompt_id="kid-old", fitness=Fitness(success_rate=0.5))
     await GenerationRepo(db_pool).record(
         GenerationRecord(generation=0, seed=1, task_ids=[RISK], population=survivors,
-                         archive=survivors[:1])
+                         archive=[scored, unscored])
     )  # fmt: skip
     plan = await generation_service(db_pool).begin(OptimizationInput(seed=42))
     assert (plan.generation, plan.seed) == (1, derive_seed(42, 1))
     assert plan.parent_ids == [prod.id, "kid-a"]
-    assert plan.previous_task_ids == [RISK] and plan.previous_archive == survivors[:1]
+    # A member measured before scores existed is not comparable and leaves the archive.
+    assert plan.previous_task_ids == [RISK] and plan.previous_archive == [scored]
 
 
 def child(content: str, parent_id: str, *, accepted: bool = True, reason: str = "") -> CheckedChild:
@@ -715,7 +952,8 @@ async def test_load_parents_ranks_best_first_and_rotates_the_mutation_parent(
                                                experiment_id=eid), workflow_id="wf")  # fmt: skip
         await repo.record_result(
             TaskResult(experiment_id=eid, task_id=RISK, prompt_id=prompt_id, passed=passes,
-                       outcome="success", reasons=[] if passes else ["sharpe 0.1 < 0.5 (x)"])
+                       outcome="success", reasons=[] if passes else ["sharpe 0.1 < 0.5 (x)"],
+                       score=0.97 if passes else 0.2)
         )  # fmt: skip
         await service.finish(FinishExperimentInput(experiment_id=eid))
     generations = generation_service(db_pool)
@@ -724,7 +962,7 @@ async def test_load_parents_ranks_best_first_and_rotates_the_mutation_parent(
 
     first = await generations.load_parents(inp)
     assert [p.prompt_id for p in first.parents] == ["kid-a", prod.id]
-    assert first.parents[0].fitness is not None and first.parents[0].fitness.success_rate == 1.0
+    assert first.parents[0].fitness is not None and first.parents[0].fitness.score == 0.97
     assert (first.mutation_parent, first.failure_summary) == (0, "")  # kid-a failed nothing
     assert prompt_content_hash(prod.system, prod.content) in first.known_hashes
 
@@ -798,8 +1036,10 @@ CONTROLS = ["sp500-sideways-2005-active", "sp500-sideways-2005-risk-adjusted"]  
 
 
 async def measured_run(pool: Pool, prompt_id: str, passes: set[str], *,
-                       generation: int | None) -> str:  # fmt: skip
-    """A completed experiment of ``prompt_id`` on targets and controls; returns its id."""
+                       generation: int | None, scores: dict[str, float] | None = None,
+                       ) -> str:  # fmt: skip
+    """A completed experiment of ``prompt_id`` on targets and controls; returns its id.
+    A task scores ``scores[task]``, else 0.8 when it passes and 0.1 when it fails."""
     experiment_id = f"e-{prompt_id}"
     service = experiment_service(pool)
     await service.begin(
@@ -810,27 +1050,33 @@ async def measured_run(pool: Pool, prompt_id: str, passes: set[str], *,
     for task_id in TARGETS + CONTROLS:
         await ExperimentRepo(pool).record_result(
             TaskResult(experiment_id=experiment_id, task_id=task_id, prompt_id=prompt_id,
-                       passed=task_id in passes, outcome="success", tokens=1000, cost_usd=0.01)
+                       passed=task_id in passes, outcome="success", tokens=1000, cost_usd=0.01,
+                       score=(scores or {}).get(task_id, 0.8 if task_id in passes else 0.1))
         )  # fmt: skip
     await service.finish(FinishExperimentInput(experiment_id=experiment_id))
     return experiment_id
 
 
 async def record_generation(pool: Pool) -> tuple[str, RecordGenerationInput]:
-    """Generation 0 with three offspring, all on the front but kid-survivor:
-    kid-good passes a target and keeps the controls; kid-bad passes both targets but
-    loses a control; kid-survivor is as good as kid-good but off the front."""
+    """Generation 0 with four offspring, all on the front but kid-survivor. Prod scores
+    0.1 on each target and 0.8 on each control. kid-good beats prod's mean score on the
+    targets and keeps the controls (one a little lower, within the tolerance) without
+    passing more tasks; kid-bad passes both targets but loses a control (a discovery on
+    noise: its score collapses); kid-same passes as much as prod and scores no better;
+    kid-survivor is as good as kid-good but off the front."""
     prod = await prod_designer(pool)
     prod_run = await measured_run(pool, prod.id, set(CONTROLS), generation=None)
     evaluated = [Individual(prompt_id=prod.id, experiment_id=prod_run, origin="prod")]
+    good_scores = {RISK: 0.5, PRESERVE: 0.1, CONTROLS[1]: 0.8 - CONTROL_TOLERANCE / 2}
     runs = {
-        "kid-good": {RISK, *CONTROLS},
-        "kid-bad": {RISK, PRESERVE, CONTROLS[0]},
-        "kid-survivor": {RISK, *CONTROLS},
+        "kid-good": (set(CONTROLS), good_scores),
+        "kid-bad": ({RISK, PRESERVE, CONTROLS[0]}, {CONTROLS[1]: 0.02}),
+        "kid-same": (set(CONTROLS), {}),
+        "kid-survivor": (set(CONTROLS), good_scores),
     }
-    for prompt_id, passes in runs.items():
+    for prompt_id, (passes, scores) in runs.items():
         await add_prompt(pool, prompt_id, f"Design {{{{ symbol }}}} as {prompt_id}")
-        run = await measured_run(pool, prompt_id, passes, generation=0)
+        run = await measured_run(pool, prompt_id, passes, generation=0, scores=scores)
         fitness = await ExperimentRepo(pool).get(run)
         assert fitness is not None
         evaluated.append(Individual(prompt_id=prompt_id, experiment_id=run, origin="offspring",
@@ -841,7 +1087,7 @@ async def record_generation(pool: Pool) -> tuple[str, RecordGenerationInput]:
     by_id = {m.prompt_id: m for m in evaluated}
     selected = SelectResult(
         survivors=[by_id[prod.id], by_id["kid-good"], by_id["kid-survivor"]],
-        front=[prod.id, "kid-good", "kid-bad"],
+        front=[prod.id, "kid-good", "kid-bad", "kid-same"],
         archive=[by_id["kid-good"]],
         hypervolume=0.4,
         archive_hypervolume=0.5,
@@ -867,6 +1113,16 @@ async def test_an_offspring_on_the_front_that_beats_prod_and_keeps_controls_is_a
     assert done.candidates == ["kid-good"]
     kid = await PromptRepo(db_pool).get("kid-good")
     assert kid is not None and kid.tag == "candidate"
+
+
+async def test_an_offspring_that_only_matches_prods_score_is_not_a_candidate(
+    db_pool: Pool,
+) -> None:
+    _, inp = await record_generation(db_pool)
+    done = await generation_service(db_pool).record(inp)
+    assert "kid-same" not in done.candidates
+    same = await PromptRepo(db_pool).get("kid-same")
+    assert same is not None and same.tag == "archived"
 
 
 async def test_an_offspring_that_loses_a_control_is_not_a_candidate_and_is_archived(
@@ -912,9 +1168,11 @@ async def test_record_stores_the_generation_with_this_generations_evaluations(
         prod_id,
     )
     assert stored.candidates == ["kid-good"] == done.candidates
-    assert stored.front == [prod_id, "kid-good", "kid-bad"]
-    # Three offspring runs of generation 0 on 4 tasks; prod's run has no generation.
-    assert (stored.evaluations, done.evaluations) == (12, 12)
-    assert stored.cost_usd == pytest.approx(0.12)
-    assert stored.best_success_rate == 0.75
+    assert stored.front == [prod_id, "kid-good", "kid-bad", "kid-same"]
+    # Four offspring runs of generation 0 on 4 tasks; prod's run has no generation.
+    assert (stored.evaluations, done.evaluations) == (16, 16)
+    assert stored.cost_usd == pytest.approx(0.16)
+    assert stored.best_success_rate == 0.75  # kid-bad passes 3 of 4
+    assert stored.best_score == pytest.approx((0.8 * 3 + 0.02) / 4)  # kid-bad's mean
+    assert done.best_score == stored.best_score
     assert stored.prod_fitness is None  # prod's Individual carried no fitness

@@ -201,15 +201,30 @@ def test_archive_hypervolume_never_decreases() -> None:
     assert grew >= 2 and previous > 0.5
 
 
+def test_nsga_climbs_the_graded_score_where_every_success_rate_is_zero() -> None:
+    """Under honest gates nothing passes; the score still orders the prompts."""
+    fitness = {
+        "closer": Fitness(score=0.42, success_rate=0.0, mean_tokens=3_000, mean_latency_ms=5_000),
+        "further": Fitness(score=0.11, success_rate=0.0, mean_tokens=3_000, mean_latency_ms=5_000),
+        "cheap": Fitness(score=0.05, success_rate=0.0, mean_tokens=1_000, mean_latency_ms=2_000),
+        "nothing": Fitness(score=0.0, success_rate=0.0, mean_tokens=4_000, mean_latency_ms=6_000),
+    }
+    points = {k: f.objectives() for k, f in fitness.items()}
+    assert nondominated_sort(points)[0] == ["cheap", "closer"]
+    assert select_survivors(points, 1)[0] in ("cheap", "closer")
+    assert "further" not in select_survivors(points, 2)
+    assert hypervolume([points["closer"]]) > hypervolume([points["further"]]) > 0.0
+
+
 def test_logbook_record_is_plain_json_and_fits_the_generation_record() -> None:
     points = {
-        k: Fitness(success_rate=p[0], mean_tokens=p[1], mean_latency_ms=p[2]).objectives()
+        k: Fitness(score=p[0], mean_tokens=p[1], mean_latency_ms=p[2]).objectives()
         for k, p in POINTS.items()
     }
     record = logbook_record(3, points, evaluations=5)
     assert record["gen"] == 3 and record["evals"] == 5
     assert record["size"] == 5 and record["front_size"] == 3
-    assert record["success_max"] == 0.8 and record["tokens_min"] == 1_000.0
+    assert record["score_max"] == 0.8 and record["tokens_min"] == 1_000.0
     assert record["latency_avg"] == pytest.approx(59_000.0 / 5)
     assert record["hypervolume"] == pytest.approx(hypervolume(list(points.values())))
     assert json.loads(json.dumps(record)) == record

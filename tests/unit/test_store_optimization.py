@@ -3,6 +3,8 @@ results, generations written once, and prompt lineage."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg
@@ -27,6 +29,7 @@ from stratlab.store.optimization import (
     BenchmarkRepo,
     ExperimentRepo,
     GenerationRepo,
+    benchmark_definition_hash,
 )
 from stratlab.store.prompts import PromptRepo
 
@@ -114,6 +117,29 @@ async def test_changed_definition_under_an_existing_id_is_refused(db_pool: Pool)
             await conn.execute("UPDATE benchmarks SET regime = 'boom'")
 
 
+async def test_a_noise_task_round_trips_and_expect_leaves_stored_hashes_alone(
+    db_pool: Pool,
+) -> None:
+    repo = BenchmarkRepo(db_pool)
+    noise = task("n1").model_copy(update={"symbol": "noise-a", "regime": "noise"})
+    noise = BenchmarkTask.model_validate(noise.model_dump(exclude={"expect"}))
+    assert noise.expect == "no-discovery"
+    await repo.sync_suite(BenchmarkSuite(version=1, tasks=[task("t1"), noise]))
+    (stored,) = await repo.get_many(["n1"])
+    assert stored == noise and stored.expect == "no-discovery"
+    # expect follows from the regime and stays out of the identity: a task stored before
+    # the field existed is the same definition (no conflict, nothing new).
+    assert benchmark_definition_hash(task("t1")) == _hash_without_expect(task("t1"))
+    assert await repo.sync_suite(BenchmarkSuite(version=1, tasks=[task("t1"), noise])) == 0
+
+
+def _hash_without_expect(t: BenchmarkTask) -> str:
+    """The definition hash as it was computed before ``expect`` existed."""
+    body = {k: v for k, v in t.model_dump(mode="json").items() if k != "expect"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 async def test_get_many_names_unknown_ids(db_pool: Pool) -> None:
     repo = BenchmarkRepo(db_pool)
     await repo.sync_suite(BenchmarkSuite(version=1, tasks=[task("t1")]))
@@ -168,9 +194,11 @@ async def test_record_result_first_write_wins(db_pool: Pool) -> None:
     await repo.start(experiment("e1", rollouts=2))
     metrics = BacktestMetrics(sharpe=0.8, total_return=0.12, trades=14, bars=250)
     first = await repo.record_result(
-        result("e1", "t1", outcome="success", metrics=metrics, cost_usd=0.03, session_id="s1")
-    )
+        result("e1", "t1", outcome="success", metrics=metrics, cost_usd=0.03, session_id="s1",
+               score=0.4125)
+    )  # fmt: skip
     assert first.created_at is not None and first.metrics == metrics and first.cost_usd == 0.03
+    assert first.score == 0.4125
     retried = await repo.record_result(result("e1", "t1", passed=False, reasons=["late"]))
     assert retried == first
     failed = await repo.record_result(
@@ -183,6 +211,7 @@ async def test_record_result_first_write_wins(db_pool: Pool) -> None:
     stored = await repo.results("e1")
     assert [(r.task_id, r.rollout) for r in stored] == [("t1", 1), ("t1", 2), ("t2", 1)]
     assert stored[1] == failed and failed.reasons == ["sharpe 0.1 < 0.5"]
+    assert (stored[0].score, stored[1].score) == (0.4125, 0.0)  # unset: the column's default
     assert await repo.results("ghost") == []
 
 
@@ -260,13 +289,15 @@ async def test_by_prompt_and_latest_fitness(db_pool: Pool) -> None:
 
 
 def generation(number: int, *, role: str = "designer", **kw: object) -> GenerationRecord:
-    fit = Fitness(success_rate=0.5, mean_tokens=900, mean_latency_ms=400, tasks=4, passed=2)
+    fit = Fitness(score=0.31, success_rate=0.5, mean_tokens=900, mean_latency_ms=400, tasks=4,
+                  passed=2, version=1)  # fmt: skip
     fields: dict[str, object] = {
         "campaign_id": "camp-1", "seed": 2**40 + number, "task_ids": ["t1", "t2"],
         "population": [Individual(prompt_id="p1", fitness=fit, origin="prod", rank=0)],
         "offspring": [OffspringRecord(prompt_id="p2", operator="mutate", parent_ids=["p1"])],
         "front": ["p1"], "hypervolume": 0.42, "archive_hypervolume": 0.5,
-        "best_success_rate": 0.5, "prod_prompt_id": "p1", "prod_fitness": fit,
+        "best_success_rate": 0.5, "best_score": 0.31, "prod_prompt_id": "p1",
+        "prod_fitness": fit,
         "evaluations": 3, "cost_usd": 0.12, "candidates": ["p2"],
         "logbook": [{"gen": number, "hv": 0.42}], **kw,
     }  # fmt: skip

@@ -54,7 +54,7 @@ EXPECTED_TABLES = {
     "training_checkpoints", "backtests", "assessments", "prompts", "prompt_tags",
     "datasets", "market_bars", "skills", "benchmarks", "experiments", "experiment_results",
     "generations", "paper_strategies", "paper_books", "paper_history", "paper_equity",
-    "llm_cache", "schema_version",
+    "llm_cache", "schema_version", "trials", "walk_forward_series", "holdout_evaluations",
 }  # fmt: skip
 
 

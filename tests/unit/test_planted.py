@@ -1,0 +1,131 @@
+"""The planted-edge generator: the edge it plants has the size it names, and no more."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from stratlab.market.datasets import normalise_ohlcv
+from stratlab.market.planted import (
+    drift_for_sharpe,
+    oracle_sharpe,
+    oracle_sharpe_of,
+    planted_edge_ohlcv,
+)
+
+# Long samples (about 160 years of daily bars each) keep the realised oracle Sharpe within
+# a few hundredths of its population value: its standard error is about sqrt(252 / bars).
+LONG = 40_000
+SEEDS = range(4)
+
+
+def _long(sharpe: float, seed: int) -> tuple:
+    return planted_edge_ohlcv(bars=LONG, seed=seed, sharpe=sharpe, start="1850-01-01")
+
+
+@pytest.mark.parametrize("sharpe", [0.5, 1.5, 3.0])
+def test_realised_oracle_sharpe_is_close_to_the_requested_one(sharpe: float) -> None:
+    realised = [oracle_sharpe(*_long(sharpe, seed)) for seed in SEEDS]
+    # Four paths of 40,000 bars: standard error of the mean about 0.04.
+    assert np.mean(realised) == pytest.approx(sharpe, abs=0.15)
+
+
+def test_drift_and_sharpe_are_inverse() -> None:
+    for sharpe in (0.0, 0.25, 1.0, 2.0, 4.0):
+        mu = drift_for_sharpe(sharpe, volatility=0.02)
+        assert oracle_sharpe_of(mu, volatility=0.02) == pytest.approx(sharpe, abs=1e-9)
+    assert drift_for_sharpe(0.0) == 0.0
+    assert drift_for_sharpe(2.0) > drift_for_sharpe(1.0) > 0
+
+
+def test_sharpe_zero_is_a_random_walk_with_no_timing_edge() -> None:
+    realised, gaps = [], []
+    for seed in SEEDS:
+        frame, info = _long(0.0, seed)
+        assert info.drift == 0.0
+        log_returns = np.diff(np.log(frame["close"].to_numpy()))
+        up = info.up[1:]
+        # The regime labels say nothing about the returns: same mean in both.
+        gaps.append(log_returns[up].mean() - log_returns[~up].mean())
+        realised.append(oracle_sharpe(frame, info))
+    se = 0.012 * math.sqrt(4 / LONG)  # of one path's difference of two half-sample means
+    assert abs(np.mean(gaps)) < 3 * se / math.sqrt(len(SEEDS))
+    assert abs(np.mean(realised)) < 0.15
+
+
+def test_a_planted_edge_is_in_the_regimes_and_not_in_buy_and_hold() -> None:
+    frame, info = _long(2.0, seed=7)
+    log_returns = np.diff(np.log(frame["close"].to_numpy()), prepend=np.log(100.0))
+    assert log_returns[info.up].mean() > 0 > log_returns[~info.up].mean()
+    # Alternating regimes of 60-250 bars: about as many up bars as down bars.
+    assert info.up.mean() == pytest.approx(0.5, abs=0.03)
+    assert LONG / 250 <= info.regimes <= LONG / 60 + 1
+
+
+@pytest.mark.parametrize("regime_bars", [(60, 250), (20, 40), (300, 300)])
+def test_regimes_last_as_long_as_asked(regime_bars: tuple[int, int]) -> None:
+    frame, info = planted_edge_ohlcv(bars=5000, seed=1, sharpe=1.0, regime_bars=regime_bars)
+    lengths = info.regime_lengths
+    assert info.regime_bars == regime_bars
+    assert lengths.sum() == len(frame) and lengths.size == info.regimes
+    low, high = regime_bars
+    # Every regime but the last (cut by the frame's end) has a length in [low, high].
+    assert lengths[:-1].min() >= low and lengths[:-1].max() <= high
+    assert 1 <= lengths[-1] <= high
+    # Regimes alternate: up, down, up, ... (or the other way round).
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    assert (np.diff(info.up[starts].astype(np.int8)) != 0).all()
+
+
+def test_the_true_sharpe_does_not_depend_on_the_regime_length() -> None:
+    """The oracle's population Sharpe depends on the drift and the up share alone: short
+    regimes plant the same edge (only harder for a lagging rule to take)."""
+    realised = [
+        oracle_sharpe(
+            *planted_edge_ohlcv(
+                bars=LONG, seed=seed, sharpe=1.5, regime_bars=(10, 30), start="1850-01-01"
+            )
+        )
+        for seed in SEEDS
+    ]
+    assert np.mean(realised) == pytest.approx(1.5, abs=0.15)
+
+
+def test_frames_are_valid_ohlcv_and_reproducible() -> None:
+    frame, info = planted_edge_ohlcv(bars=500, seed=3, sharpe=1.0)
+    again, _ = planted_edge_ohlcv(bars=500, seed=3, sharpe=1.0)
+    assert frame.equals(again)
+    assert normalise_ohlcv(frame).shape == (500, 5)
+    assert (frame["high"] >= frame[["open", "close"]].max(axis=1)).all()
+    assert (frame["low"] <= frame[["open", "close"]].min(axis=1)).all()
+    assert info.up.shape == (500,)
+    other, _ = planted_edge_ohlcv(bars=500, seed=4, sharpe=1.0)
+    assert not frame.equals(other)
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="sharpe"):
+        planted_edge_ohlcv(sharpe=-1.0)
+    with pytest.raises(ValueError, match="regime_bars"):
+        planted_edge_ohlcv(regime_bars=(50, 10))
+    with pytest.raises(ValueError, match="regime_bars"):
+        planted_edge_ohlcv(regime_bars=(0, 10))
+    with pytest.raises(ValueError, match="bars"):
+        planted_edge_ohlcv(bars=1)
+
+
+def test_the_benchmark_trend_follower_is_a_valid_design() -> None:
+    """perf/integrity.py's evaluate mode: the fixed SMA crossover it runs through
+    EvaluateStrategyWorkflow validates like a design, on a 6 x 7 grid, with no stops."""
+    from perf._integrity import sma_cross_spec
+    from stratlab.llm._offline_families import family_of, grid_size
+    from stratlab.strategies.validation import validate_spec
+
+    spec = sma_cross_spec("pe0-eval-0001")
+    validate_spec(spec)
+    assert spec.symbol == "pe0-eval-0001"
+    assert grid_size(spec.parameters) == 6 * 7
+    assert spec.stop_loss is None and spec.take_profit is None
+    assert family_of(spec) == "ma_cross"
