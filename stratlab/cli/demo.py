@@ -125,7 +125,7 @@ def _gates_text(
         if gate is None:
             continue
         failed = ", ".join(
-            f"{c.name} {c.value:.2f} needs {c.op} {c.threshold:g}" for c in gate.failures()
+            f"{c.name} {c.value:.3g} needs {c.op} {c.threshold:g}" for c in gate.failures()
         )
         parts.append(
             f"{label} [green]✓[/green]" if gate.passed else f"{label} [red]✗[/red] ({failed})"
@@ -151,7 +151,9 @@ def _cycle_panel(run: DemoRun, cfg: Settings) -> Panel:
         gates = _gates_text(shown.training_gate, shown.backtest_gate, shown.statistical_gate)
         lines.append(f"gates     {gates}")
         if shown.statistical_gate is not None:
-            lines.append(f"judged against N = {shown.trials:,} trials of this symbol")
+            lines.append(
+                f"judged against N = {shown.trials:,} walk-forward records on this data"
+            )
         m = shown.metrics
         if m is not None:
             lines.append(

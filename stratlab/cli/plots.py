@@ -36,7 +36,7 @@ def plot_session(detail: SessionDetail, path: Path) -> Path | None:
     top.plot(curve.ts, curve.benchmark, label="buy and hold", color="#7f7f7f", linewidth=1.0)
     m = best.metrics
     top.set_title(
-        f"{detail.session.symbol}: out-of-sample test split — sharpe {m.sharpe:.2f}, "
+        f"{detail.session.symbol}: walk-forward out-of-sample — sharpe {m.sharpe:.2f}, "
         f"return {m.total_return:+.1%} (buy-and-hold {m.benchmark_return:+.1%})"
     )
     top.set_ylabel("portfolio value")

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from stratlab.market.synthetic import ohlcv_around
+
 UP_SHARE = 0.5
 """Share of bars in up regimes (alternating regimes of one length distribution)."""
 
@@ -114,7 +116,7 @@ def planted_edge_ohlcv(
     up = _regime_labels(rng, bars, shortest, longest)
     drift = np.where(up, mu, -mu)
     log_returns = drift - 0.5 * volatility**2 + volatility * rng.standard_normal(bars)
-    frame = _ohlcv(rng, np.exp(np.cumsum(log_returns)) * 100.0, volatility, start)
+    frame = ohlcv_around(rng, np.exp(np.cumsum(log_returns)) * 100.0, volatility, start)
     info = PlantedEdge(
         sharpe=float(sharpe),
         drift=mu,
@@ -151,21 +153,3 @@ def _regime_labels(rng: np.random.Generator, bars: int, shortest: int, longest: 
     first_up = bool(rng.integers(0, 2))
     labels = (np.arange(lengths.size) % 2 == 0) == first_up
     return np.repeat(labels, lengths)[:bars]
-
-
-def _ohlcv(rng: np.random.Generator, close: np.ndarray, sigma: float, start: str) -> pd.DataFrame:
-    """Opens gap a little from the previous close; highs and lows wrap the open-close body
-    (the same construction as ``stratlab.market.synthetic``)."""
-    bars = close.size
-    prev_close = np.concatenate(([100.0], close[:-1]))
-    open_ = prev_close * np.exp(0.25 * sigma * rng.standard_normal(bars))
-    body_high, body_low = np.maximum(open_, close), np.minimum(open_, close)
-    high = body_high * np.exp(np.abs(0.5 * sigma * rng.standard_normal(bars)))
-    low = body_low * np.exp(-np.abs(0.5 * sigma * rng.standard_normal(bars)))
-    volume = np.round(rng.lognormal(mean=13.0, sigma=0.4, size=bars))
-    index = pd.bdate_range(start=start, periods=bars, name="ts").as_unit("ns")
-    frame = pd.DataFrame(
-        {"open": open_, "high": high, "low": low, "close": close, "volume": volume},
-        index=index,
-    )
-    return frame.astype(np.float64)

@@ -32,7 +32,15 @@ def synthetic_ohlcv(
     mu, sigma = _regime_paths(rng, bars, drift, volatility, regimes)
     log_returns = mu - 0.5 * sigma**2 + sigma * rng.standard_normal(bars)
     close = 100.0 * np.exp(np.cumsum(log_returns))
-    # Opens gap a little from the previous close; highs and lows wrap the open-close body.
+    return ohlcv_around(rng, close, sigma, start)
+
+
+def ohlcv_around(
+    rng: np.random.Generator, close: np.ndarray, sigma: float | np.ndarray, start: str
+) -> pd.DataFrame:
+    """A valid OHLCV frame around a close path: opens gap a little from the previous
+    close; highs and lows wrap the open-close body; business-day timestamps."""
+    bars = close.size
     prev_close = np.concatenate(([100.0], close[:-1]))
     open_ = prev_close * np.exp(0.25 * sigma * rng.standard_normal(bars))
     body_high, body_low = np.maximum(open_, close), np.minimum(open_, close)

@@ -29,7 +29,6 @@ from stratlab.backtest.runner import (
 )
 from stratlab.backtest.significance import probabilistic_sharpe_ratio, sharpe_per_bar
 from stratlab.backtest.statistical_gate import statistical_gate
-from stratlab.config import Settings
 from stratlab.market.splits import Splits
 from stratlab.models.records import EquityCurve
 from stratlab.models.research import (
@@ -42,11 +41,8 @@ from stratlab.models.research import (
     StrategySpec,
 )
 from stratlab.research.data import load_configured_splits
-from stratlab.research.training import costs_from, universe_of
+from stratlab.research.training import ResearchStep, costs_from, universe_of
 from stratlab.sandbox.executor import SandboxUnavailableError
-from stratlab.store.market import MarketRepo
-from stratlab.store.research import ResearchRepo
-from stratlab.store.trials import IntegrityRepo
 from stratlab.strategies.code import backtest_code_probed
 from stratlab.strategies.lookahead import cut_points, probe_ml, probe_rules
 from stratlab.strategies.ml import ml_signals
@@ -56,19 +52,7 @@ class BacktestError(Exception):
     """The backtest could not run (missing training, broken model, empty window)."""
 
 
-class Backtester:
-    def __init__(
-        self,
-        research: ResearchRepo,
-        market: MarketRepo,
-        settings: Settings,
-        integrity: IntegrityRepo,
-    ) -> None:
-        self._research = research
-        self._market = market
-        self._settings = settings
-        self._integrity = integrity
-
+class Backtester(ResearchStep):
     async def backtest(self, inp: BacktestInput) -> BacktestResult:
         thresholds = inp.gate or self._settings.backtest_gate
         existing = await self._research.get_backtest(inp.backtest_id)
@@ -131,19 +115,7 @@ class Backtester:
         return given if given is not None else self._settings.statistical_thresholds()
 
 
-class HoldoutEvaluator:
-    def __init__(
-        self,
-        research: ResearchRepo,
-        market: MarketRepo,
-        settings: Settings,
-        integrity: IntegrityRepo,
-    ) -> None:
-        self._research = research
-        self._market = market
-        self._settings = settings
-        self._integrity = integrity
-
+class HoldoutEvaluator(ResearchStep):
     async def evaluate(self, inp: HoldoutInput) -> HoldoutResult:
         existing = await self._integrity.get_holdout(inp.holdout_id)
         if existing is not None:

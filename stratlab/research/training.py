@@ -69,7 +69,10 @@ def universe_of(symbol: str, report: TrainingReport) -> str:
     return universe_key(symbol, dev[0].start, dev[-1].end)
 
 
-class Trainer:
+class ResearchStep:
+    """A compute step of a cycle: it reads strategies and market data, and writes the
+    research and integrity rows (training, backtest, holdout share this)."""
+
     def __init__(
         self,
         research: ResearchRepo,
@@ -81,6 +84,9 @@ class Trainer:
         self._market = market
         self._settings = settings
         self._integrity = integrity
+
+
+class Trainer(ResearchStep):
 
     async def train(self, inp: TrainInput, *, heartbeat: Heartbeat) -> TrainResult:
         finished = await self._research.get_training_run(inp.training_run_id)

@@ -110,7 +110,7 @@ def test_designer_template_presents_context_and_language() -> None:
         "open, high, low, close, volume",
         "alias.output",
         "parameter names",
-        "test split is never shown",
+        "final holdout is never shown",
         '"ml"',
         "macd(fast",
     ):
