@@ -151,9 +151,7 @@ def _cycle_panel(run: DemoRun, cfg: Settings) -> Panel:
         gates = _gates_text(shown.training_gate, shown.backtest_gate, shown.statistical_gate)
         lines.append(f"gates     {gates}")
         if shown.statistical_gate is not None:
-            lines.append(
-                f"judged against N = {shown.trials:,} walk-forward records on this data"
-            )
+            lines.append(f"judged against N = {shown.trials:,} walk-forward records on this data")
         m = shown.metrics
         if m is not None:
             lines.append(

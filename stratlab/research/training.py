@@ -87,7 +87,6 @@ class ResearchStep:
 
 
 class Trainer(ResearchStep):
-
     async def train(self, inp: TrainInput, *, heartbeat: Heartbeat) -> TrainResult:
         finished = await self._research.get_training_run(inp.training_run_id)
         thresholds = inp.gate or self._settings.training_gate
