@@ -296,9 +296,7 @@ def _render_iteration(detail: SessionDetail, strategy: StrategyRecord) -> None:
             console.print(_gate_table(bt.gate, "backtest gate"))
         if bt.statistical_gate is not None:
             console.print(
-                _gate_table(
-                    bt.statistical_gate, f"statistical gate (N = {bt.trials or 0:,} trials)"
-                )
+                _gate_table(bt.statistical_gate, f"statistical gate (N = {bt.trials or 0:,} fits)")
             )
     _render_analyst(detail, strategy.iteration)
     for a in (x for x in detail.assessments if x.strategy_id == strategy.strategy_id):
