@@ -41,13 +41,13 @@ def training_gate(report: TrainingReport, thresholds: TrainingGateThresholds) ->
     else:
         validation = report.validation_metrics
         checks = [
-            _check(
+            check(
                 "validation_trades",
                 None if validation is None else validation.trades,
                 thresholds.min_validation_trades,
                 ">=",
             ),
-            _check(
+            check(
                 "validation_sharpe",
                 None if validation is None else validation.sharpe,
                 thresholds.min_validation_score,
@@ -60,9 +60,9 @@ def training_gate(report: TrainingReport, thresholds: TrainingGateThresholds) ->
 def backtest_gate(metrics: BacktestMetrics, thresholds: BacktestGateThresholds) -> GateResult:
     """Out-of-sample win rate, max drawdown and Sharpe."""
     checks = [
-        _check("win_rate", metrics.win_rate, thresholds.min_win_rate, ">="),
-        _check("max_drawdown", metrics.max_drawdown, thresholds.max_drawdown, "<="),
-        _check("sharpe", metrics.sharpe, thresholds.min_sharpe, ">="),
+        check("win_rate", metrics.win_rate, thresholds.min_win_rate, ">="),
+        check("max_drawdown", metrics.max_drawdown, thresholds.max_drawdown, "<="),
+        check("sharpe", metrics.sharpe, thresholds.min_sharpe, ">="),
     ]
     return GateResult(gate="backtest", passed=all(c.passed for c in checks), checks=checks)
 
@@ -70,9 +70,9 @@ def backtest_gate(metrics: BacktestMetrics, thresholds: BacktestGateThresholds) 
 def _ml_checks(report: TrainingReport, thresholds: TrainingGateThresholds) -> list[GateCheck]:
     if thresholds.ml_skill == "loss_decrease":
         return [
-            _check("accuracy", report.accuracy, thresholds.min_accuracy, ">="),
-            _check("final_loss", report.final_loss, thresholds.max_final_loss, "<="),
-            _check("loss_decrease", report.loss_decrease, thresholds.min_loss_decrease, ">="),
+            check("accuracy", report.accuracy, thresholds.min_accuracy, ">="),
+            check("final_loss", report.final_loss, thresholds.max_final_loss, "<="),
+            check("loss_decrease", report.loss_decrease, thresholds.min_loss_decrease, ">="),
         ]
     model, base = report.validation_log_loss, report.base_rate_log_loss
     improvement = None if model is None or base is None else base - model
@@ -102,24 +102,23 @@ def _ml_checks(report: TrainingReport, thresholds: TrainingGateThresholds) -> li
 def _reported_check(
     name: str, value: float | None, threshold: float, op: Op, *, detail: str
 ) -> GateCheck:
-    """Like :func:`_check`, but a metric the report does not have is ``not_run``."""
+    """Like :func:`check`, but a metric the report does not have is ``not_run``."""
     if value is None:
-        return GateCheck(
-            name=name,
-            value=0.0,
-            threshold=float(threshold),
-            op=op,
-            passed=False,
-            status="not_run",
-            detail="not in the training report (trained before this check existed, "
+        return not_run(
+            name,
+            threshold,
+            op,
+            "not in the training report (trained before this check existed, "
             "or the validation rows have a single class)",
         )
-    return _check(name, value, threshold, op, detail=detail)
+    return check(name, value, threshold, op, detail=detail)
 
 
-def _check(
+def check(
     name: str, value: float | None, threshold: float, op: Op, *, detail: str = ""
 ) -> GateCheck:
+    """One check: passed when ``value`` is at or past ``threshold``; a missing or
+    non-finite value fails and is recorded as 0.0."""
     if value is None or not math.isfinite(value):
         return GateCheck(
             name=name, value=0.0, threshold=threshold, op=op, passed=False, detail=detail
@@ -131,5 +130,18 @@ def _check(
         threshold=float(threshold),
         op=op,
         passed=passed,
+        detail=detail,
+    )
+
+
+def not_run(name: str, threshold: float, op: Op, detail: str) -> GateCheck:
+    """A check that could not be made: never passed, ``detail`` says why."""
+    return GateCheck(
+        name=name,
+        value=0.0,
+        threshold=float(threshold),
+        op=op,
+        passed=False,
+        status="not_run",
         detail=detail,
     )

@@ -17,7 +17,7 @@ import pandas as pd
 from stratlab.backtest.engine import Costs, FillOrder, Signals, simulate
 from stratlab.backtest.metrics import metrics_from_portfolio
 from stratlab.market.splits import Splits
-from stratlab.models.research import BacktestMetrics, StrategySpec
+from stratlab.models.research import BacktestMetrics, LookaheadProbe, StrategySpec
 from stratlab.strategies.rules import rules_signals
 
 DEFAULT_INIT_CASH = 100_000.0
@@ -28,13 +28,15 @@ class BacktestRun:
     """Metrics of one backtest plus its curves, all on the window's timestamps.
 
     ``benchmark`` is buy-and-hold of the close scaled to the same initial cash, and
-    ``drawdown`` is the equity's fall from its running peak as a positive fraction.
+    ``drawdown`` is the equity's fall from its running peak as a positive fraction;
+    ``lookahead`` is the look-ahead probe made with the signals, when one was asked for.
     """
 
     metrics: BacktestMetrics
     equity: pd.Series
     benchmark: pd.Series
     drawdown: pd.Series
+    lookahead: LookaheadProbe | None = None
 
 
 def backtest_signals(

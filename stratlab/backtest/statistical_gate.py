@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import math
 
+from stratlab.backtest.gates import check, not_run
 from stratlab.backtest.significance import deflated_sharpe_ratio, null_sharpe_variance
 from stratlab.models.research import (
-    CheckStatus,
     GateCheck,
     GateResult,
     LookaheadProbe,
@@ -50,12 +50,9 @@ def statistical_gate(
     if wf is None:
         detail = "no walk-forward result to judge"
         checks = [
-            _not_run(name, threshold, op, detail)
-            for name, threshold, op in (
-                ("min_trades", thresholds.min_trades, ">="),
-                ("deflated_sharpe", thresholds.min_deflated_sharpe, ">="),
-                ("pbo", thresholds.max_pbo, "<="),
-            )
+            not_run("min_trades", thresholds.min_trades, ">=", detail),
+            not_run("deflated_sharpe", thresholds.min_deflated_sharpe, ">=", detail),
+            not_run("pbo", thresholds.max_pbo, "<=", detail),
         ]
         return GateResult(gate="statistical", passed=False, checks=checks)
     annual = math.sqrt(wf.periods_per_year)
@@ -77,29 +74,29 @@ def statistical_gate(
     )
     against = "an exposure-matched buy-and-hold" if excess else "zero"
     checks = [
-        _check(
+        check(
             "min_trades",
             wf.trades,
             thresholds.min_trades,
             ">=",
-            f"{wf.trades} closed trades in {wf.oos_bars} walk-forward bars",
+            detail=f"{wf.trades} closed trades in {wf.oos_bars} walk-forward bars",
         ),
-        _check(
+        check(
             "deflated_sharpe",
             dsr.probability,
             thresholds.min_deflated_sharpe,
             ">=",
-            f"Sharpe {sharpe * annual:.2f}/yr against {against}; the best of "
+            detail=f"Sharpe {sharpe * annual:.2f}/yr against {against}; the best of "
             f"{trials:,.1f} {counted} ({ledger.n:,} grid trials in the ledger) would "
             f"reach {dsr.benchmark_sharpe * annual:.2f}/yr by luck",
         ),
         _pbo_check(report, thresholds),
-        _check(
+        check(
             "sharpe_plausible",
             wf.sharpe,
             thresholds.implausible_sharpe,
             "<=",
-            "an annualised Sharpe this high is implausible: flagged for a human "
+            detail="an annualised Sharpe this high is implausible: flagged for a human "
             "(look for a leak of future data)"
             if wf.sharpe > thresholds.implausible_sharpe
             else "",
@@ -112,62 +109,35 @@ def statistical_gate(
 def lookahead_check(probe: LookaheadProbe | None) -> GateCheck:
     """The look-ahead probe as a training-gate check (``not_run`` when none was made)."""
     if probe is None or probe.cuts == 0:
-        return _not_run("lookahead", 0, "<=", "no look-ahead probe was made")
+        return not_run("lookahead", 0, "<=", "no look-ahead probe was made")
     changed = 0 if probe.passed else 1
     detail = probe.detail or f"signals on {probe.cuts} prefixes equal the full run"
-    return _check("lookahead", changed, 0, "<=", detail)
+    return check("lookahead", changed, 0, "<=", detail=detail)
 
 
 def with_lookahead(gate: GateResult, probe: LookaheadProbe | None) -> GateResult:
     """``gate`` with the look-ahead check added: a strategy that looks ahead fails it."""
-    check = lookahead_check(probe)
+    probed = lookahead_check(probe)
     return GateResult(
         gate=gate.gate,
-        passed=gate.passed and check.status != "failed",
-        checks=[*gate.checks, check],
+        passed=gate.passed and probed.status != "failed",
+        checks=[*gate.checks, probed],
     )
 
 
 def _pbo_check(report: TrainingReport, thresholds: StatisticalGateThresholds) -> GateCheck:
     if report.pbo is None:
-        return _not_run(
+        return not_run(
             "pbo",
             thresholds.max_pbo,
             "<=",
             f"the grid has {report.grid_size} combination(s); CSCV needs at least "
             f"{thresholds.min_pbo_candidates}",
         )
-    return _check(
+    return check(
         "pbo",
         report.pbo,
         thresholds.max_pbo,
         "<=",
-        f"CSCV over {report.grid_size} combinations, {report.pbo_splits} blocks",
-    )
-
-
-def _check(name: str, value: float, threshold: float, op: str, detail: str) -> GateCheck:
-    finite = math.isfinite(value)
-    ok = finite and (value >= threshold if op == ">=" else value <= threshold)
-    status: CheckStatus = "passed" if ok else "failed"
-    return GateCheck(
-        name=name,
-        value=float(value) if finite else 0.0,
-        threshold=float(threshold),
-        op=">=" if op == ">=" else "<=",
-        passed=ok,
-        status=status,
-        detail=detail,
-    )
-
-
-def _not_run(name: str, threshold: float, op: str, detail: str) -> GateCheck:
-    return GateCheck(
-        name=name,
-        value=0.0,
-        threshold=float(threshold),
-        op=">=" if op == ">=" else "<=",
-        passed=False,
-        status="not_run",
-        detail=detail,
+        detail=f"CSCV over {report.grid_size} combinations, {report.pbo_splits} blocks",
     )

@@ -104,7 +104,8 @@ def grid_paths(pf: vbt.Portfolio) -> GridPaths:
     # Column blocks keep the dense intermediates small on a grid of thousands.
     for first in range(0, columns, _BLOCK):
         last = min(first + _BLOCK, columns)
-        mine = (col >= first) & (col < last)
+        # Records are sorted by column: this block's are one contiguous slice.
+        mine = slice(*np.searchsorted(col, [first, last]))
         at = (idx[mine], col[mine] - first)
         delta_position = np.zeros((bars, last - first))
         np.add.at(delta_position, at, np.where(buy[mine], size[mine], -size[mine]))

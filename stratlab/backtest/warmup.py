@@ -5,7 +5,7 @@ a research cycle that numba compiles for, through the public functions the compu
 activities call: a rules fit over a small grid (``fit_rules``), its out-of-sample backtest
 (``backtest_rules``), an ml fit (``MlTrainer``) and its backtest (``ml_signals`` then
 ``backtest_test_split``), on the bundled S&P 500 bars. The ``code`` kind ends in the same
-``fit_signals`` and ``backtest_test_split`` as rules; its sandboxed subprocess never
+``fit_grid`` and ``backtest_test_split`` as rules; its sandboxed subprocess never
 imports numba (bubblewrap does not mount it), so it has nothing to warm.
 
 numba compiles one version per argument TYPE, never per size or value, and the engine

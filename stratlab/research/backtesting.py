@@ -43,7 +43,7 @@ from stratlab.models.research import (
 from stratlab.research.data import load_configured_splits
 from stratlab.research.training import ResearchStep, costs_from, universe_of
 from stratlab.sandbox.executor import SandboxUnavailableError
-from stratlab.strategies.code import backtest_code_probed
+from stratlab.strategies.code import backtest_code
 from stratlab.strategies.lookahead import cut_points, probe_ml, probe_rules
 from stratlab.strategies.ml import ml_signals
 
@@ -133,7 +133,7 @@ class HoldoutEvaluator(ResearchStep):
         cuts = cut_points(len(history), first=splits.bounds("test")[0])
         try:
             if spec.kind == "code":
-                run, probe = await backtest_code_probed(
+                run = await backtest_code(
                     spec,
                     params,
                     splits,
@@ -143,6 +143,7 @@ class HoldoutEvaluator(ResearchStep):
                     fill_order=self._settings.fill_order,
                     probe_cuts=cuts,
                 )
+                probe = run.lookahead
             else:
                 run = await asyncio.to_thread(self._run, spec, params, model, splits)
                 probe = await asyncio.to_thread(_probe, spec, params, model, history, cuts)

@@ -26,7 +26,9 @@ from stratlab.config import Settings
 from stratlab.market.quality import stale_open_notes
 from stratlab.market.splits import Splits
 from stratlab.models.research import (
+    GateResult,
     StrategySpec,
+    TrainingGateThresholds,
     TrainingReport,
     TrainInput,
     TrainResult,
@@ -252,10 +254,10 @@ def ml_fit(
             "lookahead": probe,
         }
     )
-    return GridFit(report=merged, oos=fitted.oos, grid=[{}])
+    return GridFit(report=merged, oos=fitted.oos)
 
 
-def _gate(report: TrainingReport, thresholds: Any) -> Any:
+def _gate(report: TrainingReport, thresholds: TrainingGateThresholds) -> GateResult:
     return with_lookahead(training_gate(report, thresholds), report.lookahead)
 
 

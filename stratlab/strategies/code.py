@@ -3,7 +3,7 @@
 The only difference from ``rules`` is where signals come from. ``fit_code`` runs the
 code in the sandbox ONCE for the whole parameter grid on the history through the
 validation split (the test split is never handed to it), then scores and selects with
-the same batched simulation as ``fit_rules`` (``fitting.fit_signals``). ``backtest_code``
+the same batched simulation as ``fit_rules`` (``fitting.fit_grid``). ``backtest_code``
 runs the chosen parameters on the history through the test split, so rolling windows
 warm up on past bars, and simulates the test window only, like ``backtest_rules``.
 
@@ -17,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from stratlab.backtest.engine import Costs, FillOrder
 from stratlab.backtest.runner import DEFAULT_INIT_CASH, BacktestRun, backtest_test_split
 from stratlab.market.splits import Splits
-from stratlab.models.research import LookaheadProbe, StrategySpec, TrainingReport
+from stratlab.models.research import StrategySpec, TrainingReport
 from stratlab.sandbox.executor import SandboxRun, run_signals
 from stratlab.sandbox.limits import SandboxLimits
 from stratlab.sandbox.validator import CodeValidationError, validate_code
@@ -111,38 +112,15 @@ async def backtest_code(
     mode: str = "bwrap",
     init_cash: float = DEFAULT_INIT_CASH,
     fill_order: FillOrder = "conservative",
+    probe_cuts: Sequence[int] = (),
 ) -> BacktestRun:
-    """Backtest a ``code`` spec with fixed ``params`` on the test split.
+    """Backtest a ``code`` spec with fixed ``params`` on the test split; with
+    ``probe_cuts``, the same sandboxed process probes for look-ahead there
+    (``BacktestRun.lookahead``).
 
     Code that never enters on this history is not an error here: it makes a backtest
     without trades, which the backtest gate judges like any other.
     """
-    run, _ = await backtest_code_probed(
-        spec,
-        params,
-        splits,
-        costs=costs,
-        limits=limits,
-        mode=mode,
-        init_cash=init_cash,
-        fill_order=fill_order,
-    )
-    return run
-
-
-async def backtest_code_probed(
-    spec: StrategySpec,
-    params: Mapping[str, float],
-    splits: Splits,
-    *,
-    costs: Costs,
-    limits: SandboxLimits,
-    mode: str = "bwrap",
-    init_cash: float = DEFAULT_INIT_CASH,
-    fill_order: FillOrder = "conservative",
-    probe_cuts: Sequence[int] = (),
-) -> tuple[BacktestRun, LookaheadProbe | None]:
-    """``backtest_code``, with a look-ahead probe at ``probe_cuts`` in the same process."""
     if spec.kind != "code" or not spec.code:
         raise ValueError(f"backtest_code needs a code strategy with code, got kind {spec.kind!r}")
     history = splits.through("test")
@@ -165,7 +143,7 @@ async def backtest_code_probed(
         init_cash=init_cash,
         fill_order=fill_order,
     )
-    return backtest, run.probe
+    return replace(backtest, lookahead=run.probe)
 
 
 def typed_params(spec: StrategySpec, params: Mapping[str, float]) -> dict[str, float]:

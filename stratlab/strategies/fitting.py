@@ -13,14 +13,14 @@ on the whole development period: what the holdout evaluates, once, at the end of
 Every combination is a trial: ``TrainingReport.trials`` carries their count, their
 Sharpe ratios' dispersion and how correlated they are, for the trial ledger, and ``pbo``
 the probability of backtest overfitting of the grid (CSCV) when it has enough
-candidates. ``fit_signals`` is the part shared with ``stratlab.strategies.code``, whose
+candidates. ``fit_grid`` is the part shared with ``stratlab.strategies.code``, whose
 signals come from the sandbox instead of ``rules_signals``.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -89,7 +89,6 @@ class GridFit:
 
     report: TrainingReport
     oos: OosSeries
-    grid: list[dict[str, float]] = field(default_factory=list)
 
 
 def fit_rules(
@@ -133,24 +132,7 @@ def fit_rules_grid(
 def with_probe(fitted: GridFit, probe: LookaheadProbe | None) -> GridFit:
     """``fitted`` with its look-ahead probe in the report."""
     report = fitted.report.model_copy(update={"lookahead": probe})
-    return GridFit(report=report, oos=fitted.oos, grid=fitted.grid)
-
-
-def fit_signals(
-    spec: StrategySpec,
-    splits: Splits,
-    grid: list[dict[str, float]],
-    entries: np.ndarray,
-    exits: np.ndarray,
-    *,
-    costs: Costs,
-    started: float | None = None,
-    walk: WalkForwardSettings = WalkForwardSettings(),
-) -> TrainingReport:
-    """The report of ``fit_grid``."""
-    return fit_grid(
-        spec, splits, grid, entries, exits, costs=costs, started=started, walk=walk
-    ).report
+    return GridFit(report=report, oos=fitted.oos)
 
 
 def fit_grid(
@@ -224,7 +206,6 @@ def fit_grid(
             duration_ms=(time.perf_counter() - started) * 1000.0,
         ),
         oos=oos,
-        grid=grid,
     )
 
 

@@ -1,6 +1,6 @@
 """fit_code / backtest_code, and what the executor reports for code that misbehaves.
 
-The fit must equal ``fit_signals`` over the same code run in-process, must never read the
+The fit must equal ``fit_grid`` over the same code run in-process, must never read the
 test split (poisoned here), and every failure of the code must come back as a kind and
 a message the designer can act on.
 """
@@ -24,7 +24,7 @@ from stratlab.models.research import ParamRange, StrategySpec, TrainingReport
 from stratlab.sandbox import _isolation
 from stratlab.sandbox.executor import SandboxLimits, SandboxUnavailableError, run_signals
 from stratlab.strategies.code import CodeStrategyError, backtest_code, fit_code, typed_params
-from stratlab.strategies.fitting import fit_signals
+from stratlab.strategies.fitting import fit_grid
 from stratlab.strategies.rules import parameter_grid
 from stratlab.strategies.validation import StrategyValidationError
 
@@ -87,12 +87,12 @@ async def report(splits: Splits) -> TrainingReport:
     return await fit_code(SPEC, splits, costs=COSTS, limits=LIMITS)
 
 
-async def test_fit_code_is_fit_signals_over_the_sandboxed_code(
+async def test_fit_code_is_fit_grid_over_the_sandboxed_code(
     splits: Splits, report: TrainingReport
 ) -> None:
     grid = parameter_grid(SPEC)
     entries, exits = in_process(CODE, splits.through("validation"), grid)
-    expected = fit_signals(SPEC, splits, grid, entries, exits, costs=COSTS)
+    expected = fit_grid(SPEC, splits, grid, entries, exits, costs=COSTS).report
     assert report.kind == "code" and report.grid_size == 9
     # the same fit, plus the look-ahead probe made in the same sandboxed process
     assert report.lookahead is not None and report.lookahead.passed
