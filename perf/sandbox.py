@@ -13,7 +13,10 @@ code. Rows, each the median of ``--runs`` sequential runs:
 * sandbox, full frame, 1 / 64 parameter sets: the same on all bars;
 * in-process: the same function called directly, on a copy of the frame as the sandbox
   does, for 1 and 64 parameter sets;
-* rlimits mode: the weaker fallback, same runner without bubblewrap.
+* rlimits mode: the weaker fallback, same runner without bubblewrap;
+* the limits of issue 15 on their own: making and removing a run's pids and memory
+  cgroups (when the host allows them), and the full-frame run again without cgroups.
+  The seccomp rules, the control pipe and the result-size check cost microseconds.
 
 Overhead = sandbox - in-process for the same work.
 """
@@ -84,6 +87,8 @@ async def _run(runs: int) -> None:
             ("sandbox, full frame, 64 sets", frame, grid),
         ):
             rows.append((name, await _time(runs, lambda d=data, g=sets: sandboxed(d, g, "bwrap"))))
+    if bwrap is not None:
+        rows += await _cgroup_rows(runs, lambda: sandboxed(frame, grid[:1], "bwrap"), limits)
     rlimits = await _time(runs, lambda: sandboxed(frame, grid[:1], "rlimits"))
     rows.append(("rlimits mode, full frame, 1 set", rlimits))
     namespace: dict[str, Any] = {}
@@ -94,6 +99,34 @@ async def _run(runs: int) -> None:
     ):
         rows.append((name, _time_sync(runs, lambda g=sets: _calls(namespace["signals"], frame, g))))
     _report(rows)
+
+
+async def _cgroup_rows(
+    runs: int, full_run: Callable[[], Awaitable[None]], limits: Any
+) -> list[tuple[str, list[float]]]:
+    from stratlab.sandbox import _cgroups
+
+    def make_and_remove() -> None:
+        _cgroups.remove(_cgroups.create("stratlab-sandbox-perf", limits))
+
+    made = _cgroups.create("stratlab-sandbox-perf", limits)
+    _cgroups.remove(made)
+    if not made.dirs:
+        print("no cgroup can be made here: the cgroup rows are not measured")
+        return []
+    rows = [
+        (
+            f"cgroups ({', '.join(sorted(made.dirs))}) make + remove",
+            _time_sync(runs, make_and_remove),
+        )
+    ]
+    create = _cgroups.create
+    _cgroups.create = lambda run_id, limits: _cgroups.RunCgroup()  # type: ignore[assignment]
+    try:
+        rows.append(("sandbox, full frame, 1 set, no cgroups", await _time(runs, full_run)))
+    finally:
+        _cgroups.create = create  # type: ignore[assignment]
+    return rows
 
 
 def _call(argv: list[str]) -> None:

@@ -26,6 +26,14 @@ from stratlab.market.synthetic import synthetic_ohlcv
 PRICE_COLUMNS = ("open", "high", "low", "close")
 OHLCV_COLUMNS = (*PRICE_COLUMNS, "volume")
 MIN_ROWS = 100
+MAX_PRICE = 1e9
+"""No price above this is plausible (the dearest listed shares trade near 1e6); a larger
+one is a unit mix-up or a corrupt cell."""
+MAX_BAR_CHANGE = 1000.0
+"""A close more than this many times the previous one (or below its 1/1000th), or a high
+that many times the bar's low, is a data error, not a market move."""
+# Timestamps are stored with nanosecond precision, which spans these dates.
+_FIRST_DATE, _LAST_DATE = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
 
 REAL_SYMBOLS: dict[str, str] = {
     "sp500": "S&P 500 index, daily OHLCV, 1999-01-04 to 2018-12-31 (~5,000 bars)",
@@ -192,9 +200,15 @@ def _select_columns(df: pd.DataFrame) -> pd.DataFrame:
     repeated = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
     if repeated:
         raise DataImportError(f"repeated column name(s): {', '.join(repeated)}")
+    _check_renamed_repeats(df.columns)
     by_key: dict[str, object] = {}
     for column in df.columns:
-        by_key.setdefault(_canonical(column), column)
+        key = _canonical(column)
+        if key in by_key and key in _ALL_SPELLINGS:
+            raise DataImportError(
+                f"columns {by_key[key]!r} and {column!r} both name the same column; keep one"
+            )
+        by_key.setdefault(key, column)
     if isinstance(df.index, pd.DatetimeIndex) or _canonical(df.index.name) in _ALIASES["ts"]:
         by_key.setdefault(_canonical(df.index.name or "ts"), None)  # None: use the index
     chosen: dict[str, object] = {}
@@ -218,11 +232,45 @@ def _select_columns(df: pd.DataFrame) -> pd.DataFrame:
 
 
 _MISSING = object()
+_ALL_SPELLINGS = frozenset(s for spellings in _ALIASES.values() for s in spellings)
+# pandas' CSV reader renames a repeated header: the second "close" becomes "close.1".
+_RENAMED_REPEAT = re.compile(r"(.+)\.(\d+)")
+
+
+def _check_renamed_repeats(columns: pd.Index) -> None:
+    names = {str(c) for c in columns}
+    for column in columns:
+        match = _RENAMED_REPEAT.fullmatch(str(column))
+        if match and match.group(1) in names:
+            raise DataImportError(
+                f"repeated column name {match.group(1)!r} (the repeat was read as "
+                f"{str(column)!r}); keep one"
+            )
 
 
 def _parse_timestamps(values: pd.Series) -> pd.DatetimeIndex:
     """Naive timestamps. One time zone keeps its wall-clock time (a daily bar keeps its
     trading date); mixed UTC offsets and epoch numbers become UTC."""
+    try:
+        parsed = _parsed_timestamps(values)
+    except (pd.errors.OutOfBoundsDatetime, OverflowError) as exc:
+        # an epoch number too large for any unit, or a date pandas cannot represent
+        raise DataImportError(f"a timestamp is out of range: {_first_line(exc)}") from None
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if len(bad):
+        i = bad[0]
+        raise DataImportError(f"row {i + 1}: cannot parse timestamp {values.iloc[i]!r}")
+    outside = np.flatnonzero(((parsed < _FIRST_DATE) | (parsed > _LAST_DATE)).to_numpy())
+    if len(outside):
+        i = outside[0]
+        raise DataImportError(
+            f"row {i + 1}: timestamp {values.iloc[i]!r} is outside the supported dates "
+            f"{_FIRST_DATE:%Y-%m-%d} to {_LAST_DATE:%Y-%m-%d}"
+        )
+    return pd.DatetimeIndex(parsed).as_unit("ns")
+
+
+def _parsed_timestamps(values: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values
     elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
@@ -233,19 +281,25 @@ def _parse_timestamps(values: pd.Series) -> pd.DatetimeIndex:
         parsed = pd.to_datetime(parsed, errors="coerce", utc=True)
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_localize(None)
-    bad = np.flatnonzero(parsed.isna().to_numpy())
-    if len(bad):
-        i = bad[0]
-        raise DataImportError(f"row {i + 1}: cannot parse timestamp {values.iloc[i]!r}")
-    return pd.DatetimeIndex(parsed).as_unit("ns")
+    return parsed
 
 
 def _parse_text_timestamps(text: pd.Series) -> pd.Series:
     if text.str.fullmatch(r"\d{8}").fillna(False).all():
         return pd.to_datetime(text, format="%Y%m%d", errors="coerce")
-    if text.str.fullmatch(r"\d{9,19}(\.\d*)?").fillna(False).all():
+    epoch = text.str.fullmatch(r"\d{9,19}(\.\d*)?").fillna(False).to_numpy(dtype=bool)
+    if epoch.all():
         numbers = pd.to_numeric(text, errors="coerce")
         return pd.to_datetime(numbers, unit=_epoch_unit(numbers), errors="coerce")
+    if epoch.any():
+        # Name the odd one out: a text date among epoch numbers, or the other way round.
+        odd = np.flatnonzero(~epoch if epoch.sum() > len(epoch) / 2 else epoch)[0]
+        kind = "a text date" if epoch.sum() > len(epoch) / 2 else "an epoch number"
+        others = "epoch numbers" if kind == "a text date" else "text dates"
+        raise DataImportError(
+            f"row {odd + 1}: timestamp {text.iloc[odd]!r} is {kind} while the other rows "
+            f"are {others}; use one format"
+        )
     # pandas warns when it cannot infer one format and parses element by element; that
     # fallback is what we want for odd files, and unparseable cells are reported by row.
     with warnings.catch_warnings():
@@ -292,12 +346,45 @@ def _check_prices(values: dict[str, np.ndarray], rows: np.ndarray, ts: pd.Dateti
             raise DataImportError(
                 f"{_where(rows[i], ts[i])}: {name} {values[name][i]:g} is not positive"
             )
+    for name in PRICE_COLUMNS:
+        _fail_first(values[name] > MAX_PRICE, rows, ts, _too_dear(name, values[name]))
     _fail_first(h < lo, rows, ts, lambda i: f"high {h[i]:g} is below low {lo[i]:g}")
     _fail_first(h < o, rows, ts, lambda i: f"high {h[i]:g} is below open {o[i]:g}")
     _fail_first(h < c, rows, ts, lambda i: f"high {h[i]:g} is below close {c[i]:g}")
     _fail_first(lo > o, rows, ts, lambda i: f"low {lo[i]:g} is above open {o[i]:g}")
     _fail_first(lo > c, rows, ts, lambda i: f"low {lo[i]:g} is above close {c[i]:g}")
     _fail_first(v < 0, rows, ts, lambda i: f"volume {v[i]:g} is negative")
+    _fail_first(
+        h > lo * MAX_BAR_CHANGE,
+        rows,
+        ts,
+        lambda i: f"high {h[i]:g} is more than {MAX_BAR_CHANGE:g}x the low {lo[i]:g}",
+    )
+    _check_jumps(c, rows, ts)
+
+
+def _too_dear(name: str, prices: np.ndarray) -> Callable[[int], str]:
+    def describe(i: int) -> str:
+        return (
+            f"{name} {prices[i]:g} is above {MAX_PRICE:g}, not a plausible price (a unit "
+            "mix-up or a corrupt cell?)"
+        )
+
+    return describe
+
+
+def _check_jumps(close: np.ndarray, rows: np.ndarray, ts: pd.DatetimeIndex) -> None:
+    """A close more than ``MAX_BAR_CHANGE`` times the previous bar's, or below its share."""
+    if len(close) < 2:
+        return
+    ratio = close[1:] / close[:-1]
+    jumps = np.flatnonzero((ratio > MAX_BAR_CHANGE) | (ratio < 1.0 / MAX_BAR_CHANGE))
+    if len(jumps):
+        i = jumps[0] + 1
+        raise DataImportError(
+            f"{_where(rows[i], ts[i])}: close {close[i]:g} is more than {MAX_BAR_CHANGE:g}x "
+            f"away from the previous bar's {close[i - 1]:g} ({_where(rows[i - 1], ts[i - 1])})"
+        )
 
 
 def _fail_first(

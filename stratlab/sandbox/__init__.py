@@ -11,6 +11,7 @@ from stratlab.sandbox.executor import (
     SandboxUnavailableError,
     run_signals,
 )
+from stratlab.sandbox.rundirs import sweep_stale_run_dirs
 from stratlab.sandbox.validator import CodeValidationError, Violation, validate_code
 
 __all__ = [
@@ -20,5 +21,6 @@ __all__ = [
     "SandboxUnavailableError",
     "Violation",
     "run_signals",
+    "sweep_stale_run_dirs",
     "validate_code",
 ]

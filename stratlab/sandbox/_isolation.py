@@ -23,10 +23,11 @@ import re
 import resource
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+from stratlab.sandbox._cgroups import join_in_child
 from stratlab.sandbox.limits import SandboxLimits
 
 SANDBOX_SITE = "/sandbox/site"
@@ -147,7 +148,12 @@ def probe_command(bwrap: str) -> list[str]:
 
 
 def bwrap_command(
-    bwrap: str, run_dir: Path, run_id: str, limits: SandboxLimits, seccomp_fd: int | None
+    bwrap: str,
+    run_dir: Path,
+    run_id: str,
+    limits: SandboxLimits,
+    seccomp_fd: int | None,
+    control_fd: int,
 ) -> Command:
     executable, prefix = interpreter()
     argv = [bwrap, *_NAMESPACES, *_system_mounts(), "--ro-bind", prefix, prefix]
@@ -167,24 +173,25 @@ def bwrap_command(
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
     argv += [executable, "-I", "-S", "-B", SANDBOX_RUNNER, run_id, SANDBOX_IN, SANDBOX_RESULT]
-    argv.append(SANDBOX_SITE)
+    argv += [str(control_fd), SANDBOX_SITE]
     return Command(argv=argv, cwd="/", env={})
 
 
-def rlimits_command(run_dir: Path, run_id: str) -> Command:
+def rlimits_command(run_dir: Path, run_id: str, control_fd: int) -> Command:
     """The weaker fallback: the same runner as a plain child process with rlimits only."""
     executable, _ = interpreter()
     work = run_dir / "work"
     work.mkdir(exist_ok=True)
     sites = sorted({str(Path(host).parent) for host, _ in package_mounts()})
     argv = [executable, "-I", "-S", "-B", str(RUNNER), run_id, str(run_dir / "in")]
-    argv += [str(run_dir / "result.json"), *sites]
+    argv += [str(run_dir / "result.json"), str(control_fd), *sites]
     env = {**_ENV, "HOME": str(work), "TMPDIR": str(work)}
     return Command(argv=argv, cwd=str(work), env=env)
 
 
-def rlimits_preexec(limits: SandboxLimits) -> Callable[[], None]:
-    """A ``preexec_fn`` that applies the limits in the child between fork and exec.
+def rlimits_preexec(limits: SandboxLimits, cgroup_procs: Sequence[str] = ()) -> Callable[[], None]:
+    """A ``preexec_fn`` that applies the limits in the child between fork and exec, after
+    moving it into the run's cgroups (``cgroup_procs``: their ``cgroup.procs`` files).
 
     Values are computed here, in the parent, so the child only makes setrlimit calls.
     RLIMIT_NPROC counts every process of the uid (and root is exempt from it), so it is
@@ -205,8 +212,10 @@ def rlimits_preexec(limits: SandboxLimits) -> Callable[[], None]:
         resource.RLIMIT_CORE: (0, 0),
     }
     values = [(which, _within_hard(which, *pair)) for which, pair in wanted.items()]
+    procs = list(cgroup_procs)
 
     def apply() -> None:
+        join_in_child(procs)
         for which, pair in values:
             resource.setrlimit(which, pair)
 

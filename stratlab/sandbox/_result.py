@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from stratlab.sandbox.limits import MIB, SandboxLimits
+from stratlab.sandbox.limits import SandboxLimits
 
 ErrorKind = Literal[
     "syntax",
@@ -42,6 +43,11 @@ class Outcome:
     killed: Literal["timeout", "output_limit"] | None
     elapsed: float
     bwrap: bool
+    # what the runner reported on its control pipe before the strategy code ran
+    internal_error: str | None = None
+    # the run's memory cgroup hit its cap (so a SIGKILL was the OOM killer's)
+    memory_capped: bool = False
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,35 @@ class _Internal(BaseModel):
 
 
 _RESULT = TypeAdapter(Annotated[_Ok | _Failed | _Internal, Field(discriminator="status")])
+_OUT_OF_MEMORY = (
+    "the strategy held more than {} MB of memory and was stopped; work on fewer or "
+    "smaller arrays at a time"
+)
+_FORGED = (
+    "the strategy code wrote the sandbox's own status into the result file and was "
+    "rejected; return (entries, exits) from signals() and do not write files"
+)
+# Room for everything in a valid document besides the packed signals: keys, counts, and
+# the two bounded texts (an error and the probe's error) at 12 bytes per character, the
+# most JSON's \u escapes take (a surrogate pair).
+_RESULT_SLACK = 4096 + 2 * 12 * _MAX_TEXT
+
+
+# A valid document is two long strings and a dozen keys: its brackets, commas and colons
+# are a few dozen plus what the two texts may contain. A document within the size bound
+# but made of millions of tiny arrays or keys would hold the GIL while it is parsed.
+_MAX_STRUCTURE = 64 + 2 * _MAX_TEXT
+
+
+def _structure_count(raw: bytes) -> int:
+    return sum(raw.count(byte) for byte in (b"[", b"{", b",", b":"))
+
+
+def max_result_bytes(n_bars: int, n_sets: int) -> int:
+    """The largest a valid result document for this grid can be, with the runner's own
+    formatting: two base64 bit strings of ``n_bars * n_sets`` bits plus bounded text."""
+    packed = (n_bars * n_sets + 7) // 8
+    return 2 * (4 * ((packed + 2) // 3)) + _RESULT_SLACK
 
 
 def interpret(
@@ -135,14 +170,28 @@ def interpret(
             error=f"the strategy printed more than {limits.output_bytes // 1024} KiB and was "
             "stopped; do not print from signals()",
         )
+    if outcome.internal_error is not None:
+        return Parsed(internal_error=outcome.internal_error)
     died_of = _signal_of(outcome)
+    if died_of is not None and outcome.memory_capped:
+        return Parsed(error_kind="memory", error=_OUT_OF_MEMORY.format(limits.memory_mb))
     if died_of is not None:
         return _killed_by(died_of, limits)
+    bound = max_result_bytes(n_bars, n_sets)
     try:
         with (run_dir / "result.json").open("rb") as handle:
-            raw = handle.read(limits.file_mb * MIB + 1)
+            size = os.fstat(handle.fileno()).st_size
+            raw = b"" if size > bound else handle.read(bound + 1)
     except OSError:
-        raw = b""
+        size, raw = 0, b""
+    if size > bound or len(raw) > bound:
+        # Refused unread: parsing megabytes of crafted JSON holds the GIL for seconds.
+        return Parsed(
+            error_kind="bad_result",
+            error=f"the strategy wrote a result file of {max(size, len(raw))} bytes, more "
+            f"than any valid answer for {n_bars} bars x {n_sets} parameter sets can be "
+            f"({bound}); return (entries, exits) from signals() and do not write files",
+        )
     if not raw.strip():
         return Parsed(
             error_kind="runtime",
@@ -150,11 +199,15 @@ def interpret(
             "returning signals",
         )
     try:
+        if _structure_count(raw) > _MAX_STRUCTURE:
+            raise ValueError("more JSON structure than a valid result has")
         document = _RESULT.validate_json(raw)
-    except ValidationError:
+    except (ValidationError, ValueError, RecursionError, MemoryError):
         return Parsed(error_kind="bad_result", error="the sandbox returned a malformed result")
     if isinstance(document, _Internal):
-        return Parsed(internal_error=document.error)
+        # The runner reports its own failures on the control pipe only, so this status
+        # was written by the strategy code: a rejected strategy, not a broken sandbox.
+        return Parsed(error_kind="bad_result", error=_FORGED)
     if isinstance(document, _Failed):
         return Parsed(error_kind=document.error_kind, error=document.error)
     answer = _probe_answer(document.probe, probe, n_bars)

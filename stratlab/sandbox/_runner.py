@@ -1,7 +1,8 @@
 """The script the sandboxed interpreter runs: evaluate ``signals`` for a list of parameter sets.
 
 It is started by ``stratlab.sandbox.executor`` as
-``python -I -S -B _runner.py RUN_ID IN_DIR RESULT_PATH [SITE_DIR ...]`` and may import only
+``python -I -S -B _runner.py RUN_ID IN_DIR RESULT_PATH CONTROL_FD [SITE_DIR ...]`` and may
+import only
 the standard library, numpy and pandas: stratlab, pydantic and the rest of the worker's
 environment are not in the sandbox. ``IN_DIR`` holds ``request.json`` (parameter sets and
 index metadata), ``data.npz`` (the OHLCV columns and the index, no pickles) and
@@ -13,6 +14,11 @@ Everything after the user code starts is untrusted: the code runs in this very p
 can rewrite this module, so the host validates whatever ends up in the result file and
 never relies on the checks made here. They exist to give the designer precise feedback
 ("exits contains NaN (first at bar 0); fill it, e.g. .fillna(False)").
+
+``CONTROL_FD`` is the write end of a pipe to the host, the one channel the strategy code
+cannot reach: a failure of the sandbox itself (inputs unreadable, numpy or pandas not
+importable) is reported there, and the fd is closed before the strategy code is even
+compiled. The host therefore treats an ``internal`` status in the result file as forged.
 """
 
 from __future__ import annotations
@@ -25,7 +31,10 @@ _CODE_FILENAME = "<strategy>"
 
 
 def main(argv: list[str]) -> int:
-    _run_id, in_dir, result_path, *site_dirs = argv[1:]
+    import os
+
+    _run_id, in_dir, result_path, control, *site_dirs = argv[1:]
+    control_fd = int(control)
     sys.path[:0] = site_dirs
     try:
         import json
@@ -37,8 +46,9 @@ def main(argv: list[str]) -> int:
             frame = _frame(request, {name: arrays[name] for name in arrays.files})
         source = _read(f"{in_dir}/strategy.py")
     except BaseException as exc:  # the sandbox itself is broken, not the strategy
-        _write(result_path, {"status": "internal", "error": _describe(exc)})
+        os.write(control_fd, _describe(exc).encode("utf-8", "replace"))
         return 0
+    os.close(control_fd)  # from here on, untrusted code runs in this process
     _write(result_path, _evaluate(source, frame, request["param_sets"], request.get("probe")))
     return 0
 

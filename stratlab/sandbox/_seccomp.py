@@ -9,6 +9,11 @@ table. The filter makes process creation fail instead: ``clone`` is allowed only
 refuses sockets, mounts, namespaces, ptrace, keyrings, bpf, io_uring, module loading and
 rlimit changes, none of which a ``signals`` function has any use for.
 
+Memory that lives outside the address space is refused too, since ``RLIMIT_AS`` does not
+count it: SysV shared memory, message queues and semaphores, POSIX message queues, and
+``memfd_create``/``memfd_secret`` (anonymous files as large as host RAM allows). The
+sandbox's only writable file system, its ``/work`` tmpfs, is capped by size.
+
 Only x86_64 and aarch64 are covered (syscall numbers from the kernel's unistd headers);
 elsewhere ``seccomp_program`` returns None and the executor says so in the run's notes.
 A foreign ABI (x86's x32 or i386 on x86_64) kills the process: the numbers would not mean
@@ -48,6 +53,10 @@ _COMMON_DENIED = (
     "fsmount", "fspick", "mount_setattr", "setrlimit", "prlimit64", "name_to_handle_at",
     "open_by_handle_at", "kcmp", "personality", "acct", "quotactl", "syslog", "fanotify_init",
     "pidfd_getfd", "lookup_dcookie", "vhangup",
+    # memory the address-space limit does not see
+    "shmget", "shmat", "shmctl", "shmdt", "msgget", "msgsnd", "msgrcv", "msgctl", "semget",
+    "semop", "semctl", "semtimedop", "mq_open", "mq_unlink", "mq_timedsend",
+    "mq_timedreceive", "mq_notify", "mq_getsetattr", "memfd_create", "memfd_secret",
 )  # fmt: skip
 
 _X86_64 = {
@@ -63,6 +72,11 @@ _X86_64 = {
     "io_uring_enter": 426, "io_uring_register": 427, "open_tree": 428, "move_mount": 429,
     "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433, "clone3": 435,
     "pidfd_getfd": 438, "mount_setattr": 442,
+    "shmget": 29, "shmat": 30, "shmctl": 31, "semget": 64, "semop": 65, "semctl": 66,
+    "shmdt": 67, "msgget": 68, "msgsnd": 69, "msgrcv": 70, "msgctl": 71,
+    "semtimedop": 220, "mq_open": 240, "mq_unlink": 241, "mq_timedsend": 242,
+    "mq_timedreceive": 243, "mq_notify": 244, "mq_getsetattr": 245, "memfd_create": 319,
+    "memfd_secret": 447,
 }  # fmt: skip
 
 # asm-generic numbering; aarch64 has no fork/vfork syscalls (glibc forks with clone).
@@ -78,6 +92,11 @@ _AARCH64 = {
     "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "open_tree": 428,
     "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
     "clone3": 435, "pidfd_getfd": 438, "mount_setattr": 442,
+    "mq_open": 180, "mq_unlink": 181, "mq_timedsend": 182, "mq_timedreceive": 183,
+    "mq_notify": 184, "mq_getsetattr": 185, "msgget": 186, "msgctl": 187, "msgrcv": 188,
+    "msgsnd": 189, "semget": 190, "semctl": 191, "semtimedop": 192, "semop": 193,
+    "shmget": 194, "shmctl": 195, "shmat": 196, "shmdt": 197, "memfd_create": 279,
+    "memfd_secret": 447,
 }  # fmt: skip
 
 # machine -> (audit arch, syscall numbers, whether nr >= 0x40000000 is a foreign ABI)

@@ -7,7 +7,13 @@ namespaces and seccomp filter described in ``stratlab.sandbox._isolation``, plus
 (CPU, address space, file size, processes, open files), a wall-clock timeout and a cap
 on stdout + stderr; the process group is killed on any breach. Data goes in as files
 (``.npz`` without pickles, JSON, the code as text); the answer comes back as one JSON
-file that is validated here against a schema, with signals packed as bits. Asked for,
+file, refused unread when it is larger than a valid answer for the grid can be, and
+otherwise validated here against a schema (off the event loop), with signals packed as
+bits. A failure of the sandbox itself comes back on a separate control pipe that the
+runner closes before the strategy code runs, so code cannot fake one. Where the host
+lets the worker make cgroups, a pids and a memory cgroup per run cap threads and every
+kind of memory (``_cgroups``); a root worker without them says so in the run's notes.
+The run dir is removed on every exit path, cancellation included. Asked for,
 the same process then runs the look-ahead probe (``stratlab.strategies.lookahead``) on
 prefixes of the data, and its answer is validated as strictly.
 
@@ -25,12 +31,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import dataclasses
 import os
 import re
 import shutil
 import signal
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -42,9 +47,10 @@ import numpy as np
 import pandas as pd
 
 from stratlab.models.research import LookaheadProbe
-from stratlab.sandbox import _isolation, _result
+from stratlab.sandbox import _cgroups, _inputs, _isolation, _result
 from stratlab.sandbox._seccomp import seccomp_program
 from stratlab.sandbox.limits import SandboxLimits
+from stratlab.sandbox.rundirs import RUN_DIR_PREFIX, make_run_dir
 from stratlab.sandbox.validator import CodeValidationError, validate_code
 from stratlab.strategies.lookahead import SIGNAL_CUTS, probe_outcome
 
@@ -62,9 +68,14 @@ WEAKER_ISOLATION_NOTE = (
     "WEAKER ISOLATION: rlimits only (STRATLAB_SANDBOX=rlimits): no namespaces and no "
     "seccomp filter, so strategy code can read the worker's files and use the network"
 )
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+WEAKER_TASKS_NOTE = (
+    "WEAKER ISOLATION: no pids cgroup could be made and the worker runs as root, whom "
+    "RLIMIT_NPROC does not bind: threads of strategy code are limited only by memory and "
+    "time (run the worker as an unprivileged user, or give it a writable pids cgroup)"
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_ERROR = 1500
-_READ_CHUNK = 64 * 1024
+_MAX_CONTROL = 16 * 1024
 
 
 class SandboxUnavailableError(RuntimeError):
@@ -125,7 +136,7 @@ async def run_signals(
     broken in ``bwrap`` mode, ``ValueError`` for an unknown mode or bad input.
     """
     started = time.perf_counter()
-    run_id = f"stratlab-sandbox-{uuid.uuid4().hex[:16]}"
+    run_id = f"{RUN_DIR_PREFIX}{uuid.uuid4().hex[:16]}"
     if mode not in ("bwrap", "rlimits"):
         raise ValueError(f"unknown sandbox mode {mode!r}; use 'bwrap' or 'rlimits'")
     isolation: SandboxMode = "bwrap" if mode == "bwrap" else "rlimits"
@@ -151,17 +162,29 @@ async def run_signals(
                 notes=notes,
             )
     probe_request = None if plan is None else _probe_request(plan, param_index)
-    run_dir = Path(await asyncio.to_thread(_write_inputs, source, frame, param_sets, probe_request))
+    # Made here, on the loop, so that the try below owns it from its first moment: made in
+    # a thread, a cancellation while the thread ran would lose the path and leak the dir.
+    run_dir = make_run_dir()
     try:
+        await asyncio.to_thread(
+            _inputs.write_inputs, run_dir, source, frame, param_sets, probe_request
+        )
         outcome = await _execute(run_dir, run_id, bwrap, limits)
+        # Off the loop, so heartbeats go on; the result's size was bounded before parsing.
         parsed = await asyncio.to_thread(
             _result.interpret, outcome, run_dir, len(frame), len(param_sets), limits, plan
         )
     finally:
-        await asyncio.to_thread(shutil.rmtree, run_dir, True)
+        # Synchronous on purpose: it also runs on cancellation (a heartbeat timeout), where
+        # an await could be cancelled again. The dir holds the inputs and one result file
+        # capped by RLIMIT_FSIZE (the code's own files live in the sandbox's tmpfs), so
+        # this is quick; in rlimits mode the code can leave more in work/, and that mode
+        # is the weaker one anyway.
+        shutil.rmtree(run_dir, ignore_errors=True)
     if parsed.internal_error is not None:
         raise SandboxUnavailableError(
-            f"the sandbox could not start Python with numpy and pandas: {parsed.internal_error}"
+            "the sandbox could not start Python with numpy and pandas: "
+            f"{_clean(parsed.internal_error, run_dir)}"
         )
     return SandboxRun(
         ok=parsed.error_kind is None,
@@ -172,7 +195,7 @@ async def run_signals(
         exits=parsed.exits,
         error_kind=parsed.error_kind,
         error=_clean(parsed.error, run_dir),
-        notes=notes,
+        notes=(*notes, *outcome.notes),
         probe=_probe(parsed.probe, frame.index, run_dir),
     )
 
@@ -239,7 +262,8 @@ def _clean(error: str | None, run_dir: Path) -> str | None:
         replacements[str(Path(host).parent)] = "<site-packages>"
     for path, label in sorted(replacements.items(), key=lambda item: -len(item[0])):
         error = error.replace(path, label)
-    text = _CONTROL.sub("?", error)
+    # one line: newlines and tabs become spaces, other control characters "?"
+    text = _CONTROL.sub("?", " ".join(error.split()))
     return text if len(text) <= _MAX_ERROR else text[: _MAX_ERROR - 3] + "..."
 
 
@@ -279,84 +303,49 @@ async def _require_bwrap() -> str:
     return bwrap
 
 
-# --- inputs -------------------------------------------------------------------------------
-
-
-def _write_inputs(
-    source: str,
-    frame: pd.DataFrame,
-    param_sets: list[dict[str, float]],
-    probe: dict[str, object] | None = None,
-) -> str:
-    """A fresh private run dir with ``in/`` (request, data, code) and an empty result file."""
-    request, arrays = _encode_frame(frame)
-    request["param_sets"] = [_encode_params(p) for p in param_sets]
-    request["probe"] = probe
-    run_dir = Path(tempfile.mkdtemp(prefix="stratlab-sandbox-"))
-    try:
-        (run_dir / "in").mkdir()
-        (run_dir / "in" / "strategy.py").write_text(source, encoding="utf-8")
-        (run_dir / "in" / "request.json").write_text(json.dumps(request), encoding="utf-8")
-        np.savez(run_dir / "in" / "data.npz", **arrays)  # type: ignore[arg-type]
-        (run_dir / "result.json").touch(mode=0o600)
-    except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    return str(run_dir)
-
-
-def _encode_frame(frame: pd.DataFrame) -> tuple[dict[str, object], dict[str, np.ndarray]]:
-    arrays: dict[str, np.ndarray] = {}
-    columns = [str(c) for c in frame.columns]
-    if len(set(columns)) != len(columns):
-        raise ValueError("frame has duplicate column names")
-    for i, name in enumerate(frame.columns):
-        values = np.asarray(frame[name])
-        if values.dtype.kind not in "biuf":
-            raise ValueError(f"column {name!r} has dtype {values.dtype}; only numbers are sent")
-        arrays[f"col{i}"] = values
-    index = frame.index
-    request: dict[str, object] = {
-        "columns": columns,
-        "index_name": None if index.name is None else str(index.name),
-        "index_tz": None,
-        "index_freq": None,
-    }
-    if isinstance(index, pd.DatetimeIndex):
-        request["index_freq"] = index.freqstr
-        if index.tz is not None:
-            request["index_tz"] = str(index.tz)
-            index = index.tz_convert("UTC").tz_localize(None)
-        arrays["index"] = index.to_numpy()
-    else:
-        arrays["index"] = np.asarray(index)
-        if arrays["index"].dtype.kind not in "iuf":
-            raise ValueError(f"frame index has dtype {index.dtype}; use a DatetimeIndex")
-    return request, arrays
-
-
-def _encode_params(params: dict[str, float]) -> dict[str, float]:
-    for name, value in params.items():
-        if not isinstance(value, int | float) or not np.isfinite(value):
-            raise ValueError(f"parameter {name!r} must be a finite number, got {value!r}")
-    return {str(k): v for k, v in params.items()}
-
-
 # --- the process ------------------------------------------------------------------------
 
 
 async def _execute(
     run_dir: Path, run_id: str, bwrap: str | None, limits: SandboxLimits
 ) -> _result.Outcome:
+    cgroup = _cgroups.create(run_id, limits)
+    try:
+        outcome = await _execute_in(cgroup, run_dir, run_id, bwrap, limits)
+        capped = outcome.returncode != 0 and cgroup.memory_exceeded()
+    finally:
+        # in a thread: killed tasks take a moment to leave the cgroup; started before any
+        # await, so it completes even when this run is being cancelled
+        await asyncio.to_thread(_cgroups.remove, cgroup)
+    return dataclasses.replace(outcome, memory_capped=capped, notes=_cgroup_notes(cgroup, bwrap))
+
+
+def _cgroup_notes(cgroup: _cgroups.RunCgroup, bwrap: str | None) -> tuple[str, ...]:
+    """What is weaker about this run's limits than the sandbox promises."""
+    if bwrap is None or cgroup.caps_tasks or os.geteuid() != 0:
+        return ()  # rlimits mode says so already; RLIMIT_NPROC binds any other uid
+    return (WEAKER_TASKS_NOTE,)
+
+
+async def _execute_in(
+    cgroup: _cgroups.RunCgroup, run_dir: Path, run_id: str, bwrap: str | None,
+    limits: SandboxLimits,
+) -> _result.Outcome:  # fmt: skip
     seccomp_fd = _seccomp_fd() if bwrap else None
     # One pipe for stdout and stderr: one shared cap, and asyncio's wait() does not wait
     # for it (it would for PIPE, and a process holding it open would hang the wait).
     read_fd, write_fd = os.pipe()
+    # The runner's control pipe: only the runner writes to it, before the strategy code
+    # runs (see ``_runner``), so what comes through it is a real sandbox failure.
+    control_read, control_write = os.pipe()
     try:
         if bwrap is None:
-            command = _isolation.rlimits_command(run_dir, run_id)
+            command = _isolation.rlimits_command(run_dir, run_id, control_write)
         else:
-            command = _isolation.bwrap_command(bwrap, run_dir, run_id, limits, seccomp_fd)
+            command = _isolation.bwrap_command(
+                bwrap, run_dir, run_id, limits, seccomp_fd, control_write
+            )
+        passed = (control_write,) if seccomp_fd is None else (seccomp_fd, control_write)
         proc = await asyncio.create_subprocess_exec(
             *command.argv,
             stdin=asyncio.subprocess.DEVNULL,
@@ -364,18 +353,45 @@ async def _execute(
             stderr=write_fd,
             cwd=command.cwd,
             env=command.env,
-            pass_fds=() if seccomp_fd is None else (seccomp_fd,),
+            pass_fds=passed,
             start_new_session=True,  # its own process group, killed as a whole
-            preexec_fn=_isolation.rlimits_preexec(limits),
+            preexec_fn=_isolation.rlimits_preexec(limits, cgroup.procs_files()),
         )
     except BaseException:
         os.close(read_fd)
+        os.close(control_read)
         raise
     finally:
         os.close(write_fd)
+        os.close(control_write)
         if seccomp_fd is not None:
             os.close(seccomp_fd)
-    return await _supervise(proc, read_fd, limits, kill_leftovers=bwrap is None)
+    try:
+        outcome = await _supervise(proc, read_fd, limits, kill_leftovers=bwrap is None)
+        # Every process of the run is dead by now, so the pipe holds all it ever will.
+        report = _read_available(control_read, _MAX_CONTROL)
+    finally:
+        os.close(control_read)
+    if not report:
+        return outcome
+    return dataclasses.replace(outcome, internal_error=report.decode("utf-8", "replace"))
+
+
+def _read_available(fd: int, limit: int) -> bytes:
+    """What is buffered in pipe ``fd``, at most ``limit`` bytes, without blocking."""
+    os.set_blocking(fd, False)
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        try:
+            chunk = os.read(fd, limit - size)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _seccomp_fd() -> int | None:

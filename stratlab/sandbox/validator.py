@@ -19,10 +19,20 @@ the designer verbatim):
 * ``forbidden-api``: no file, network or native-code APIs of numpy/pandas (``read_*``,
   ``to_*`` writers, ``fromfile``, ``load``, ``save``, ``ctypeslib``, ``memmap``,
   ``eval``/``query``...) and no module-like attributes such as ``os`` or ``sys``.
-* ``dunder-string`` / ``format-attribute``: no string that spells a dunder, and no
-  ``str.format`` field that reaches into an attribute or item (``"{0.real}"``).
+* ``module-not-allowed``: no attribute that leads out of the allowed modules (numpy,
+  pandas, math and a few of their submodules; see ``_reach``), e.g.
+  ``np.random.bit_generator`` or ``np.polynomial.polyutils``, nor a standard-library
+  module name used as an attribute.
+* ``name-dispatch``: methods that call another method by its name (``apply``, ``agg``,
+  ``transform``, ``map``, ``pipe``...) get a function or a literal name of an allowed
+  method: not ``s.apply("to_pickle", ...)``, not a name built at run time.
+* ``dunder-string`` / ``format-attribute`` / ``format-receiver``: no string that spells
+  a dunder, no ``str.format`` field that reaches into an attribute or item
+  (``"{0.real}"``), and ``.format``/``.format_map`` only on a string literal, so a
+  template cannot be assembled from pieces that each look harmless.
 * ``signals-function``: a top-level ``def signals(data, params)`` must exist.
-* ``too-long``: the source is capped, so a runaway generation fails fast.
+* ``too-long`` / ``too-complex``: the source is capped, and so is the depth of its
+  syntax tree, so a runaway generation fails fast and any input gets a verdict.
 """
 
 from __future__ import annotations
@@ -31,13 +41,23 @@ import ast
 import re
 from dataclasses import dataclass
 
+from stratlab.sandbox import _reach
+
 ALLOWED_IMPORTS = frozenset({"numpy", "pandas", "math"})
 MAX_SOURCE_CHARS = 50_000
+# Syntax-tree depth. Honest strategies stay far below it; past it, compiling the code
+# (here and in the sandbox) can hit the recursion limit, depending on the caller's stack.
+MAX_NESTING = 100
+_TOO_DEEP = (
+    f"the code is nested more than {MAX_NESTING} levels deep (a very long chain such as "
+    "1+1+... counts one level per term); split it into several statements"
+)
 
 FORBIDDEN_NAMES = frozenset(
     {
         "getattr", "setattr", "delattr", "eval", "exec", "open", "compile", "__import__",
         "globals", "locals", "vars", "input", "breakpoint", "help", "exit", "quit",
+        "attrgetter", "methodcaller",
     }
 )  # fmt: skip
 
@@ -64,6 +84,8 @@ FORBIDDEN_API_ATTRIBUTES = frozenset(
         "socket", "pathlib", "tempfile", "glob", "mmap", "signal", "threading",
         "multiprocessing", "inspect", "gc", "types", "weakref", "resource", "marshal",
         "posix", "platform", "code", "codecs", "compat", "core", "util", "api",
+        # attribute access and calls by name, and format templates by parts
+        "attrgetter", "methodcaller", "Formatter", "vformat",
     }
 )  # fmt: skip
 
@@ -76,9 +98,15 @@ SAFE_TO_ATTRIBUTES = frozenset(
     }
 )  # fmt: skip
 
+# Methods that look another method up by a name given as a string.
+NAME_DISPATCHERS = frozenset({"apply", "applymap", "agg", "aggregate", "transform", "map", "pipe"})
+_DISPATCH_KEYWORDS = frozenset({"func", "arg", "aggfunc"})
+_FORMAT_METHODS = frozenset({"format", "format_map"})
+
 _DUNDER = re.compile(r"__\w+__")
-# A str.format replacement field whose field name reaches an attribute or an item.
-_FORMAT_ACCESS = re.compile(r"\{[^{}:!]*[.\[][^{}]*\}")
+# A str.format replacement field whose field name reaches an attribute or an item. The
+# name's class excludes ``.`` and ``[``, so the match is linear in the string's length.
+_FORMAT_ACCESS = re.compile(r"\{[^{}:!.\[]*[.\[]")
 
 
 @dataclass(frozen=True)
@@ -106,14 +134,28 @@ class CodeValidationError(ValueError):
 
 
 def validate_code(source: str) -> None:
-    """Raise CodeValidationError listing every violation of ``source``; None when clean."""
+    """Raise CodeValidationError listing every violation of ``source``; None when clean.
+
+    Never raises anything else, whatever the input: code too deep or too large to check
+    is itself a violation (``too-complex``), so the caller always gets a verdict.
+    """
     violations = find_violations(source)
     if violations:
         raise CodeValidationError(violations)
 
 
 def find_violations(source: str) -> list[Violation]:
-    """Every violation of ``source``, ordered by line."""
+    """Every violation of ``source``, ordered by line; never raises."""
+    if not isinstance(source, str):
+        return [Violation("syntax", 0, f"the code must be text, got {type(source).__name__}")]
+    try:
+        return _find_violations(source)
+    except (RecursionError, MemoryError):
+        # The parser, the AST or a check ran out of stack or memory on this input.
+        return [Violation("too-complex", 0, _TOO_DEEP)]
+
+
+def _find_violations(source: str) -> list[Violation]:
     if len(source) > MAX_SOURCE_CHARS:
         return [
             Violation(
@@ -125,14 +167,81 @@ def find_violations(source: str) -> list[Violation]:
     try:
         tree = ast.parse(source, filename="<strategy>")
     except SyntaxError as exc:
-        return [Violation("syntax", exc.lineno or 0, f"{exc.msg}")]
-    except (ValueError, RecursionError, MemoryError) as exc:
-        # null bytes, or nesting too deep for the parser
+        return [Violation("syntax", exc.lineno or 0, _one_line(exc.msg))]
+    except ValueError as exc:  # null bytes
         return [Violation("syntax", 0, f"the code cannot be parsed: {type(exc).__name__}")]
+    except (RecursionError, MemoryError):
+        # "syntax", so callers that parse the code themselves know they cannot
+        return [Violation("syntax", 0, f"the code cannot be parsed: {_TOO_DEEP}")]
     checker = _Checker()
-    checker.visit(tree)
+    checker.check(tree)
     checker.violations += _signals_violations(tree)
     return sorted(checker.violations, key=lambda v: (v.line, v.rule))
+
+
+def attribute_problem(attr: str, *, reaches_allowed_module: bool = False) -> tuple[str, str] | None:
+    """``(rule, message)`` when ``attr`` may not be used as an attribute (or as a method
+    name given to ``apply`` and the like); ``reaches_allowed_module`` says the validator
+    resolved it, from an import, to an allowed module (``np.lib``)."""
+    if _DUNDER.fullmatch(attr):
+        return "no-dunder-attribute", f"attribute {attr!r} is not allowed"
+    if attr.startswith("_"):
+        return "no-private-attribute", f"private attribute {attr!r} is not allowed"
+    if attr in INTROSPECTION_ATTRIBUTES:
+        return (
+            "no-introspection",
+            f"attribute {attr!r} reaches frames or code objects and is not allowed",
+        )
+    if attr in FORBIDDEN_API_ATTRIBUTES or attr.startswith("read_"):
+        return (
+            "forbidden-api",
+            f"{attr!r} is not allowed: strategy code may not do file, network or "
+            "native-code I/O, nor reach other modules",
+        )
+    if attr.startswith("to_") and attr not in SAFE_TO_ATTRIBUTES:
+        return (
+            "forbidden-api",
+            f"{attr!r} may write files and is not allowed; in-memory conversions such "
+            "as to_numpy() are fine",
+        )
+    if attr in _reach.leaving_names() and not reaches_allowed_module:
+        return (
+            "module-not-allowed",
+            f"{attr!r} leads to a module other than numpy, pandas and math; use the "
+            "numpy and pandas functions directly",
+        )
+    return None
+
+
+def _is_text(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+# String methods and builtins that make a new string out of others.
+_TEXT_BUILDERS = frozenset(
+    {
+        "join", "format", "format_map", "replace", "lower", "upper", "strip", "lstrip",
+        "rstrip", "title", "capitalize", "casefold", "swapcase", "removeprefix",
+        "removesuffix", "translate", "zfill", "ljust", "rjust", "center", "str", "chr",
+        "repr", "ascii",
+    }
+)  # fmt: skip
+
+
+def _builds_text(node: ast.AST) -> bool:
+    """Is ``node`` an expression that assembles a string (concatenation, an f-string,
+    ``"".join(...)``, ``str(...)``)?"""
+    if isinstance(node, ast.JoinedStr | ast.BinOp):
+        return True
+    if isinstance(node, ast.Call):
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        return name in _TEXT_BUILDERS
+    return False
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())[:200]
 
 
 def _signals_violations(tree: ast.Module) -> list[Violation]:
@@ -158,11 +267,29 @@ def _signals_violations(tree: ast.Module) -> list[Violation]:
     ]
 
 
-class _Checker(ast.NodeVisitor):
-    """Collects violations while walking the tree once."""
+class _Checker:
+    """Collects violations while walking the tree once.
+
+    The walk keeps its own stack (no recursion), and each ``visit_*`` looks at its
+    own node only: a recursive visitor would hit the recursion limit on ``1+1+...``.
+    """
 
     def __init__(self) -> None:
         self.violations: list[Violation] = []
+        self.aliases: dict[str, str] = {}
+
+    def check(self, tree: ast.AST) -> None:
+        self.aliases = _reach.import_aliases(tree)
+        pending: list[tuple[ast.AST, int]] = [(tree, 0)]
+        while pending:
+            node, depth = pending.pop()
+            if depth > MAX_NESTING:
+                self._add(node, "too-complex", _TOO_DEEP)
+                return  # one verdict is enough: the rest of this code is as deep
+            visit = getattr(self, f"visit_{type(node).__name__}", None)
+            if visit is not None:
+                visit(node)
+            pending.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
     def _add(self, node: ast.AST, rule: str, message: str) -> None:
         self.violations.append(Violation(rule, getattr(node, "lineno", 0), message))
@@ -184,7 +311,9 @@ class _Checker(ast.NodeVisitor):
         for alias in node.names:
             if alias.name == "*":
                 self._add(node, "import-not-allowed", "`import *` is not allowed")
-            self._check_attribute_name(node, alias.name)
+            module = node.module or ""
+            reached = node.level == 0 and _reach.resolve(module, [alias.name]) is not None
+            self._check_attribute_name(node, alias.name, reaches_allowed_module=reached)
             self._check_identifier(node, alias.asname, "import alias")
 
     def _check_module(self, node: ast.AST, module: str) -> None:
@@ -197,38 +326,59 @@ class _Checker(ast.NodeVisitor):
                 f"import of {module!r} is not allowed; only {allowed} may be imported",
             )
             return
-        for part in parts[1:]:
-            self._check_attribute_name(node, part)
+        for depth, part in enumerate(parts[1:], start=1):
+            reached = _reach.resolve(parts[0], parts[1 : depth + 1]) is not None
+            self._check_attribute_name(node, part, reaches_allowed_module=reached)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        self._check_attribute_name(node, node.attr)
-        self.generic_visit(node)
+        reached = (
+            node.attr in _reach.reaching_names()
+            and _reach.resolve_chain(node, self.aliases) is not None
+        )
+        self._check_attribute_name(node, node.attr, reaches_allowed_module=reached)
+        if node.attr in _FORMAT_METHODS and not _is_text(node.value):
+            self._add(
+                node,
+                "format-receiver",
+                f".{node.attr}() is allowed on a string literal only, e.g. "
+                "'{:.2f}'.format(x); or use an f-string",
+            )
 
-    def _check_attribute_name(self, node: ast.AST, attr: str) -> None:
-        if _DUNDER.fullmatch(attr):
-            self._add(node, "no-dunder-attribute", f"attribute {attr!r} is not allowed")
-        elif attr.startswith("_"):
-            self._add(node, "no-private-attribute", f"private attribute {attr!r} is not allowed")
-        elif attr in INTROSPECTION_ATTRIBUTES:
-            self._add(
-                node,
-                "no-introspection",
-                f"attribute {attr!r} reaches frames or code objects and is not allowed",
-            )
-        elif attr in FORBIDDEN_API_ATTRIBUTES or attr.startswith("read_"):
-            self._add(
-                node,
-                "forbidden-api",
-                f"{attr!r} is not allowed: strategy code may not do file, network or "
-                "native-code I/O, nor reach other modules",
-            )
-        elif attr.startswith("to_") and attr not in SAFE_TO_ATTRIBUTES:
-            self._add(
-                node,
-                "forbidden-api",
-                f"{attr!r} may write files and is not allowed; in-memory conversions such "
-                "as to_numpy() are fine",
-            )
+    def _check_attribute_name(
+        self, node: ast.AST, attr: str, *, reaches_allowed_module: bool = False
+    ) -> None:
+        problem = attribute_problem(attr, reaches_allowed_module=reaches_allowed_module)
+        if problem is not None:
+            self._add(node, *problem)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if not isinstance(func, ast.Attribute) or func.attr not in NAME_DISPATCHERS:
+            return
+        targets = [*node.args[:1]]
+        targets += [k.value for k in node.keywords if k.arg in _DISPATCH_KEYWORDS]
+        while targets:
+            target = targets.pop()
+            if isinstance(target, ast.List | ast.Tuple | ast.Set):
+                targets.extend(target.elts)
+            elif isinstance(target, ast.Dict):
+                targets.extend(target.values)
+            elif isinstance(target, ast.Constant) and isinstance(target.value, str):
+                name = target.value
+                if attribute_problem(name) is not None:
+                    self._add(
+                        target,
+                        "name-dispatch",
+                        f".{func.attr}({name[:40]!r}) calls a method that is not allowed; "
+                        "pass a function, e.g. .apply(lambda x: ...)",
+                    )
+            elif _builds_text(target):
+                self._add(
+                    target,
+                    "name-dispatch",
+                    f".{func.attr}() gets a method name built at run time; pass a function "
+                    "or a literal name such as 'mean'",
+                )
 
     def visit_Name(self, node: ast.Name) -> None:
         if node.id in FORBIDDEN_NAMES:
@@ -256,12 +406,10 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Lambda(self, node: ast.Lambda) -> None:
         self._check_arguments(node, node.args)
-        self.generic_visit(node)
 
     def _check_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self._check_identifier(node, node.name, "function")
         self._check_arguments(node, node.args)
-        self.generic_visit(node)
 
     def _check_arguments(self, node: ast.AST, args: ast.arguments) -> None:
         every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
@@ -271,21 +419,17 @@ class _Checker(ast.NodeVisitor):
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self._check_identifier(node, node.name, "class")
-        self.generic_visit(node)
 
     def visit_keyword(self, node: ast.keyword) -> None:
         self._check_identifier(node, node.arg, "keyword argument")
-        self.generic_visit(node)
 
     def visit_MatchClass(self, node: ast.MatchClass) -> None:
         # class patterns read attributes of the subject: `case C(attr=x)` is getattr
         for attr in node.kwd_attrs:
             self._check_attribute_name(node, attr)
-        self.generic_visit(node)
 
     def visit_MatchAs(self, node: ast.MatchAs) -> None:
         self._check_identifier(node, node.name, "name")
-        self.generic_visit(node)
 
     def visit_MatchStar(self, node: ast.MatchStar) -> None:
         self._check_identifier(node, node.name, "name")

@@ -6,6 +6,10 @@ never take more than the cap together: each UPDATE waits for the row lock and re
 the condition against the committed totals. The arithmetic is numeric in Postgres: float
 sums would let 33 reservations of 0.03 under a cap of 1.00 turn into 0.9900000000000007.
 
+Money enters as ``Decimal`` rounded to the nano-dollar (``money``), so a float that a
+caller computed (``0.30 - 0.10 == 0.19999999999999998``) means the amount it was meant
+to: the number of reservations granted is exactly floor((cap - buffer) / cost).
+
 Every reservation has a caller-made id. Reserving again with the same id returns the
 first answer; settling twice moves the money once.
 """
@@ -13,7 +17,7 @@ first answer; settling twice moves the money once.
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from stratlab.models.records import BudgetDay, BudgetReservation
 from stratlab.store._util import fetch_all, fetch_one, to_decimal
@@ -88,6 +92,23 @@ ON CONFLICT (scope, day) DO UPDATE SET cap_usd = EXCLUDED.cap_usd, updated_at = 
 _GET_RESERVATION = "SELECT * FROM budget_reservations WHERE reservation_id = %(reservation_id)s"
 
 
+NANO_USD = Decimal("0.000000001")
+"""The unit money is kept in: finer than any LLM price (a few tokens of a cheap model
+cost 1e-7 dollars), far coarser than a float's binary error at these magnitudes."""
+
+
+def money(amount: float | Decimal | int) -> Decimal:
+    """``amount`` in exact decimal dollars, rounded to the nano-dollar (half to even).
+
+    A float's binary error (1e-17 for these magnitudes) is far below a nano-dollar, so
+    rounding restores the decimal amount meant (0.30 - 0.10 is 0.2, not 0.19999...).
+    """
+    value = to_decimal(amount)
+    if not value.is_finite():
+        raise ValueError(f"an amount of money must be finite, got {amount}")
+    return value.quantize(NANO_USD, rounding=ROUND_HALF_EVEN)
+
+
 class BudgetRepo:
     """Daily budgets per scope (research, optimizer), in USD."""
 
@@ -101,18 +122,22 @@ class BudgetRepo:
         day: date,
         amount: float | Decimal,
         cap: float | Decimal,
+        *,
+        buffer: float | Decimal = 0,
     ) -> bool:
-        """Hold ``amount`` of the day's budget if it fits under ``cap`` (the configured
-        budget minus the safety buffer; used only when the day's row is first made).
-        ``True`` if granted. Repeating a reservation id returns its first answer."""
-        if amount < 0:
+        """Hold ``amount`` of the day's budget if it fits under ``cap - buffer`` (pass
+        the configured budget and its safety buffer, or their difference as ``cap``;
+        used only when the day's row is first made). ``True`` if granted. Repeating a
+        reservation id returns its first answer."""
+        held = money(amount)
+        if held < 0:
             raise ValueError(f"a reservation cannot be negative: {amount}")
         params = {
             "reservation_id": reservation_id,
             "scope": scope,
             "day": day,
-            "amount": to_decimal(amount),
-            "cap": to_decimal(cap),
+            "amount": held,
+            "cap": max(money(cap) - money(buffer), Decimal(0)),
         }
         async with self._pool.connection() as conn, conn.transaction():
             await conn.execute(_ENSURE_DAY, params)
@@ -127,9 +152,10 @@ class BudgetRepo:
         """Release the reservation and charge ``actual`` (the call's real cost; 0 for a
         call that failed before spending). ``True`` if this call moved the money,
         ``False`` if it was already settled or had been denied."""
-        if actual < 0:
+        spent = money(actual)
+        if spent < 0:
             raise ValueError(f"an actual cost cannot be negative: {actual}")
-        params = {"reservation_id": reservation_id, "actual": to_decimal(actual)}
+        params = {"reservation_id": reservation_id, "actual": spent}
         async with self._pool.connection() as conn, conn.transaction():
             if await (await conn.execute(_SETTLE, params)).fetchone() is not None:
                 return True
@@ -155,7 +181,7 @@ class BudgetRepo:
     async def set_cap(self, scope: str, day: date, cap: float | Decimal) -> BudgetDay:
         """Change a day's cap (e.g. after raising the configured budget). Lowering it
         below what is already spent and reserved fails with ``psycopg.errors.CheckViolation``."""
-        params = {"scope": scope, "day": day, "cap": to_decimal(cap)}
+        params = {"scope": scope, "day": day, "cap": money(cap)}
         async with self._pool.connection() as conn:
             await conn.execute(_SET_CAP, params)
         found = await fetch_one(self._pool, _DAY, params, BudgetDay)

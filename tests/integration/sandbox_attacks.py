@@ -211,6 +211,102 @@ SECRETS = [
     attack("read_host_home", _signals('for path in ("/root/.bash_history", "/root/.ssh/id_rsa", "/etc/shadow", "/work/main/README.md"):\n    try:\n        report(path + open(path).read(100))\n    except OSError:\n        continue')),
 ]
 
+# --- issue 15: results the code forges or inflates, memory outside the address space,
+# threads, routes around the validator, and inputs that used to crash it -----------------
+
+# The runner is started as ``runner.py RUN_ID IN_DIR RESULT_PATH CONTROL_FD ...``.
+_WRITE_RESULT = 'with open(sys.argv[3], "wb") as h:\n    h.write({payload})\nos._exit(0)'
+
+
+def _result_attack(name: str, payload: str) -> Attack:
+    return attack(name, _signals(_WRITE_RESULT.format(payload=payload)), expect="bad_result")
+
+
+_PIPES = """\
+import fcntl
+held = 0
+pipes = []
+try:
+    while True:
+        r, w = os.pipe()
+        pipes.append((r, w))
+        fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ
+        os.set_blocking(w, False)
+        try:
+            while True:
+                held += os.write(w, b"x" * 65536)
+        except BlockingIOError:
+            pass
+except OSError:
+    pass
+if held > 40 << 20:
+    escaped("%d MiB in pipe buffers" % (held >> 20))
+"""
+
+_THREADS_SMALL_STACKS = """\
+import threading
+threading.stack_size(65536)
+threads = []
+try:
+    while len(threads) < 3000:
+        t = threading.Thread(target=time.sleep, args=(30,), daemon=True)
+        t.start()
+        threads.append(t)
+except (RuntimeError, MemoryError):
+    pass
+if len(threads) > 500:
+    escaped("%d threads" % len(threads))
+"""
+
+# fmt: off
+RESULTS = [
+    _result_attack("forge_internal_status", 'b\'{"status": "internal", "error": "CODE TEXT"}\''),
+    _result_attack("forge_internal_long_text", 'b\'{"status": "internal", "error": "\' + b"CODE TEXT " * 914 + b\'"}\''),
+    _result_attack("result_duplicate_keys", 'b"{" + b\'"n_bars": 1, \' * 550_000 + b\'"status": "ok"}\''),
+    _result_attack("result_tiny_arrays_within_bound", 'b"[" + b"[]," * 80_000 + b"[]]"'),
+    _result_attack("result_deep_nesting", 'b"[" * 100_000 + b"]" * 100_000'),
+    _result_attack("result_huge_number", 'b\'{"status": "ok", "n_bars": \' + b"1" * 200_000 + b"}"'),
+    _result_attack("result_nan_count", 'b\'{"status": "ok", "n_bars": NaN, "n_sets": 1, "entries": "", "exits": ""}\''),
+    _result_attack("result_wrong_shape", 'b\'{"status": "ok", "n_bars": 1, "n_sets": 1, "entries": "gA==", "exits": "AA=="}\''),
+    _result_attack("result_unasked_probe", 'b\'{"status": "ok", "n_bars": 200, "n_sets": 1, "entries": "\' + b"A" * 36 + b\'AA==", "exits": "\' + b"A" * 36 + b\'AA==", "probe": {"cuts": 1, "first_bar": null, "series": "", "cut": null, "error": null}}\''),
+    _result_attack("result_unknown_error_kind", 'b\'{"status": "error", "error_kind": "internal", "error": "x"}\''),
+    _result_attack("result_extra_field", 'b\'{"status": "error", "error_kind": "runtime", "error": "x", "pickle": "gASV"}\''),
+    attack("control_fd_is_closed", _signals('try:\n    os.fstat(int(sys.argv[4]))\nexcept OSError:\n    pass\nelse:\n    escaped("control pipe open")\nos.write(int(sys.argv[4]), b"forged")'), expect="runtime"),
+    attack("error_text_with_newlines", _signals('raise RuntimeError("first\\nsecond\\r\\x1b[31mthird")'), expect="runtime"),
+    attack("exit_status_forged", _signals('os._exit(137)')),
+]
+
+MEMORY = [
+    attack("sysv_shmget", _signals('if libc().shmget(0, 1 << 30, 0o1000 | 0o600) >= 0:\n    escaped("shmget")')),
+    attack("sysv_shm_many_segments", _signals('made = [libc().shmget(0, 64 << 20, 0o1000 | 0o600) for _ in range(40)]\nif max(made) >= 0:\n    escaped("shm segments")')),
+    attack("sysv_msgget", _signals('if libc().msgget(0, 0o1000 | 0o600) >= 0:\n    escaped("msgget")')),
+    attack("sysv_semget", _signals('if libc().semget(0, 1, 0o1000 | 0o600) >= 0:\n    escaped("semget")')),
+    attack("posix_mq_open", _signals('import ctypes\nrt = ctypes.CDLL("librt.so.1", use_errno=True)\nif rt.mq_open(b"/q", 0o100 | 2, 0o600, None) >= 0:\n    escaped("mq_open")')),
+    attack("memfd_create", _signals('fd = os.memfd_create("held")\nos.ftruncate(fd, 1 << 30)\nescaped("memfd")'), expect="runtime"),
+    attack("memfd_raw_syscall", _signals('if libc().syscall(319, b"held", 0) >= 0:\n    escaped("memfd syscall")')),
+    attack("memfd_secret", _signals('if libc().syscall(447, 0) >= 0:\n    escaped("memfd_secret")')),
+    attack("dev_shm_file", _signals('with open("/dev/shm/" + MARKER, "wb") as h:\n    h.write(b"x" * (1 << 20))\nescaped("/dev/shm writable")'), expect="runtime"),
+    attack("pipe_buffers", _signals(_PIPES)),
+    attack("tmpfs_many_files", _signals('n = 0\ntry:\n    for n in range(200_000):\n        open("/work/f%d" % n, "w").close()\nexcept OSError:\n    pass'), dos=True),
+]
+
+TASKS = [
+    attack("thread_bomb_small_stacks", _signals(_THREADS_SMALL_STACKS), dos=True),
+    attack("raw_thread_bomb", _signals('import _thread\nn = 0\ntry:\n    while n < 3000:\n        _thread.start_new_thread(time.sleep, (30,))\n        n += 1\nexcept (RuntimeError, MemoryError):\n    pass\nif n > 500:\n    escaped("%d raw threads" % n)'), dos=True),
+    attack("fork_from_a_thread", _signals('import threading\nout = []\ndef go():\n    try:\n        out.append(os.fork())\n    except OSError as exc:\n        out.append(exc)\nt = threading.Thread(target=go)\nt.start()\nt.join()\nif isinstance(out[0], int) and out[0] >= 0:\n    escaped("fork from thread")')),
+]
+
+VALIDATOR_ROUTES = [
+    attack("bit_generator_to_builtins", _signals('import numpy as np\nb = np.random.bit_generator\nfor name in dir(b):\n    mod = getattr(b, name)\n    if getattr(mod, "__name__", "") == "re":\n        opener = mod.enum.bltns.open\n        report(opener(CANARY_FILE).read())')),
+    attack("polyutils_operator_attrgetter", _signals('import numpy as np\nget = np.polynomial.polyutils.operator.attrgetter\ndef gen():\n    yield 1\ng = gen()\nopener = get("gi_frame.f_builtins")(g)["open"]\nreport(opener(CANARY_FILE).read())'), expect="runtime"),
+    attack("attrgetter_ctypeslib", _signals('import numpy as np\nget = np.polynomial.polyutils.operator.attrgetter\nlib = get("ctypeslib")(np).load_library("libc.so.6", "/usr/lib/x86_64-linux-gnu")\nif lib.system(b"touch /tmp/" + MARKER.encode()) == 0:\n    escaped("system via attrgetter")')),
+    attack("apply_to_pickle_by_name", _signals('for d in HOST_DIRS:\n    try:\n        data["close"].apply("to_pickle", args=(os.path.join(d, MARKER + "-apply"),))\n    except (OSError, TypeError, ValueError):\n        continue\n    if not d.startswith("/work"):\n        escaped("apply to_pickle " + d)')),
+    attack("agg_to_csv_by_name", _signals('for d in HOST_DIRS:\n    try:\n        data.agg("to_csv", path_or_buf=os.path.join(d, MARKER + "-agg"))\n    except (OSError, TypeError, ValueError, AttributeError):\n        continue\n    if not d.startswith("/work"):\n        escaped("agg to_csv " + d)')),
+    attack("format_by_concatenation", _signals('text = ("{0.__glo" + "bals__[os].environ}").format(escaped)\nreport(text)'), expect="runtime"),
+    attack("deep_expression", "x = " + "+".join(["1"] * 5000) + "\n\n" + _signals("pass"), expect="syntax runtime"),
+    attack("deep_nesting_at_run_time", _signals('x = eval("(" * 5000 + "1" + ")" * 5000)'), expect="runtime"),
+]
+
 # fmt: on
 
 CORPUS: list[Attack] = [
@@ -224,4 +320,9 @@ CORPUS: list[Attack] = [
     *DOS,
     *NETWORK,
     *SECRETS,
+    *RESULTS,
+    *MEMORY,
+    *TASKS,
+    *VALIDATOR_ROUTES,
 ]
+ISSUE_15 = [*RESULTS, *MEMORY, *TASKS, *VALIDATOR_ROUTES]

@@ -33,7 +33,7 @@ from stratlab.sandbox.executor import (
     SandboxUnavailableError,
     run_signals,
 )
-from tests.integration.sandbox_attacks import CORPUS, PRELUDE, Attack
+from tests.integration.sandbox_attacks import CORPUS, ISSUE_15, PRELUDE, Attack
 
 pytestmark = [
     pytest.mark.skipif(
@@ -223,6 +223,38 @@ def test_attack_is_contained(corpus: Corpus, attack: Attack) -> None:
     # errors never show the worker's own paths
     for path in (str(corpus.runs_root), str(Path.cwd()), sys.prefix, interpreter()[1]):
         assert path not in (run.error or "")
+
+
+@pytest.mark.parametrize("attack", ISSUE_15, ids=lambda a: a.name)
+def test_new_attacks_end_in_one_clean_line_within_10_s(corpus: Corpus, attack: Attack) -> None:
+    """Issue 15: whatever the code does, the worker gets a verdict, not an exception or a
+    stalled activity, and the feedback is one line that does not echo forged text."""
+    record = corpus.records[attack.name]
+    run = record.run
+    assert run.ok or run.error_kind is not None
+    assert "\n" not in (run.error or "") and len(run.error or "") <= 1500
+    assert "CODE TEXT" not in (run.error or "")
+    assert record.seconds <= 10.0, record.seconds
+
+
+def test_forged_and_inflated_results_are_rejected_strategies(corpus: Corpus) -> None:
+    for name in ("forge_internal_status", "forge_internal_long_text"):
+        assert "sandbox's own status" in (corpus.records[name].run.error or "")
+    error = corpus.records["result_duplicate_keys"].run.error or ""
+    assert "more than any valid answer for 200 bars x 1 parameter sets" in error
+
+
+def test_memory_outside_the_address_space_is_refused(corpus: Corpus) -> None:
+    assert "PermissionError" in (corpus.records["memfd_create"].run.error or "")
+    assert "ESCAPED" not in (corpus.records["sysv_shm_many_segments"].run.error or "")
+
+
+def test_no_cgroup_of_a_run_is_left(corpus: Corpus) -> None:
+    ids = {r.run.run_id for r in corpus.records.values()}
+    left = [
+        path for path in Path("/sys/fs/cgroup").glob("**/stratlab-sandbox-*") if path.name in ids
+    ]
+    assert left == []
 
 
 def test_nothing_was_written_outside_the_work_dir(corpus: Corpus) -> None:

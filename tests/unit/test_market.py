@@ -148,6 +148,102 @@ def test_corrupt_csv_names_the_problem_on_one_line(
     assert "\n" not in str(info.value) and str(info.value).startswith("bad.csv: ")
 
 
+def with_row(n: int, text: str) -> Callable[[list[str]], list[str]]:
+    """Replace data row ``n`` (1-based) by ``text``."""
+    return lambda r: [*r[:n], text, *r[n + 1 :]]
+
+
+def epoch_rows(r: list[str]) -> list[str]:
+    """The rows with their dates as epoch seconds."""
+    return [r[0]] + [f"{int(pd.Timestamp(x[:10]).timestamp())}{x[10:]}" for x in r[1:]]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        *[
+            (
+                with_row(50, f"{day},10,11,9,10.5,1000"),
+                rf"row 50: timestamp '{day}' is outside the supported dates 1677-09-22 to "
+                "2262-04-11",
+            )
+            for day in ("9999-12-31", "1600-01-01", "2263-01-01")
+        ],
+        (
+            lambda r: with_row(61, "2020-03-25,10,11,9,10.5,1000")(epoch_rows(r)),
+            r"row 61: timestamp '2020-03-25' is a text date while the other rows are epoch "
+            "numbers",
+        ),
+        (
+            lambda r: with_row(7, epoch_rows(r)[7])(r),
+            r"row 7: timestamp '1578528000' is an epoch number while the other rows are text "
+            "dates",
+        ),
+        (
+            lambda r: [r[0] + ",close"] + [x + ",10.4" for x in r[1:]],
+            r"repeated column name 'close' \(the repeat was read as 'close.1'\)",
+        ),
+        (
+            lambda r: [r[0] + ",Close"] + [x + ",10.4" for x in r[1:]],
+            r"columns 'close' and 'Close' both name the same column",
+        ),
+        (
+            with_row(30, "2020-02-11,1e300,1e300,1e300,1e300,1000"),
+            r"row 30 \(2020-02-11\): open 1e\+300 is above 1e\+09, not a plausible price",
+        ),
+        (
+            with_row(30, "2020-02-11,10,2e9,9,10.5,1000"),
+            r"row 30 \(2020-02-11\): high 2e\+09 is above 1e\+09",
+        ),
+        (with_row(30, "2020-02-11,0,11,9,10.5,1000"), r"open 0 is not positive"),
+        (
+            with_row(30, "2020-02-11,10,15000,9,12000,1000"),
+            r"row 30 \(2020-02-11\): high 15000 is more than 1000x the low 9",
+        ),
+        (
+            with_row(30, "2020-02-11,0.005,0.006,0.004,0.005,1000"),
+            r"row 30 \(2020-02-11\): close 0.005 is more than 1000x away from the previous "
+            r"bar's 10.5 \(row 29 \(2020-02-10\)\)",
+        ),
+    ],
+)
+def test_implausible_files_get_one_clear_line(
+    tmp_path: Path, mutate: Callable[[list[str]], list[str]], message: str
+) -> None:
+    path = write_bad(tmp_path, mutate(good_rows()))
+    with pytest.raises(DataImportError, match=message) as info:
+        read_ohlcv_file(path)
+    assert "\n" not in str(info.value) and str(info.value).startswith("bad.csv: ")
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "1600-01-01", "2263-01-01"])
+def test_out_of_range_dates_in_parquet_get_one_line(tmp_path: Path, day: str) -> None:
+    frame = synthetic_ohlcv(bars=120).reset_index()
+    stamps = frame["ts"].astype("datetime64[s]").to_numpy().copy()
+    stamps[10] = np.datetime64(day, "s")
+    frame["ts"] = stamps
+    path = tmp_path / "far.parquet"
+    frame.to_parquet(path)
+    with pytest.raises(DataImportError, match=r"row 11: timestamp .* is outside the supported"):
+        read_ohlcv_file(path)
+
+
+def test_an_epoch_number_beyond_any_date_gets_one_line() -> None:
+    frame = synthetic_ohlcv(bars=120).reset_index()
+    frame["ts"] = (frame["ts"].astype("int64") // 10**9).astype("float64")
+    frame.loc[5, "ts"] = 1e30
+    with pytest.raises(DataImportError) as info:
+        normalise_ohlcv(frame)
+    assert "\n" not in str(info.value)
+
+
+def test_a_real_crash_and_a_real_rally_are_still_accepted(tmp_path: Path) -> None:
+    rows = good_rows()
+    rows[40] = rows[40][:10] + ",1,1.2,0.9,1.1,1000"  # -90 % in a day
+    rows[41] = rows[41][:10] + ",10,80,9,75,1000"  # then x68
+    assert len(read_ohlcv_file(write_bad(tmp_path, rows))) == 120
+
+
 def test_empty_missing_and_unsupported_files(tmp_path: Path) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")

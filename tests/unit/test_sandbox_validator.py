@@ -211,3 +211,154 @@ def test_a_syntax_error_is_reported_once() -> None:
     with pytest.raises(StrategyValidationError) as caught:
         validate_spec(code_spec("def signals(data, params)\n    pass\n", "fast"))
     assert len(caught.value.problems) == 1 and "[syntax]" in caught.value.problems[0]
+
+
+# --- any input gets a verdict, never an exception -------------------------------------------
+
+DEEP_INPUTS = {
+    "sum of 500 terms": "x = " + "+".join(["1"] * 500),
+    "sum of 5000 terms": "x = " + "+".join(["1"] * 5000),
+    "40,000 unary minus": "x = " + "-" * 40_000 + "1",
+    "10,000 nots": "x = " + "not " * 10_000 + "1",
+    "attribute chain": "x = a" + ".b" * 10_000,
+    "call chain": "x = f" + "()" * 10_000,
+    "nested parentheses": "x = " + "(" * 300 + "1" + ")" * 300,
+    "nested lists": "x = " + "[" * 300 + "]" * 300,
+    "nested lambdas": "f = " + "lambda: " * 500 + "1",
+    "nested ifs": "".join("    " * i + "if x:\n" for i in range(120)) + "    " * 120 + "pass",
+    "format field of 45,000 dots": 'x = "{' + "." * 45_000 + '"',
+}
+
+
+@pytest.mark.parametrize("snippet", DEEP_INPUTS.values(), ids=DEEP_INPUTS.keys())
+def test_deep_or_long_code_gets_a_one_line_verdict(snippet: str) -> None:
+    with pytest.raises(CodeValidationError) as caught:
+        validate_code(wrap(snippet))
+    assert len(caught.value.violations) == 1, caught.value
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 2 and "Error" not in lines[1], lines  # header + one verdict
+
+
+@pytest.mark.parametrize("snippet", DEEP_INPUTS.values(), ids=DEEP_INPUTS.keys())
+def test_validate_spec_reports_deep_code_as_a_problem(snippet: str) -> None:
+    with pytest.raises(StrategyValidationError) as caught:
+        validate_spec(code_spec(wrap(snippet)))
+    assert len(caught.value.problems) == 1, caught.value.problems
+
+
+async def test_run_signals_rejects_deep_code_before_running_it() -> None:
+    import pandas as pd
+
+    from stratlab.sandbox.executor import run_signals
+    from stratlab.sandbox.limits import SandboxLimits
+
+    frame = pd.DataFrame({"close": [1.0, 2.0, 3.0]})
+    source = wrap("x = " + "+".join(["1"] * 500))
+    # rlimits mode: validation answers before any process or bubblewrap is involved
+    run = await run_signals(source, frame, [{}], limits=SandboxLimits(), mode="rlimits")
+    assert not run.ok and run.error_kind == "validation"
+    assert "[too-complex]" in (run.error or "")
+
+
+def test_a_moderately_long_honest_expression_still_passes() -> None:
+    validate_code(wrap("x = " + "+".join(["1"] * 60)))
+    validate_code(wrap("x = " + "(" * 50 + "1" + ")" * 50))
+
+
+def test_non_text_gets_a_verdict() -> None:
+    with pytest.raises(CodeValidationError, match="must be text"):
+        validate_code(b"def signals(d, p): pass")  # type: ignore[arg-type]
+
+
+# --- what may be reached: an allowlist of modules, not a list of bad names -------------------
+
+NP = "import numpy as np\nimport pandas as pd\n"
+
+
+@pytest.mark.parametrize(
+    ("snippet", "rule"),
+    [
+        # the routes of the issue: numpy's random bit generator -> re -> enum -> builtins,
+        # numpy's polynomial utilities -> operator
+        (NP + "x = np.random.bit_generator", "module-not-allowed"),
+        (NP + "b = np.random.bit_generator.re.enum.bltns", "module-not-allowed"),
+        (NP + "r = np.random\nm = r.mtrand", "module-not-allowed"),
+        ("import numpy.polynomial.polyutils as pu", "module-not-allowed"),
+        ("from numpy.polynomial import polyutils", "module-not-allowed"),
+        (NP + "g = np.polynomial.polyutils.operator.attrgetter", "module-not-allowed"),
+        (NP + "lib = pd.tseries.frequencies.lib", "module-not-allowed"),
+        ("from pandas.tseries.frequencies import lib", "module-not-allowed"),
+        (NP + "def f(x):\n    return x.lib", "module-not-allowed"),
+        # a trusted alias that is rebound is no longer resolved
+        (NP + "np = pd.tseries.frequencies\nx = np.lib", "module-not-allowed"),
+        ("import numpy as np\nimport pandas as np\nx = np.lib", "module-not-allowed"),
+        (NP + "x = np.testing", "forbidden-api"),
+        (NP + "x = np.matrixlib", "module-not-allowed"),
+        (NP + "x = pd.plotting", "module-not-allowed"),
+        ("def f(x):\n    return x.functools.partial", "module-not-allowed"),
+        ("def f(x):\n    return x.warnings", "module-not-allowed"),
+        ("def f(x):\n    return x.operator", "module-not-allowed"),
+        ("def f(x):\n    return x.re.enum", "module-not-allowed"),
+        # attribute access and calls by name
+        ("x = attrgetter('gi_frame.f_builtins')", "forbidden-name"),
+        (NP + "x = np.polynomial.polyutils.operator.attrgetter('ctypeslib')(np)", "forbidden-api"),
+        ("def f(op):\n    return op.methodcaller('to_pickle', 'x')", "forbidden-api"),
+        ("def f(s):\n    return s.Formatter().vformat", "forbidden-api"),
+        # pandas methods dispatched by name
+        ("def f(s):\n    s.apply('to_pickle', args=('/tmp/x',))", "name-dispatch"),
+        ("def f(s):\n    s.agg('to_csv')", "name-dispatch"),
+        ("def f(s):\n    s.aggregate(func='to_json')", "name-dispatch"),
+        ("def f(d):\n    d.agg(['mean', 'to_csv'])", "name-dispatch"),
+        ("def f(d):\n    d.agg({'close': 'to_pickle'})", "name-dispatch"),
+        ("def f(d):\n    d.transform('read_csv')", "name-dispatch"),
+        ("def f(s):\n    s.pipe('to_clipboard')", "name-dispatch"),
+        ("def f(s):\n    s.apply('eval')", "name-dispatch"),
+        ("def f(s):\n    s.apply('_repr_html_')", "name-dispatch"),
+        ("def f(s):\n    s.apply('bit_generator')", "name-dispatch"),
+        ("def f(s):\n    s.apply('to_' + 'pickle', args=('x',))", "name-dispatch"),
+        ("def f(s, k):\n    s.apply(f'to_{k}')", "name-dispatch"),
+        ("def f(s):\n    s.agg(''.join(['to_', 'csv']))", "name-dispatch"),
+        ("def f(s):\n    s.map(str('to_csv'))", "name-dispatch"),
+        # format templates assembled from harmless-looking pieces
+        ("def f(g):\n    return ('{0' + '.gi_frame}').format(g)", "format-receiver"),
+        ("t = '{0' + '.x}'\ns = t.format(1)", "format-receiver"),
+        ("s = str.format('{0}', 1)", "format-receiver"),
+        ("def f(d):\n    return ('{x' + '.real}').format_map(d)", "format-receiver"),
+        (NP + "w = np.lib.format.write_array", "format-receiver"),
+    ],
+)
+def test_reaching_out_of_the_allowed_modules_is_rejected(snippet: str, rule: str) -> None:
+    with pytest.raises(CodeValidationError) as caught:
+        validate_code(wrap(snippet))
+    assert rule in [v.rule for v in caught.value.violations], caught.value
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        NP + "v = np.lib.stride_tricks.sliding_window_view(np.arange(9.0), 3)",
+        "from numpy.lib.stride_tricks import sliding_window_view",
+        "import numpy.lib.stride_tricks as st",
+        "from numpy import lib\nv = lib.stride_tricks",
+        "import numpy.random as npr\nx = npr.default_rng(0).random(3)",
+        NP + "x = np.random.default_rng(0).random(10)",
+        NP + "c = np.polynomial.polynomial.polyfit([0, 1, 2], [1, 2, 3], 1)",
+        NP + "c = np.polynomial.Polynomial.fit([0, 1, 2], [1, 2, 3], 1)",
+        NP + "d = pd.tseries.offsets.BDay()\ne = pd.offsets.BDay()",
+        NP + "z = np.linalg.norm(np.ones(3)) + np.fft.fft(np.ones(4)).real.sum()",
+        NP + "m = np.ma.masked_invalid(np.ones(3))",
+        NP + "x = np.select([np.ones(3) > 0], [1.0]) + np.array([1.0, 2, 3])",
+        "def f(data):\n    return data.copy().dtypes, data.index[0].time()",
+        "import math\nx = math.sqrt(2)",
+        NP + "def f(s):\n    return s.apply(np.sign), s.map(lambda v: v > 0)",
+        "def f(s):\n    return s.agg(['mean', 'std']), s.transform('cumsum')",
+        "def f(d):\n    return d.agg({'close': 'mean', 'open': ['min', 'max']})",
+        "def f(s):\n    return s.rolling(5).apply(lambda w: w[-1] - w[0], raw=True)",
+        "def f(s):\n    return s.map({1: 'up', -1: 'going down'})",
+        "def f(s, w):\n    return s.apply(w), s.pipe(w, 3)",
+        "label = '{:.2f} / {}'.format(1.0, 'x')\nother = '{a}'.format_map({'a': 1})",
+        "def f(s):\n    return s.apply(pow, args=(2 + 1,))",
+    ],
+)
+def test_honest_use_of_numpy_and_pandas_passes(snippet: str) -> None:
+    validate_code(wrap(snippet))

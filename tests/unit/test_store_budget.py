@@ -11,7 +11,7 @@ import pytest
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from stratlab.store.budget import BudgetRepo
+from stratlab.store.budget import BudgetRepo, money
 from stratlab.store.db import Pool, SingleConnection
 
 DAY = date(2025, 1, 15)
@@ -33,15 +33,26 @@ async def free_connection_slots(pool: Pool) -> int:
 
 
 @pytest.mark.parametrize(
-    ("cap", "cost", "granted"),
+    ("cap", "buffer", "cost", "granted"),
     [
         # Float sums would grant only 99 here: 100 x 0.01 adds up to 1.0000000000000007.
-        (1.00, 0.01, 100),
-        (1.00, 0.03, 33),
+        (1.00, 0.0, 0.01, 100),
+        (1.00, 0.0, 0.03, 33),
+        # 0.30 - 0.10 is 0.19999999999999998 in floats, which granted only 3 of 0.05.
+        (0.30, 0.10, 0.05, 4),
+        (0.30, 0.10, 0.05000000000000001, 4),
+        (Decimal("0.30"), Decimal("0.10"), Decimal("0.05"), 4),
     ],
 )
+@pytest.mark.parametrize("passing", ["difference", "buffer"])
 async def test_concurrent_reservations_never_exceed_the_cap(
-    db_pool: Pool, database_url: str, cap: float, cost: float, granted: int
+    db_pool: Pool,
+    database_url: str,
+    cap: float,
+    buffer: float,
+    cost: float,
+    granted: int,
+    passing: str,
 ) -> None:
     # Every reservation runs on its own connection, as separate workers would. The server
     # may allow fewer than 200 clients at once, so connections are opened as slots free up
@@ -64,15 +75,18 @@ async def test_concurrent_reservations_never_exceed_the_cap(
                 start.set()
             await start.wait()
             repo = BudgetRepo(SingleConnection(conn))
-            return await repo.reserve(f"call-{i}", "research", DAY, cost, cap)
+            if passing == "buffer":
+                return await repo.reserve(f"call-{i}", "research", DAY, cost, cap, buffer=buffer)
+            # what callers do today: the difference computed in floats
+            return await repo.reserve(f"call-{i}", "research", DAY, cost, cap - buffer)
 
     answers = await asyncio.gather(*(reserve(i) for i in range(RESERVATIONS)))
 
     assert sum(answers) == granted
     day = await BudgetRepo(db_pool).day_status("research", DAY)
-    assert day.reserved_usd == pytest.approx(granted * cost)
+    assert day.reserved_usd == pytest.approx(granted * float(cost))
     assert day.spent_usd == 0
-    assert day.remaining_usd == pytest.approx(cap - granted * cost)
+    assert day.remaining_usd == pytest.approx(float(cap) - float(buffer) - granted * float(cost))
     async with db_pool.connection() as conn:
         rows = await (
             await conn.execute(
@@ -87,8 +101,13 @@ async def test_concurrent_reservations_never_exceed_the_cap(
     }
     # Exact in numeric: no rounding anywhere between the reservations and the day's total.
     assert budget is not None
-    assert budget["reserved_usd"] == Decimal(str(cost)) * granted
-    assert budget["reserved_usd"] <= budget["cap_usd"] == Decimal("1.00")
+    assert budget["reserved_usd"] == Decimal(str(cost)).quantize(Decimal("1e-6")) * granted
+    assert budget["reserved_usd"] <= budget["cap_usd"] == Decimal(str(cap)) - Decimal(str(buffer))
+    # exactly floor((cap - buffer) / cost), computed in decimals
+    exact = (Decimal(str(cap)) - Decimal(str(buffer))) // Decimal(str(cost)).quantize(
+        Decimal("1e-6")
+    )
+    assert granted == exact
 
 
 async def test_reserve_again_returns_the_first_answer(db_pool: Pool) -> None:
@@ -175,6 +194,34 @@ async def test_day_status_history_and_caps(db_pool: Pool) -> None:
     assert (raised.cap_usd, raised.remaining_usd) == (10, pytest.approx(9.8))
     with pytest.raises(psycopg.errors.CheckViolation):
         await repo.set_cap("optimizer", date(2025, 1, 12), 0.1)
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [
+        (0.30 - 0.10, "0.2"),
+        (0.1 + 0.2, "0.3"),
+        (0.05000000000000001, "0.05"),
+        (0.0005013, "0.0005013"),  # an LLM call's price keeps its digits
+        (Decimal("0.0000000005"), "0.0"),  # half to even
+        (Decimal("0.0000000015"), "0.000000002"),
+        (3, "3"),
+    ],
+)
+def test_money_is_exact_to_the_nano_dollar(amount: float | Decimal, expected: str) -> None:
+    assert money(amount) == Decimal(expected)
+
+
+def test_money_refuses_what_is_not_an_amount() -> None:
+    for amount in (float("nan"), float("inf"), Decimal("NaN")):
+        with pytest.raises(ValueError, match="finite"):
+            money(amount)
+
+
+async def test_a_buffer_larger_than_the_cap_grants_nothing(db_pool: Pool) -> None:
+    repo = BudgetRepo(db_pool)
+    assert await repo.reserve("tiny", "research", DAY, 0.01, 0.05, buffer=0.10) is False
+    assert (await repo.day_status("research", DAY)).cap_usd == 0
 
 
 async def test_negative_amounts_are_refused(db_pool: Pool) -> None:
