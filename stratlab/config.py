@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,11 +51,15 @@ class Settings(BaseModel):
     temporal_tls_key: Path | None = Field(
         None, description="TEMPORAL_TLS_CLIENT_KEY_PATH: its private key (PEM)"
     )
-    temporal_ui_url: str = Field(
-        "http://localhost:8233", description="STRATLAB_TEMPORAL_UI: base URL of the web UI"
+    temporal_ui_url: str | None = Field(
+        None,
+        description="STRATLAB_TEMPORAL_UI_URL: base URL of a cluster's web UI; unset = the "
+        "embedded UI, http://localhost:<STRATLAB_TEMPORAL_UI_PORT>",
     )
     temporal_port: int = Field(7233, description="STRATLAB_TEMPORAL_PORT: embedded server port")
-    temporal_ui_port: int = Field(8233, description="STRATLAB_TEMPORAL_UI_PORT")
+    temporal_ui_port: int = Field(
+        8233, description="STRATLAB_TEMPORAL_UI_PORT: the embedded web UI's port"
+    )
     task_queue_prefix: str = Field(
         "", description="STRATLAB_TASK_QUEUE_PREFIX: lets several labs share one Temporal"
     )
@@ -250,10 +255,25 @@ class Settings(BaseModel):
             raise ValueError(f"unknown budget scope {scope!r}; known: {', '.join(caps)}")
         return caps[scope]
 
+    @property
+    def temporal_ui(self) -> str:
+        """The web UI's base URL: ``STRATLAB_TEMPORAL_UI_URL``, else the embedded UI on
+        ``STRATLAB_TEMPORAL_UI_PORT``. Every printed link starts with it."""
+        if self.temporal_ui_url:
+            return self.temporal_ui_url.rstrip("/")
+        return f"http://localhost:{self.temporal_ui_port}"
+
+    def ui_link(self, kind: Literal["workflows", "schedules"] = "workflows", ident: str = "",
+                run_id: str | None = None) -> str:  # fmt: skip
+        """The web UI's page of a workflow (its history when ``run_id`` is given) or a
+        schedule; the namespace's list of them when ``ident`` is empty."""
+        link = f"{self.temporal_ui}/namespaces/{quote(self.temporal_namespace, safe='')}/{kind}"
+        if ident:
+            link += f"/{quote(ident, safe='')}"
+        return f"{link}/{quote(run_id, safe='')}/history" if ident and run_id else link
+
     def workflow_ui_link(self, workflow_id: str, run_id: str | None = None) -> str:
-        base = f"{self.temporal_ui_url.rstrip('/')}/namespaces/{self.temporal_namespace}"
-        link = f"{base}/workflows/{workflow_id}"
-        return f"{link}/{run_id}/history" if run_id else link
+        return self.ui_link("workflows", workflow_id, run_id)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -264,6 +284,9 @@ class Settings(BaseModel):
             var = _env_name(field.description)
             if var and env.get(var) not in (None, ""):
                 values[name] = env[var]
+        # The old name of STRATLAB_TEMPORAL_UI_URL, still read (older compose files set it).
+        if "temporal_ui_url" not in values and env.get("STRATLAB_TEMPORAL_UI"):
+            values["temporal_ui_url"] = env["STRATLAB_TEMPORAL_UI"]
         values.update(overrides)
         return cls.model_validate(values)
 

@@ -63,7 +63,8 @@ def _indexed_name(key: SearchAttributeKey) -> str:
 
 
 def _indexed_name_of(value: IndexedValueType.ValueType) -> str:
-    return IndexedValueType.Name(value).removeprefix("INDEXED_VALUE_TYPE_").title()
+    # KEYWORD_LIST -> KeywordList, the spelling the temporal CLI takes
+    return IndexedValueType.Name(value).removeprefix("INDEXED_VALUE_TYPE_").title().replace("_", "")
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -231,8 +232,7 @@ class LocalStack:
                 raise StackError("the Temporal dev server did not open its port within 60 s")
             time.sleep(0.2)
         self.notes.append(
-            f"Temporal: embedded dev server on {self.temporal_address}, "
-            f"UI {self.settings.temporal_ui_url}"
+            f"Temporal: embedded dev server on {self.temporal_address}, web UI on port {ui_port}"
         )
 
     def stop(self) -> None:

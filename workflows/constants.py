@@ -44,7 +44,8 @@ REVIEW_WORKFLOW_ID = "review-{prompt_id}"
 NIGHTLY_SCHEDULE_ID = "stratlab-nightly-optimization"
 PAPER_WORKFLOW_ID = "paper-{strategy_id}"
 
-# PaperTradingWorkflow's signals and query (names the CLI and the web UI use).
+# PaperTradingWorkflow's signals and query (names the CLI and the web UI use). Every
+# signal takes no payload, null or {"reason": "..."}; stop also takes a bare string.
 PAPER_PAUSE = "pause"
 PAPER_RESUME = "resume"
 PAPER_STOP = "stop"
@@ -98,7 +99,18 @@ COMPUTE_RETRY = RetryPolicy(
 SA_PHASE = SearchAttributeKey.for_keyword("StratlabPhase")
 SA_OUTCOME = SearchAttributeKey.for_keyword("StratlabOutcome")
 SA_SYMBOL = SearchAttributeKey.for_keyword("StratlabSymbol")
+# Every symbol of a multi-symbol paper strategy, one keyword each: `StratlabSymbols = 'nasdaq'`
+# finds a strategy that trades nasdaq among others (StratlabSymbol holds them joined by ",").
+SA_SYMBOLS = SearchAttributeKey.for_keyword_list("StratlabSymbols")
 SA_ROLE = SearchAttributeKey.for_keyword("StratlabRole")
 SA_PROMPT_ID = SearchAttributeKey.for_keyword("StratlabPromptId")
 SA_GENERATION = SearchAttributeKey.for_int("StratlabGeneration")
-SEARCH_ATTRIBUTES = (SA_PHASE, SA_OUTCOME, SA_SYMBOL, SA_ROLE, SA_PROMPT_ID, SA_GENERATION)
+SEARCH_ATTRIBUTES = (
+    SA_PHASE,
+    SA_OUTCOME,
+    SA_SYMBOL,
+    SA_ROLE,
+    SA_PROMPT_ID,
+    SA_GENERATION,
+    SA_SYMBOLS,
+)

@@ -52,9 +52,10 @@ def backtest_passed(tested: BacktestResult) -> bool:
     return tested.gate.passed and (stat is None or stat.passed)
 
 
-REFINABLE_FOR_CODE = frozenset(
-    {"failed_design", "failed_training", "failed_training_gate", "failed_backtest_gate"}
-)
+REFINABLE_AFTER_GATES = frozenset({"failed_training_gate", "failed_backtest_gate"})
+"""Outcomes after which a cycle of any kind designs again, told which checks failed."""
+REFINABLE_FOR_CODE = REFINABLE_AFTER_GATES | {"failed_design", "failed_training"}
+"""Code is also refined from its own errors: the error is the feedback."""
 
 
 def failure_feedback(summary: IterationSummary) -> str:

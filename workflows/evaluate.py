@@ -12,16 +12,16 @@ strategy is judged exactly as the lab's designs are. Start it from the Temporal 
     temporal workflow start --type EvaluateStrategyWorkflow \\
         --task-queue stratlab-orchestrator --input '{"spec": {...}, "symbol": "sp500"}'
 
-An input that does not decode fails the run at once with pydantic's message (it is
-declared a failure type below) instead of retrying the workflow task forever.
+An input that does not validate (``workflows.boundary``) fails the run at once with the
+reason instead of retrying the workflow task forever.
 """
 
 from __future__ import annotations
 
-import pydantic
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows.boundary import INVALID_INPUT, validated_input
 from workflows.steps import CycleSteps
 
 with workflow.unsafe.imports_passed_through():
@@ -82,19 +82,16 @@ def evaluation_result(finished: ResearchCycleResult) -> EvaluateStrategyResult:
     )
 
 
-@workflow.defn(
-    name="EvaluateStrategyWorkflow",
-    # An input that does not validate can never decode: fail the run, do not retry.
-    failure_exception_types=[pydantic.ValidationError],
-)
+@workflow.defn(name="EvaluateStrategyWorkflow")
 class EvaluateStrategyWorkflow(CycleSteps):
     @workflow.run
+    @validated_input
     async def run(self, inp: EvaluateStrategyInput) -> EvaluateStrategyResult:
         if inp.spec is None:
             raise ApplicationError(
                 'EvaluateStrategyWorkflow needs a spec: {"spec": {...StrategySpec...}, '
                 '"symbol": "sp500"}',
-                type="InvalidInput",
+                type=INVALID_INPUT,
                 non_retryable=True,
             )
         spec = inp.spec.model_copy(update={"symbol": inp.symbol}) if inp.symbol else inp.spec
@@ -148,6 +145,7 @@ class EvaluateStrategyWorkflow(CycleSteps):
                 task_queue=self._queue(c.ORCHESTRATOR),
                 start_to_close_timeout=c.STORE_TIMEOUT,
                 retry_policy=c.STORE_RETRY,
+                summary=f"validate and register {spec.name} ({spec.kind} on {spec.symbol})",
             )
         except ActivityError as err:
             self._fail(summary, "failed_design", err)

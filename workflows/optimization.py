@@ -18,6 +18,9 @@ from typing import TypeVar
 from temporalio import workflow
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from workflows.boundary import mark_ended, validated_input
+from workflows.labels import regression_labels, review_labels
+
 with workflow.unsafe.imports_passed_through():
     from activities.names import (
         BEGIN_GENERATION,
@@ -72,13 +75,20 @@ class OptimizationGenerationWorkflow:
         return self._progress
 
     @workflow.run
+    @validated_input
     async def run(self, inp: OptimizationInput) -> GenerationResult:
         inp = inp.model_copy(update={"campaign_id": inp.campaign_id or str(workflow.uuid4())})
         started_at = workflow.now()
         self._progress = OptimizationProgress(
             role=inp.role, generation=inp.generation, generations_left=inp.generations
         )
-        plan = await self._activity(BEGIN_GENERATION, inp, GenerationPlan, c.ORCHESTRATOR)
+        plan = await self._activity(
+            BEGIN_GENERATION,
+            inp,
+            GenerationPlan,
+            c.ORCHESTRATOR,
+            f"begin the {inp.role} generation: number, seed, parents",
+        )
         self._progress.generation = plan.generation
         workflow.upsert_search_attributes(
             [c.SA_ROLE.value_set(inp.role), c.SA_GENERATION.value_set(plan.generation)]
@@ -98,6 +108,12 @@ class OptimizationGenerationWorkflow:
             ),
             TaskSelection,
             c.ORCHESTRATOR,
+            "choose the task set: "
+            + (
+                f"{len(inp.task_ids)} fixed tasks"
+                if inp.task_ids
+                else f"up to {inp.targets} targets prod fails, {inp.controls} controls it passes"
+            ),
         )
         self._phase("parents")
         parent_runs = await self._regressions(inp, plan, plan.parent_ids, selection.task_ids)
@@ -111,6 +127,7 @@ class OptimizationGenerationWorkflow:
             ),
             ParentsLoaded,
             c.ORCHESTRATOR,
+            f"load {len(plan.parent_ids)} parents and the failures to fix",
         )
         # Once the optimizer budget is spent, nothing more is bred or measured: the
         # generation records what it has and why it stopped.
@@ -137,6 +154,7 @@ class OptimizationGenerationWorkflow:
             ),
             SelectResult,
             c.OPTIMIZER,
+            f"NSGA-II survivors: {inp.population} of {len(evaluated)} measured",
         )
         self._phase("recording")
         result = await self._activity(
@@ -153,6 +171,7 @@ class OptimizationGenerationWorkflow:
             ),
             GenerationResult,
             c.ORCHESTRATOR,
+            f"record generation {plan.generation}",
         )
         await self._open_reviews(inp, result)
         self._progress.history.append(result)
@@ -167,6 +186,7 @@ class OptimizationGenerationWorkflow:
                 )
             )
         self._phase("done")
+        mark_ended("stopped_budget" if stopped else "completed", "done")
         return result
 
     # --- steps ---------------------------------------------------------------------
@@ -190,6 +210,7 @@ class OptimizationGenerationWorkflow:
             ),
             list[OffspringRecord],
             c.ORCHESTRATOR,
+            f"register {len(checked)} checked offspring",
         )
         self._phase("evaluating")
         new_ids = sorted(
@@ -216,6 +237,7 @@ class OptimizationGenerationWorkflow:
                 ),
                 list[ProposedChild],
                 c.LLM,
+                f"LLM meta-mutation: {min(inp.meta_mutations, inp.population)} variations",
             )
         children += await self._activity(
             PROPOSE_OFFSPRING,
@@ -230,6 +252,7 @@ class OptimizationGenerationWorkflow:
             ),
             list[ProposedChild],
             c.OPTIMIZER,
+            f"crossover and structural mutation: {max(inp.population - len(children), 0)} children",
         )
         return await self._activity(
             CHECK_OFFSPRING,
@@ -242,6 +265,7 @@ class OptimizationGenerationWorkflow:
             ),
             list[CheckedChild],
             c.LLM,
+            f"check {len(children)} offspring: dummy render, sanity",
         )
 
     async def _regressions(
@@ -266,35 +290,39 @@ class OptimizationGenerationWorkflow:
         experiment_id = str(workflow.uuid4())
         self._progress.experiment_ids.append(experiment_id)
         self._progress.planned_evaluations += len(tasks) * inp.rollouts
+        run = RegressionRunInput(
+            prompt_id=prompt_id,
+            role=inp.role,
+            task_ids=tasks,
+            rollouts=inp.rollouts,
+            experiment_id=experiment_id,
+            generation=plan.generation,
+            max_parallel=parallel or inp.max_parallel,
+        )
         return await workflow.execute_child_workflow(
             RegressionRunWorkflow.run,
-            RegressionRunInput(
-                prompt_id=prompt_id,
-                role=inp.role,
-                task_ids=tasks,
-                rollouts=inp.rollouts,
-                experiment_id=experiment_id,
-                generation=plan.generation,
-                max_parallel=parallel or inp.max_parallel,
-            ),
+            run,
             id=c.REGRESSION_WORKFLOW_ID.format(experiment_id=experiment_id),
             task_queue=workflow.info().task_queue,
+            **regression_labels(run, inp.campaign_id),
         )
 
     async def _open_reviews(self, inp: OptimizationInput, result: GenerationResult) -> None:
         """Each candidate waits for a human in its own workflow, which outlives this one."""
         for prompt_id in result.candidates:
             try:
+                review = ReviewInput(
+                    prompt_id=prompt_id,
+                    role=inp.role,
+                    generation=result.generation,
+                    summary=f"generation {result.generation} candidate for {inp.role}",
+                )
                 await workflow.start_child_workflow(
                     PromptReviewWorkflow.run,
-                    ReviewInput(
-                        prompt_id=prompt_id,
-                        role=inp.role,
-                        generation=result.generation,
-                        summary=f"generation {result.generation} candidate for {inp.role}",
-                    ),
+                    review,
                     id=c.REVIEW_WORKFLOW_ID.format(prompt_id=prompt_id),
                     task_queue=workflow.info().task_queue,
+                    **review_labels(review),
                     parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 )
             except WorkflowAlreadyStartedError:
@@ -302,7 +330,9 @@ class OptimizationGenerationWorkflow:
 
     # --- helpers -------------------------------------------------------------------
 
-    async def _activity(self, name: str, arg: object, result_type: type[T], pool: str) -> T:
+    async def _activity(
+        self, name: str, arg: object, result_type: type[T], pool: str, summary: str
+    ) -> T:
         retry = {c.ORCHESTRATOR: c.STORE_RETRY, c.LLM: c.LLM_RETRY}.get(pool, c.COMPUTE_RETRY)
         timeout = {c.ORCHESTRATOR: c.STORE_TIMEOUT, c.LLM: c.LLM_TIMEOUT}.get(
             pool, c.OPTIMIZER_TIMEOUT
@@ -314,12 +344,14 @@ class OptimizationGenerationWorkflow:
             task_queue=c.sibling_queue(workflow.info().task_queue, pool),
             start_to_close_timeout=timeout,
             retry_policy=retry,
+            summary=summary,
         )
 
     def _phase(self, phase: str) -> None:
         assert self._progress is not None
         self._progress.phase = phase
         workflow.upsert_search_attributes([c.SA_PHASE.value_set(phase)])
+        workflow.set_current_details(_progress_details(self._progress))
 
 
 def _individuals(
@@ -354,3 +386,19 @@ def _individuals(
             )
         )
     return [m for m in members if m.fitness is not None and m.fitness.tasks > 0]
+
+
+def _progress_details(progress: OptimizationProgress) -> str:
+    """The UI's current details of a generation (what the ``progress`` query answers)."""
+    parts = [
+        f"**{progress.phase}** · {progress.role} generation {progress.generation}",
+        f"{len(progress.experiment_ids)} regression runs, "
+        f"{progress.planned_evaluations} cycles planned",
+    ]
+    if progress.generations_left > 1:
+        parts.append(f"{progress.generations_left - 1} more generations in this campaign")
+    if progress.hypervolume is not None:
+        parts.append(f"archive hypervolume {progress.hypervolume:.4f}")
+    if progress.candidates:
+        parts.append(f"candidates: {', '.join(progress.candidates)}")
+    return " · ".join(parts)

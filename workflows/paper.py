@@ -7,10 +7,12 @@ normalise it with the guardrails into instructions (orchestrator). Then the work
 sleeps on a durable timer: ``speed_seconds`` on the replayed clock, ``poll_seconds``
 while the live feed has no new bar.
 
-Signals ``pause``, ``resume`` and ``stop`` (with a reason) steer it, also from the web UI;
-the ``summary`` query answers the latest figures. Every ``cycles_per_run`` cycles (or when
-Temporal suggests it) it continues as new with its small state, so a year of bars or a
-month of polls never makes one long history. Only ids, timestamps and a few numbers
+Signals ``pause``, ``resume`` and ``stop`` steer it, also from the web UI: each takes no
+payload, ``null`` or ``{"reason": "..."}``, and ``stop`` also a bare string. A payload
+that is none of these is ignored and shown in the ``summary`` query and the current
+details. The ``summary`` query answers the latest figures. Every ``cycles_per_run``
+cycles (or when Temporal suggests it) it continues as new with its small state, so a year
+of bars or a month of polls never makes one long history. Only ids, timestamps and a few numbers
 cross the history; bars, plans and books live in Postgres.
 """
 
@@ -24,6 +26,8 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows.boundary import mark_ended, signal_payload, validated_input
+
 with workflow.unsafe.imports_passed_through():
     from activities import names
     from stratlab.models.paper import (
@@ -36,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         PaperOpened,
         PaperOpenInput,
         PaperRunState,
+        PaperSignal,
         PaperSummary,
         PaperTradingInput,
         StatusInput,
@@ -55,19 +60,36 @@ class PaperTradingWorkflow:
         self._paused = False
         self._stop_reason: str | None = None
         self._summary = PaperSummary()
+        self._symbols = ""
 
     @workflow.signal(name=c.PAPER_PAUSE)
-    def pause(self) -> None:
-        self._paused = True
+    def pause(self, *payload: Any) -> None:
+        if self._signal(c.PAPER_PAUSE, payload) is not None:
+            self._paused = True
 
     @workflow.signal(name=c.PAPER_RESUME)
-    def resume(self) -> None:
-        self._paused = False
+    def resume(self, *payload: Any) -> None:
+        if self._signal(c.PAPER_RESUME, payload) is not None:
+            self._paused = False
 
     @workflow.signal(name=c.PAPER_STOP)
-    def stop(self, reason: str = "") -> None:
-        if self._stop_reason is None:
-            self._stop_reason = reason.strip()[:200] or "stopped by request"
+    def stop(self, *payload: Any) -> None:
+        request = self._signal(c.PAPER_STOP, payload, text_field="reason")
+        if request is not None and self._stop_reason is None:
+            self._stop_reason = request.reason.strip()[:200] or "stopped by request"
+
+    def _signal(
+        self, name: str, payload: tuple[Any, ...], *, text_field: str | None = None
+    ) -> PaperSignal | None:
+        """The signal's payload, or None after recording why it is unusable."""
+        request = signal_payload(PaperSignal, payload, text_field=text_field)
+        if isinstance(request, PaperSignal):
+            return request
+        ignored = f"{name}: {request}"
+        workflow.logger.warning("signal ignored: %s", ignored)
+        self._summary.ignored_signals = [*self._summary.ignored_signals, ignored][-5:]
+        self._show()
+        return None
 
     @workflow.query(name=c.PAPER_SUMMARY)
     def summary(self) -> PaperSummary:
@@ -75,15 +97,19 @@ class PaperTradingWorkflow:
         return self._summary.model_copy(update={"status": status})
 
     @workflow.run
+    @validated_input
     async def run(self, inp: PaperTradingInput) -> PaperSummary:
         info = workflow.info()
         strategy_id = inp.strategy_id or info.workflow_id.removeprefix("paper-")
         state = inp.state or PaperRunState()
         self._paused = state.paused
+        ignored = self._summary.ignored_signals  # signals handled before the run began
         self._summary = state.summary or PaperSummary(
             strategy_id=strategy_id, mode=inp.mode, initial_capital=inp.initial_capital
         )
         self._summary.runs = state.runs
+        self._summary.ignored_signals = [*self._summary.ignored_signals, *ignored][-5:]
+        self._symbols = ", ".join(inp.symbols)
         if inp.state is None:
             await self._open(inp, strategy_id)
         cycles_this_run = 0
@@ -119,6 +145,7 @@ class PaperTradingWorkflow:
             if inp.speed_seconds > 0:
                 await self._sleep(inp.speed_seconds)
         await self._set_status(strategy_id, "stopped")
+        mark_ended("stopped" if self._stop_reason is not None else "finished", "paper_stopped")
         return self._summary
 
     async def _open(self, inp: PaperTradingInput, strategy_id: str) -> None:
@@ -128,6 +155,8 @@ class PaperTradingWorkflow:
                 c.SA_ROLE.value_set("composer"),
             ]
         )
+        if workflow.patched("symbols-keyword-list"):
+            workflow.upsert_search_attributes([c.SA_SYMBOLS.value_set(inp.symbols)])
         opened = await workflow.execute_activity(
             names.PAPER_OPEN,
             PaperOpenInput(
@@ -140,6 +169,7 @@ class PaperTradingWorkflow:
             task_queue=self._queue(c.ORCHESTRATOR),
             start_to_close_timeout=c.STORE_TIMEOUT,
             retry_policy=c.STORE_RETRY,
+            summary=f"open {strategy_id}: {inp.mode} on {', '.join(inp.symbols)}",
         )
         self._summary.total_value = opened.initial_capital
         self._summary.cash = opened.initial_capital
@@ -158,6 +188,7 @@ class PaperTradingWorkflow:
             task_queue=self._queue(c.COMPUTE),
             start_to_close_timeout=c.PAPER_MARKET_TIMEOUT,
             retry_policy=c.COMPUTE_RETRY,
+            summary=f"next bar and features for decision {cycle}",
         )
 
     async def _cycle(self, strategy_id: str, state: PaperRunState, step: MarketStep) -> None:
@@ -175,6 +206,7 @@ class PaperTradingWorkflow:
             task_queue=self._queue(c.ORCHESTRATOR),
             start_to_close_timeout=c.PAPER_STEP_TIMEOUT,
             retry_policy=c.STORE_RETRY,
+            summary=f"decision {cycle}: fill the previous orders at the open, mark the book",
         )
         try:
             composed = await workflow.execute_activity(
@@ -184,6 +216,7 @@ class PaperTradingWorkflow:
                 task_queue=self._queue(c.LLM),
                 start_to_close_timeout=c.LLM_TIMEOUT,
                 retry_policy=c.LLM_RETRY,
+                summary=f"decision {cycle}: the composer proposes a plan",
             )
         except ActivityError as err:
             # A provider outage outlasting the retries must not end a strategy that runs
@@ -196,6 +229,7 @@ class PaperTradingWorkflow:
                 task_queue=self._queue(c.LLM),
                 start_to_close_timeout=c.PAPER_STEP_TIMEOUT,
                 retry_policy=c.STORE_RETRY,
+                summary=f"decision {cycle}: composer failed, the guardrails' fallback decides",
             )
         decided = await workflow.execute_activity(
             names.PAPER_DECIDE,
@@ -204,6 +238,7 @@ class PaperTradingWorkflow:
             task_queue=self._queue(c.ORCHESTRATOR),
             start_to_close_timeout=c.PAPER_STEP_TIMEOUT,
             retry_policy=c.STORE_RETRY,
+            summary=f"decision {cycle}: guardrails turn the plan into orders",
         )
         state.cycle, state.cursor, state.pending_compose_id = cycle, step.bar_ts, inp.compose_id
         self._record(state, executed, composed, decided)
@@ -223,6 +258,7 @@ class PaperTradingWorkflow:
         s.pnl_pct = s.pnl / capital if capital else None
         fallback = [f"fallback: {composed.fallback}"] if composed.fallback else []
         s.last_decision = (fallback + decided.summary)[:6] or ["no order"]
+        self._show()
 
     async def _set_status(self, strategy_id: str, wanted: StrategyStatus) -> None:
         """Write the status row and search attribute when it changes (once per change)."""
@@ -234,10 +270,29 @@ class PaperTradingWorkflow:
             task_queue=self._queue(c.ORCHESTRATOR),
             start_to_close_timeout=c.STORE_TIMEOUT,
             retry_policy=c.STORE_RETRY,
+            summary=f"status {wanted}",
         )
         attributes: list[SearchAttributeUpdate[Any]] = [c.SA_PHASE.value_set(f"paper_{wanted}")]
         workflow.upsert_search_attributes(attributes)
         self._summary.status = wanted
+        self._show()
+
+    def _show(self) -> None:
+        """The UI's current details: status, book and last decision, ignored signals."""
+        s = self._summary
+        status = "paused" if self._paused and s.status != "stopped" else s.status
+        lines = [f"**{status}** · {s.mode} · {self._symbols} · decision {s.cycle}"]
+        if s.total_value is not None:
+            pnl = f" ({s.pnl_pct:+.2%})" if s.pnl_pct is not None else ""
+            lines.append(f"value {s.total_value:,.2f}{pnl} · cash {s.cash or 0:,.2f}")
+        if s.last_decision:
+            lines.append("last: " + "; ".join(s.last_decision)[:300])
+        if s.waiting:
+            lines.append(f"waiting: {s.waiting}")
+        if s.finished_reason:
+            lines.append(f"finished: {s.finished_reason}")
+        lines += [f"ignored signal {text}" for text in s.ignored_signals]
+        workflow.set_current_details("\n".join(lines))
 
     async def _sleep(self, seconds: float) -> None:
         """A durable timer that a stop or pause cuts short."""

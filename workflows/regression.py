@@ -17,6 +17,9 @@ import asyncio
 from temporalio import workflow
 from temporalio.exceptions import ChildWorkflowError
 
+from workflows.boundary import mark_ended, validated_input
+from workflows.labels import research_labels
+
 with workflow.unsafe.imports_passed_through():
     from activities.names import BEGIN_EXPERIMENT, FINISH_EXPERIMENT, RECORD_TASK_RESULT
     from stratlab.models.optimization import (
@@ -51,6 +54,7 @@ class RegressionRunWorkflow:
         return {"done": self._done, "planned": self._planned, "stopped": self._stopped}
 
     @workflow.run
+    @validated_input
     async def run(self, inp: RegressionRunInput) -> RegressionRunResult:
         experiment_id = inp.experiment_id or str(workflow.uuid4())
         inp = inp.model_copy(update={"experiment_id": experiment_id})
@@ -65,9 +69,12 @@ class RegressionRunWorkflow:
             task_queue=self._queue(c.ORCHESTRATOR),
             start_to_close_timeout=c.STORE_TIMEOUT,
             retry_policy=c.STORE_RETRY,
+            summary=f"plan: {inp.role} prompt {inp.prompt_id} on "
+            + (f"{len(inp.task_ids)} tasks" if inp.task_ids else "the whole suite"),
         )
         if plan.reused:
             fitness = plan.experiment.fitness
+            mark_ended(plan.experiment.status, "done")
             return RegressionRunResult(
                 experiment_id=plan.experiment.experiment_id,
                 prompt_id=inp.prompt_id,
@@ -77,6 +84,7 @@ class RegressionRunWorkflow:
             )
         jobs = [(task, rollout) for task in plan.tasks for rollout in range(1, inp.rollouts + 1)]
         self._planned = len(jobs)
+        self._show_progress()
         pending = []
         for task, rollout in jobs:
             await workflow.wait_condition(lambda: self._running < inp.max_parallel)
@@ -93,7 +101,9 @@ class RegressionRunWorkflow:
             task_queue=self._queue(c.ORCHESTRATOR),
             start_to_close_timeout=c.STORE_TIMEOUT,
             retry_policy=c.STORE_RETRY,
+            summary=f"aggregate the fitness of {self._done} cycles",
         )
+        mark_ended(finished.status, "done")
         return finished
 
     async def _evaluate(self, inp: RegressionRunInput, task: BenchmarkTask, rollout: int) -> None:
@@ -106,12 +116,19 @@ class RegressionRunWorkflow:
                 task_queue=self._queue(c.ORCHESTRATOR),
                 start_to_close_timeout=c.STORE_TIMEOUT,
                 retry_policy=c.STORE_RETRY,
+                summary=f"judge task {task.task_id} (rollout {rollout})",
             )
             if result.outcome == "skipped_budget" and self._stopped is None:
                 self._stopped = "the optimizer's daily budget ran out"
         finally:
             self._running -= 1
             self._done += 1
+            self._show_progress()
+
+    def _show_progress(self) -> None:
+        """The UI's current details: cycles done of planned, and why it stopped early."""
+        stopped = f" · stopped: {self._stopped}" if self._stopped else ""
+        workflow.set_current_details(f"**{self._done}/{self._planned}** cycles done{stopped}")
 
     async def _run_cycle(
         self, inp: RegressionRunInput, task: BenchmarkTask, rollout: int
@@ -144,6 +161,10 @@ class RegressionRunWorkflow:
                 cycle,
                 id=c.RESEARCH_WORKFLOW_ID.format(session_id=session_id),
                 task_queue=workflow.info().task_queue,
+                static_summary=f"benchmark {task.task_id} #{rollout}: {inp.role} prompt "
+                f"{inp.prompt_id} on {task.symbol}",
+                static_details=f"- regression run {inp.experiment_id}\n"
+                + research_labels(cycle)["static_details"],
             )
         except ChildWorkflowError as err:  # the cycle itself broke: the task failed
             return record.model_copy(update={"error": str(err.cause or err)[:500]})

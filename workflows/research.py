@@ -17,6 +17,7 @@ from __future__ import annotations
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
+from workflows.boundary import validated_input
 from workflows.steps import CycleSteps, error_text, error_type
 
 with workflow.unsafe.imports_passed_through():
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import constants as c
     from workflows.decisions import (
+        REFINABLE_AFTER_GATES,
         REFINABLE_FOR_CODE,
         choose_outcome,
         failure_feedback,
@@ -51,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
 @workflow.defn(name="ResearchCycleWorkflow")
 class ResearchCycleWorkflow(CycleSteps):
     @workflow.run
+    @validated_input
     async def run(self, cycle: ResearchCycleInput) -> ResearchCycleResult:
         session_id = cycle.session_id or str(workflow.uuid4())
         self._period = cycle.period
@@ -100,6 +103,13 @@ class ResearchCycleWorkflow(CycleSteps):
             elif cycle.kind == "code" and summary.outcome in REFINABLE_FOR_CODE:
                 # Code is refined from its errors too: the error is the feedback.
                 feedback = failure_feedback(summary)
+            elif summary.outcome in REFINABLE_AFTER_GATES and workflow.patched(
+                "refine-failed-gates"
+            ):
+                # Any kind tries again after a failed gate, told which checks failed; every
+                # round is a fit in the trial ledger, so the next verdict is judged
+                # against one more look (added after the first histories, hence the patch).
+                feedback = failure_feedback(summary)
             else:
                 break
             if iteration < cycle.max_iterations:
@@ -126,6 +136,7 @@ class ResearchCycleWorkflow(CycleSteps):
             task_queue=self._queue(c.COMPUTE),
             start_to_close_timeout=c.BACKTEST_TIMEOUT,
             retry_policy=c.COMPUTE_RETRY,
+            summary=f"analyse {summary.strategy_name} (iteration {summary.iteration})",
         )
         return f"\n{analysed.text}" if analysed.text else ""
 
@@ -190,6 +201,7 @@ class ResearchCycleWorkflow(CycleSteps):
             task_queue=self._queue(c.LLM),
             start_to_close_timeout=c.LLM_TIMEOUT,
             retry_policy=c.LLM_RETRY,
+            summary=f"assess {summary.strategy_name} (iteration {summary.iteration})",
         )
 
     async def _design(
@@ -221,6 +233,8 @@ class ResearchCycleWorkflow(CycleSteps):
             task_queue=self._queue(c.LLM),
             start_to_close_timeout=c.LLM_TIMEOUT,
             retry_policy=c.LLM_RETRY,
+            summary=f"design iteration {iteration}: {cycle.kind or 'rules or ml'} "
+            f"on {cycle.symbol}" + (" (refining)" if feedback else ""),
         )
 
     def _failed(self, iteration: int, outcome: Outcome, err: ActivityError) -> IterationSummary:

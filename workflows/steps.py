@@ -125,6 +125,7 @@ class CycleSteps:
             start_to_close_timeout=c.TRAIN_TIMEOUT,
             heartbeat_timeout=c.TRAIN_HEARTBEAT,
             retry_policy=c.COMPUTE_RETRY,
+            summary=f"train {summary.strategy_name} walk-forward, then the training gate",
         )
 
     async def _backtest(
@@ -149,6 +150,7 @@ class CycleSteps:
             start_to_close_timeout=c.BACKTEST_TIMEOUT,
             heartbeat_timeout=c.BACKTEST_HEARTBEAT,
             retry_policy=c.COMPUTE_RETRY,
+            summary=f"backtest {summary.strategy_name}: backtest and statistical gates",
         )
 
     async def _holdout(
@@ -176,6 +178,7 @@ class CycleSteps:
                 start_to_close_timeout=c.BACKTEST_TIMEOUT,
                 heartbeat_timeout=c.BACKTEST_HEARTBEAT,
                 retry_policy=c.COMPUTE_RETRY,
+                summary=f"holdout, once, for the chosen {chosen.strategy_name}",
             )
         except ActivityError as err:
             # The verdict stands on the development period; a holdout that cannot run is
@@ -201,6 +204,7 @@ class CycleSteps:
             task_queue=self._queue(c.ORCHESTRATOR),
             start_to_close_timeout=c.STORE_TIMEOUT,
             retry_policy=c.STORE_RETRY,
+            summary=f"open session on {cycle.symbol} (trigger {cycle.trigger}), check budget",
         )
 
     async def _finish(
@@ -223,6 +227,7 @@ class CycleSteps:
             task_queue=self._queue(c.ORCHESTRATOR),
             start_to_close_timeout=c.STORE_TIMEOUT,
             retry_policy=c.STORE_RETRY,
+            summary=f"record outcome {result.outcome}",
         )
         self._status.outcome = finished.outcome
         workflow.upsert_search_attributes([c.SA_OUTCOME.value_set(finished.outcome)])

@@ -17,6 +17,7 @@ StratlabSymbol Keyword
 StratlabRole Keyword
 StratlabPromptId Keyword
 StratlabGeneration Int
+StratlabSymbols KeywordList
 "
 
 ns="--namespace $TEMPORAL_NAMESPACE --address $TEMPORAL_ADDRESS"

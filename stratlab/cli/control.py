@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from temporalio.client import (
     Client,
@@ -25,6 +26,7 @@ from workflows.constants import (
     RESEARCH_SCHEDULE_INTERVAL,
     RESEARCH_WORKFLOW_ID,
 )
+from workflows.labels import research_labels
 from workflows.research import ResearchCycleWorkflow
 
 
@@ -39,11 +41,15 @@ async def start_cycle(
         cycle,
         id=RESEARCH_WORKFLOW_ID.format(session_id=session_id),
         task_queue=cfg.task_queue("orchestrator"),
+        **research_labels(cycle),
     )
 
 
-async def ensure_research_schedule(client: Client, cfg: Settings) -> bool:
-    """Create the 5-minute trigger (overlap Skip) if missing; True when it was created."""
+async def ensure_research_schedule(
+    client: Client, cfg: Settings, *, every: timedelta | None = None
+) -> bool:
+    """Create the research trigger (every 5 minutes unless ``every``, overlap Skip) if
+    missing; True when it was created."""
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(
             ResearchCycleWorkflow.run,
@@ -51,7 +57,9 @@ async def ensure_research_schedule(client: Client, cfg: Settings) -> bool:
             id="research-scheduled",
             task_queue=cfg.task_queue("orchestrator"),
         ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=RESEARCH_SCHEDULE_INTERVAL)]),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=every or RESEARCH_SCHEDULE_INTERVAL)]
+        ),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
     try:
@@ -72,7 +80,7 @@ async def set_schedule_paused(client: Client, *, paused: bool, note: str) -> Non
         if err.status == RPCStatusCode.NOT_FOUND:
             raise CliError(
                 f"schedule {RESEARCH_SCHEDULE_ID} does not exist; "
-                "`stratlab dev` creates it (or `stratlab schedule create`)"
+                "`stratlab schedule research` creates it (so do `stratlab dev` and `setup`)"
             ) from err
         raise
 

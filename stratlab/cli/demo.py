@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from temporalio.client import WorkflowHandle
 
-from stratlab.cli._common import console, fmt_num, fmt_pct, fmt_usd, outcome_text
+from stratlab.cli._common import console, fmt_num, fmt_pct, fmt_usd, outcome_text, print_link
 from stratlab.cli.control import start_cycle
 from stratlab.cli.stack import local_lab, running_workers
 from stratlab.config import Settings
@@ -133,7 +133,7 @@ def _gates_text(
     return "  ".join(parts) or "—"
 
 
-def _cycle_panel(run: DemoRun, cfg: Settings) -> Panel:
+def _cycle_panel(run: DemoRun) -> Panel:
     """One cycle in a few short lines, readable in an 80-column terminal or a CI log."""
     res = run.result
     title = f"{run.symbol} · {run.kind}"
@@ -167,7 +167,6 @@ def _cycle_panel(run: DemoRun, cfg: Settings) -> Panel:
         )
     lines.append(f"LLM       {res.tokens:,} tokens · {fmt_usd(res.cost_usd)}")
     lines.append(f"session   stratlab session {res.session_id}")
-    lines.append(f"UI        {cfg.workflow_ui_link(run.handle.id)}")
     return Panel("\n".join(lines), title=title, title_align="left")
 
 
@@ -175,7 +174,8 @@ def _print_results(runs: list[DemoRun], cfg: Settings) -> None:
     console.print()
     console.rule("What happened")
     for run in runs:
-        console.print(_cycle_panel(run, cfg))
+        console.print(_cycle_panel(run))
+        print_link(cfg.workflow_ui_link(run.handle.id))
     console.print(
         "A strategy is a discovery only if it beats what luck would produce given every "
         "design the lab tried on that data (the deflated Sharpe ratio against the trial "

@@ -22,7 +22,15 @@ from rich.markup import escape
 from rich.table import Table
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
-from stratlab.cli._common import CliError, console, outcome_text, print_json, store, temporal
+from stratlab.cli._common import (
+    CliError,
+    console,
+    outcome_text,
+    print_json,
+    print_link,
+    store,
+    temporal,
+)
 from stratlab.config import Settings
 from stratlab.models.research import (
     CycleStatus,
@@ -36,6 +44,7 @@ from stratlab.store.market import MarketRepo
 from stratlab.strategies.validation import StrategyValidationError, validate_spec
 from workflows.constants import EVALUATE_WORKFLOW_ID
 from workflows.evaluate import EvaluateStrategyWorkflow
+from workflows.labels import evaluate_labels
 
 WIDTH = 80
 _RESULT = {"passed": "[green]pass[/green]", "failed": "[bold red]FAIL[/bold red]"}
@@ -109,7 +118,8 @@ async def evaluate(
         return
     console.print(f"evaluating {escape(spec.name)} ({spec.kind}, {spec.symbol})", highlight=False)
     # soft_wrap: ids and links stay whole (copyable) however narrow the terminal.
-    console.print(f"  {handle.id}\n  {cfg.workflow_ui_link(handle.id)}", soft_wrap=True)
+    console.print(f"  {handle.id}", soft_wrap=True, highlight=False)
+    print_link(cfg.workflow_ui_link(handle.id))
     result = await wait_with_status(handle, console)
     render_result(result, spec=spec, out=console)
 
@@ -124,6 +134,7 @@ async def start_evaluation(
         inp.model_copy(update={"session_id": session_id}),
         id=EVALUATE_WORKFLOW_ID.format(session_id=session_id),
         task_queue=cfg.task_queue("orchestrator"),
+        **evaluate_labels(inp),
     )
 
 

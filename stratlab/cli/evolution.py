@@ -25,7 +25,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from stratlab.cli._common import CliError, console, print_json, store, temporal
+from stratlab.cli._common import CliError, console, print_json, print_link, store, temporal
 from stratlab.cli.prompts_view import compact_table, resolve_prompt
 from stratlab.config import Settings
 from stratlab.models.optimization import (
@@ -40,6 +40,7 @@ from stratlab.store.db import Pool
 from stratlab.store.optimization import ExperimentRepo, GenerationRepo
 from stratlab.store.prompts import PromptRepo
 from workflows.constants import NIGHTLY_SCHEDULE_ID, OPTIMIZE_WORKFLOW_ID, REVIEW_WORKFLOW_ID
+from workflows.labels import optimization_labels
 from workflows.optimization import OptimizationGenerationWorkflow
 from workflows.review import PromptReviewWorkflow
 
@@ -64,8 +65,26 @@ async def _lab(cfg: Settings, *, local: bool) -> AsyncIterator[tuple[Client, Poo
         yield client, db
 
 
+async def check_task_ids(db: Pool, task_ids: list[str]) -> None:
+    """``CliError`` naming the first unknown benchmark task, before any workflow starts
+    (the regression runs would otherwise fail one by one after the generation began)."""
+    from stratlab.optimization.benchmarks import load_suite
+    from stratlab.store.optimization import BenchmarkRepo
+
+    suite = [t.task_id for t in load_suite().tasks]
+    known = set(suite) | {t.task_id for t in await BenchmarkRepo(db).list()}
+    unknown = [t for t in task_ids if t not in known]
+    if unknown:
+        shown = ", ".join(suite[:4]) + (
+            f", … ({len(suite)} in the suite)" if len(suite) > 4 else ""
+        )
+        raise CliError(f"unknown benchmark task {unknown[0]!r}; tasks are: {shown}")
+
+
 async def optimize(cfg: Settings, inp: OptimizationInput, *, local: bool, as_json: bool) -> None:
     async with _lab(cfg, local=local) as (client, db):
+        if inp.task_ids:
+            await check_task_ids(db, inp.task_ids)
         generation = await GenerationRepo(db).next_generation(inp.role)
         campaign_id = inp.campaign_id or str(uuid.uuid4())
         inp = inp.model_copy(update={"generation": generation, "campaign_id": campaign_id})
@@ -76,13 +95,15 @@ async def optimize(cfg: Settings, inp: OptimizationInput, *, local: bool, as_jso
                 inp,
                 id=workflow_id,
                 task_queue=cfg.task_queue("orchestrator"),
+                **optimization_labels(inp),
             )
         except RPCError as err:
             if err.status == RPCStatusCode.ALREADY_EXISTS:
                 raise CliError(f"{workflow_id} is already running") from err
             raise
         if not as_json:
-            console.print(f"started {workflow_id}\n  {cfg.workflow_ui_link(workflow_id)}")
+            console.print(f"started {workflow_id}", highlight=False)
+            print_link(cfg.workflow_ui_link(workflow_id))
         await _follow(handle, ExperimentRepo(db), inp, quiet=as_json)
         # Each generation of the campaign is a run of its own (continue-as-new): the
         # records say what all of them did.

@@ -18,9 +18,18 @@ import pydantic
 import typer
 
 from stratlab.cli import read
-from stratlab.cli._common import CliError, console, err_console, run, settings, store
+from stratlab.cli._common import (
+    CliError,
+    check_plot_path,
+    console,
+    err_console,
+    run,
+    settings,
+    store,
+)
 from stratlab.cli.paper_app import paper_app
 from stratlab.cli.prompts_app import prompts_app
+from stratlab.cli.schedule_app import schedule_app
 from stratlab.cli.skills import skills_app
 from stratlab.config import Settings
 from stratlab.market.datasets import DataImportError, UnknownSymbolError
@@ -35,14 +44,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-data_app = typer.Typer(help="Market data sets: import and list.", no_args_is_help=True)
+data_app = typer.Typer(help="Market data sets: import, list and remove.", no_args_is_help=True)
 db_app = typer.Typer(help="Database set-up.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")
 app.add_typer(skills_app, name="skills")
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(paper_app, name="paper")
-schedule_app = typer.Typer(help="Temporal Schedules of the lab.", no_args_is_help=True)
 app.add_typer(schedule_app, name="schedule")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
@@ -108,35 +116,75 @@ def worker(
 
 @app.command()
 def status(as_json: JsonOpt = False) -> None:
-    """Current cycles, recent outcomes and today's budget (no LLM call, no tokens)."""
-    run(read.status(settings(), as_json=as_json))
+    """What runs: cycles, optimizer generations, paper strategies and schedules; recent
+    outcomes and today's budget (no LLM call, no tokens). Exit 1 if Temporal or Postgres
+    cannot be reached."""
+    from stratlab.cli.overview import status as show_status
+
+    run(show_status(settings(), as_json=as_json))
 
 
 @app.command()
 def history(
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20, as_json: JsonOpt = False
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    trigger: Annotated[
+        str | None,
+        typer.Option(help="only this trigger: schedule, cli, manual, demo, user, regression"),
+    ] = None,
+    symbol: Annotated[str | None, typer.Option(help="only this data set")] = None,
+    outcome: Annotated[
+        str | None, typer.Option(help="only this outcome, e.g. success, failed_backtest_gate")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="started since a date (2025-03-01) or an age (6h, 3d)")
+    ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Recent research sessions, newest first."""
-    run(read.history(settings(), limit=limit, as_json=as_json))
+    """Research sessions, newest first. The optimizer's evaluations (trigger regression)
+    are hidden unless --trigger regression asks for them; a footer counts them."""
+    from stratlab.cli.overview import history as show_history
+    from stratlab.cli.overview import parse_since
+
+    run(
+        show_history(
+            settings(),
+            limit=limit,
+            trigger=trigger,
+            symbol=symbol,
+            outcome=outcome,
+            since=parse_since(since),
+            as_json=as_json,
+        )
+    )
 
 
 @app.command()
 def session(
-    session_id: Annotated[str, typer.Argument(help="session id (or research-<id> workflow id)")],
+    session_id: Annotated[
+        str, typer.Argument(help="session id, its workflow id, or a unique prefix of either")
+    ],
     plot: Annotated[
-        Path | None, typer.Option(help="write equity vs buy-and-hold and drawdown to a PNG")
+        Path | None,
+        typer.Option(help="write equity vs buy-and-hold and drawdown to FILE.png (or .svg, .pdf)"),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Everything about one session: phases, gates, spec, training, backtest, assessment, calls."""
-    run(read.session(settings(), session_id.removeprefix("research-"), plot=plot, as_json=as_json))
+    check_plot_path(plot)
+    run(read.session(settings(), session_id, plot=plot, as_json=as_json))
 
 
 @app.command()
 def watch(
-    session_id: Annotated[str, typer.Argument(help="session id or research-<id> workflow id")],
+    session_id: Annotated[
+        str,
+        typer.Argument(
+            help="session id, workflow id (research-<id>, evaluate-<id> or a custom one) "
+            "or a unique prefix of either"
+        ),
+    ],
 ) -> None:
-    """Follow a running cycle live: phase, iteration, last metric, last error."""
+    """Follow a running cycle or evaluation live: phase, iteration, last metric, last error."""
     from stratlab.cli.watch import watch as run_watch
 
     run(run_watch(settings(), session_id))
@@ -157,8 +205,10 @@ def trials(
 def budget(
     days: Annotated[int, typer.Option(min=1, max=365)] = 7, as_json: JsonOpt = False
 ) -> None:
-    """Today's budget per scope and the recent daily spend."""
-    run(read.budget(settings(), days=days, as_json=as_json))
+    """Today's budget per scope (cap, buffer, spent, reserved) and the recent daily spend."""
+    from stratlab.cli.overview import budget as show_budget
+
+    run(show_budget(settings(), days=days, as_json=as_json))
 
 
 @app.command()
@@ -322,20 +372,6 @@ def setup(
     )
 
 
-@schedule_app.command("nightly")
-def schedule_nightly(
-    hour: Annotated[int, typer.Option(min=0, max=23, help="hour of the day, UTC")] = 2,
-    role: Annotated[str, typer.Option(help="the role whose prompt evolves")] = "designer",
-    population: Annotated[int, typer.Option(min=2, max=64)] = 16,
-) -> None:
-    """Run one optimizer generation every night (Temporal Schedule, overlap Skip)."""
-    from stratlab.cli.evolution import schedule_nightly as create
-
-    created = run(create(settings(), role=role, hour=hour, population=population))
-    state = "created" if created else "already exists"
-    console.print(f"schedule stratlab-nightly-optimization-{role} {state}: {hour:02d}:00 UTC daily")
-
-
 @app.command()
 def generations(
     role: Annotated[str | None, typer.Option(help="only this role's generations")] = None,
@@ -355,23 +391,39 @@ def pareto(
         int | None, typer.Option(min=0, help="generation number (default: the latest)")
     ] = None,
     plot: Annotated[
-        Path | None, typer.Option(help="write success vs tokens (colour: latency) to a PNG")
+        Path | None,
+        typer.Option(help="write score vs tokens (colour: latency) to FILE.png (or .svg, .pdf)"),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """A generation's measured prompts by Pareto front: success, tokens, latency."""
     from stratlab.cli.generations_view import pareto as show_pareto
 
+    check_plot_path(plot)
     run(show_pareto(settings(), role=role, generation=generation, plot=plot, as_json=as_json))
 
 
 @data_app.command("import")
 def data_import(
     file: Annotated[Path, typer.Argument(help="CSV or Parquet with date + OHLCV columns")],
-    symbol: Annotated[str, typer.Option(help="name to use in cycles, e.g. btc-daily")],
+    symbol: Annotated[
+        str, typer.Option(help="name to use in cycles, e.g. btc-daily (not a bundled name)")
+    ],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="replace your earlier import of this symbol")
+    ] = False,
 ) -> None:
-    """Import OHLCV bars for a symbol (replaces an earlier import of that symbol)."""
-    run(read.import_data(settings(), file, symbol))
+    """Import OHLCV bars as a new symbol; --replace replaces your earlier import of it."""
+    run(read.import_data(settings(), file, symbol, replace=replace))
+
+
+@data_app.command("remove")
+def data_remove(
+    symbol: Annotated[str, typer.Argument(help="an imported symbol (see `stratlab data list`)")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete an imported data set (refused while a running workflow reads it)."""
+    run(read.remove_data(settings(), symbol, as_json=as_json))
 
 
 @data_app.command("list")

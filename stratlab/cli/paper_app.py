@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from stratlab.cli import paper_control, paper_view
-from stratlab.cli._common import run, settings
+from stratlab.cli._common import check_plot_path, run, settings
 from workflows.constants import PAPER_PAUSE, PAPER_RESUME, PAPER_STOP
 
 paper_app = typer.Typer(
@@ -17,7 +17,9 @@ paper_app = typer.Typer(
     no_args_is_help=True,
 )
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-StrategyArg = Annotated[str, typer.Argument(help="strategy id (see `stratlab paper list`)")]
+StrategyArg = Annotated[
+    str, typer.Argument(help="strategy id or a unique prefix (see `stratlab paper list`)")
+]
 
 
 @paper_app.command("start")
@@ -117,11 +119,13 @@ def stop(
 def equity(
     strategy_id: StrategyArg,
     plot: Annotated[
-        Path | None, typer.Option(help="write portfolio value vs buy-and-hold to a PNG")
+        Path | None,
+        typer.Option(help="write portfolio value vs buy-and-hold to FILE.png (or .svg, .pdf)"),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Portfolio value against buy-and-hold: sampled points and final figures."""
+    check_plot_path(plot)
     run(paper_view.equity(settings(), strategy_id, plot=plot, as_json=as_json))
 
 

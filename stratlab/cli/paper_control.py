@@ -16,8 +16,8 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from stratlab.cli._common import CliError, console, print_json, store, temporal
-from stratlab.cli.paper_view import clean, summary_text, workflow_id
+from stratlab.cli._common import CliError, console, print_json, print_link, store, temporal
+from stratlab.cli.paper_view import clean, paper_id, summary_text, workflow_id
 from stratlab.config import Settings
 from stratlab.models.paper import (
     PaperCostsInput,
@@ -29,6 +29,7 @@ from stratlab.models.trading import GuardrailConfig
 from stratlab.runtime import StackError
 from stratlab.store.trading import PaperRepo
 from workflows.constants import PAPER_PAUSE, PAPER_RESUME, PAPER_STOP
+from workflows.labels import paper_labels
 
 WORKFLOW_TYPE = "PaperTradingWorkflow"
 _DURATION = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)?$")
@@ -150,6 +151,7 @@ async def _client(cfg: Settings) -> Client:
 
 async def _check_references(cfg: Settings, inp: PaperTradingInput) -> PaperTradingInput:
     """Known symbols, a composer prompt (a unique prefix is expanded) and an existing skill."""
+    from stratlab.cli.ids import resolve_skill
     from stratlab.cli.prompts_view import resolve_prompt
     from stratlab.research.data import known_symbols
     from stratlab.store.market import MarketRepo
@@ -167,9 +169,10 @@ async def _check_references(cfg: Settings, inp: PaperTradingInput) -> PaperTradi
                 raise CliError(f"prompt {prompt.id} is a {prompt.role} prompt, not a composer one")
             inp = inp.model_copy(update={"prompt_id": prompt.id})
         if inp.skill_id:
-            skill = await SkillRepo(db).get(inp.skill_id)
+            skill = await SkillRepo(db).get(await resolve_skill(db, inp.skill_id))
             if skill is None:
                 raise CliError(f"no skill {inp.skill_id!r}; `stratlab skills list` shows them")
+            inp = inp.model_copy(update={"skill_id": skill.skill_id})
             if skill.spec.kind != "rules":
                 raise CliError(f"skill {skill.skill_id} is a {skill.spec.kind} strategy: paper "
                                "trading follows rules skills")  # fmt: skip
@@ -196,6 +199,7 @@ async def start(cfg: Settings, inp: PaperTradingInput, *, wait: bool, as_json: b
             id=wid,
             task_queue=cfg.task_queue("orchestrator"),
             result_type=PaperSummary,
+            **paper_labels(inp),
         )
     except WorkflowAlreadyStartedError:
         raise CliError(f"paper strategy {inp.strategy_id} is already running ({wid})") from None
@@ -209,7 +213,8 @@ async def start(cfg: Settings, inp: PaperTradingInput, *, wait: bool, as_json: b
         when = f"from {inp.replay_from} to {inp.replay_to or 'the end of the data'}"
         how = f"replay {when}" if inp.mode == "replay" else "live feed"
         console.print(f"started {wid}: {', '.join(inp.symbols)}, {how}", highlight=False)
-        console.print(f"  {info['ui']}\n  follow it: stratlab paper status {inp.strategy_id}")
+        print_link(info["ui"])
+        console.print(f"  follow it: stratlab paper status {inp.strategy_id}", highlight=False)
     if wait:
         try:
             with console.status(f"waiting for {wid}…"):
@@ -228,6 +233,7 @@ async def signal(
 ) -> None:
     """Send ``pause``, ``resume`` or ``stop`` (with its reason) to a running strategy."""
     assert name in (PAPER_PAUSE, PAPER_RESUME, PAPER_STOP)
+    strategy_id = await paper_id(cfg, strategy_id)
     client = await _client(cfg)
     wid = workflow_id(strategy_id)
     handle = client.get_workflow_handle(wid)

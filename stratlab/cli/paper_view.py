@@ -18,10 +18,19 @@ from typing import Any
 import pydantic
 from rich.table import Table
 from rich.text import Text
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from stratlab.cli._common import CliError, console, fmt_pct, print_json, store, temporal
+from stratlab.cli._common import (
+    CliError,
+    console,
+    fmt_pct,
+    narrow_table,
+    print_json,
+    store,
+    temporal,
+)
+from stratlab.cli.ids import resolve_paper
 from stratlab.config import Settings
 from stratlab.models.paper import (
     PaperSummary,
@@ -57,6 +66,7 @@ class PaperStrategyRow(StrategySummary):
     total_value: float | None = None
     last_bar_ts: UtcDatetime | None = None
     workflow_id: str | None = None
+    reason: str | None = pydantic.Field(None, description="why its workflow ended early")
 
 
 # --- small helpers ------------------------------------------------------------------------
@@ -94,11 +104,20 @@ def workflow_id(strategy_id: str) -> str:
     return PAPER_WORKFLOW_ID.format(strategy_id=strategy_id)
 
 
-async def _strategy(db: Pool, strategy_id: str) -> PaperStrategyRecord:
-    found = await PaperRepo(db).get_strategy(strategy_id)
+async def _strategy(db: Pool, ref: str) -> PaperStrategyRecord:
+    """A stored strategy by id or unique id prefix; ``CliError`` otherwise."""
+    strategy_id = await resolve_paper(db, ref)
+    found = None if strategy_id is None else await PaperRepo(db).get_strategy(strategy_id)
     if found is None:
-        raise CliError(f"no paper strategy {strategy_id!r}; `stratlab paper list` shows them")
+        raise CliError(f"no paper strategy {ref!r}; `stratlab paper list` shows them")
     return found
+
+
+async def paper_id(cfg: Settings, ref: str) -> str:
+    """The strategy id ``ref`` names (an id or a unique prefix); ``ref`` itself when the
+    store knows none, so a workflow started elsewhere is still found by its id."""
+    async with store(cfg) as db:
+        return await resolve_paper(db, ref) or ref
 
 
 # --- start and signals ----------------------------------------------------------------------
@@ -124,6 +143,61 @@ async def live_summary(cfg: Settings, strategy_id: str) -> tuple[str | None, Pap
     except Exception:  # no worker polling, or the query is not there yet
         return status, None
     return status, answer
+
+
+ENDED_EARLY = ("failed", "terminated", "timed_out", "canceled")
+"""Workflow states of a strategy that did not stop by itself or by `paper stop`."""
+
+
+async def failure_reason(client: Client, wid: str) -> str:
+    """Why a workflow that ended early ended: its failure's innermost message."""
+    from stratlab.cli.paper_control import root_cause
+
+    try:
+        await client.get_workflow_handle(wid).result()
+    except WorkflowFailureError as err:
+        return root_cause(err)
+    except Exception as err:
+        return clean(str(err) or type(err).__name__, 200)
+    return "completed"
+
+
+async def ended_early(cfg: Settings, rows: list[PaperStrategyRow]) -> list[PaperStrategyRow]:
+    """``rows`` with the strategies whose workflow failed, was terminated or timed out
+    marked ``error`` with the reason, plus such strategies that never got a row (their
+    workflow failed before its first step); unchanged when Temporal cannot be asked."""
+    try:
+        client = await temporal(cfg)
+    except StackError:
+        return rows
+    by_wid = {r.workflow_id or workflow_id(r.strategy_id or ""): r for r in rows}
+    for wid, row in by_wid.items():
+        if row.status not in ("running", "paused"):
+            continue
+        try:
+            described = await client.get_workflow_handle(wid).describe()
+        except RPCError:
+            continue
+        state = described.status.name.lower() if described.status else ""
+        if state in ENDED_EARLY:
+            row.status, row.reason = "error", f"{state}: {await failure_reason(client, wid)}"
+    query = (
+        f"WorkflowType = 'PaperTradingWorkflow' AND TaskQueue = "
+        f"'{cfg.task_queue('orchestrator')}' AND ExecutionStatus IN "
+        "('Failed', 'Terminated', 'TimedOut', 'Canceled')"
+    )
+    async for execution in client.list_workflows(query):
+        if execution.id in by_wid:
+            continue
+        state = execution.status.name.lower() if execution.status else "failed"
+        by_wid[execution.id] = PaperStrategyRow(
+            strategy_id=execution.id.removeprefix("paper-"),
+            status="error",
+            workflow_id=execution.id,
+            last_updated_ts=execution.close_time,
+            reason=f"{state}: {await failure_reason(client, execution.id)}",
+        )
+    return list(by_wid.values())
 
 
 def summary_text(s: PaperSummary) -> Text:
@@ -182,6 +256,7 @@ async def list_strategies(cfg: Settings, *, as_json: bool) -> None:
         rows = [
             await _row(repo, s, latest.get(s.strategy_id)) for s in await repo.list_strategies()
         ]
+    rows = await ended_early(cfg, rows)
     rows.sort(key=lambda r: (r.pnl_pct is None, -(r.pnl_pct or 0.0), r.strategy_id or ""))
     if as_json:
         print_json(rows)
@@ -189,22 +264,30 @@ async def list_strategies(cfg: Settings, *, as_json: bool) -> None:
     if not rows:
         console.print("no paper strategies yet: stratlab paper start --symbols sp500 ...")
         return
-    table = Table(title="Paper strategies by P&L %")
-    for col in ("id", "name", "status", "symbols", "value", "pnl", "pnl %", "last bar"):
-        table.add_column(col, justify="right" if col in ("value", "pnl", "pnl %") else "left")
+    console.print(paper_table(rows))
     for r in rows:
-        cells = (
-            r.strategy_id,
-            clean(r.name, 40),
-            r.status,
-            ",".join(r.symbols),
-            money(r.total_value),
-            money(r.pnl_abs),
+        if r.reason:
+            console.print(Text(f"{r.strategy_id}: {clean(r.reason, 160)}"), style="red")
+
+
+def paper_table(rows: Sequence[PaperStrategyRow]) -> Table:
+    """The leaderboard for 80 columns: whole ids (the next command needs them); the name,
+    value and absolute P&L are in `paper status` and --json."""
+    table = narrow_table("Paper strategies by P&L %")
+    table.add_column("id", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("symbols", overflow="fold", min_width=7)
+    table.add_column("P&L %", justify="right", no_wrap=True)
+    table.add_column("last bar", no_wrap=True)
+    for r in rows:
+        table.add_row(
+            Text(r.strategy_id or "?"),
+            Text(r.status or "?", style="red" if r.status == "error" else ""),
+            Text(",".join(r.symbols)),
             fmt_pct(r.pnl_pct),
             day(r.last_bar_ts),
         )
-        table.add_row(*(Text(str(c)) for c in cells))
-    console.print(table)
+    return table
 
 
 # --- status ---------------------------------------------------------------------------------
@@ -303,26 +386,33 @@ def _header(strategy_id: str, record: PaperStrategyRecord | None, wf_status: str
     return head
 
 
-async def status(cfg: Settings, strategy_id: str, *, as_json: bool) -> None:
+async def status(cfg: Settings, ref: str, *, as_json: bool) -> None:
     async with store(cfg) as db:
+        strategy_id = await resolve_paper(db, ref) or ref
         repo = PaperRepo(db)
         record = await repo.get_strategy(strategy_id)
         loaded = await repo.load_book(strategy_id)
         history = await repo.history(strategy_id, limit=(DECISIONS_SHOWN + 1) * 4)
         equity = await repo.equity(strategy_id)
     wf_status, summary = await live_summary(cfg, strategy_id)
+    reason = None
+    if wf_status in ENDED_EARLY:
+        reason = await failure_reason(await temporal(cfg), workflow_id(strategy_id))
     if record is None and wf_status in (None, "not found"):
         raise CliError(f"no paper strategy {strategy_id!r}; `stratlab paper list` shows them")
     cycles = decisions(history)[-DECISIONS_SHOWN:]
     ts = equity[-1].ts if equity else datetime.now(UTC)
     view = loaded[1].mark(loaded[1].last_prices, ts=ts) if loaded else None
     if as_json:
-        print_json({"strategy": record, "workflow": {"status": wf_status, "summary": summary},
+        print_json({"strategy": record,
+                    "workflow": {"status": wf_status, "summary": summary, "reason": reason},
                     "cycle": loaded[0] if loaded else None, "portfolio": view,
                     "decisions": cycles})  # fmt: skip
         return
     mode = summary.mode if summary else run_mode(record)
     console.print(_header(strategy_id, record, wf_status, mode))
+    if reason is not None:
+        console.print(Text(f"{wf_status}: {clean(reason, 300)}"), style="red")
     if summary is not None:
         console.print(summary_text(summary))
     if view is None:
@@ -351,9 +441,10 @@ def _max_drawdown(values: Sequence[float]) -> float:
     return worst
 
 
-async def equity(cfg: Settings, strategy_id: str, *, plot: Path | None, as_json: bool) -> None:
+async def equity(cfg: Settings, ref: str, *, plot: Path | None, as_json: bool) -> None:
     async with store(cfg) as db:
-        record = await _strategy(db, strategy_id)
+        record = await _strategy(db, ref)
+        strategy_id = record.strategy_id
         points = await PaperRepo(db).equity(strategy_id)
     capital = record.initial_capital
     final = points[-1] if points else None
@@ -441,9 +532,9 @@ def plot_equity(record: PaperStrategyRecord, points: Sequence[EquityPoint], path
     return path
 
 
-async def trades(cfg: Settings, strategy_id: str, *, as_json: bool) -> None:
+async def trades(cfg: Settings, ref: str, *, as_json: bool) -> None:
     async with store(cfg) as db:
-        await _strategy(db, strategy_id)
+        strategy_id = (await _strategy(db, ref)).strategy_id
         loaded = await PaperRepo(db).load_book(strategy_id)
         points = await PaperRepo(db).equity(strategy_id)
     book = loaded[1] if loaded else None

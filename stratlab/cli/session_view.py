@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from stratlab.cli._common import (
     console,
@@ -14,7 +15,9 @@ from stratlab.cli._common import (
     fmt_pct,
     fmt_time,
     fmt_usd,
+    narrow_table,
     outcome_text,
+    print_link,
     to_jsonable,
 )
 from stratlab.config import Settings
@@ -171,35 +174,44 @@ def _render_holdout(detail: SessionDetail) -> None:
 
 
 def _phases_table(detail: SessionDetail) -> Table:
-    table = Table(title="Phases", title_justify="left")
-    for col in ("iteration", "phase", "started", "took", "status", "detail"):
-        table.add_column(col, overflow="fold")
+    table = narrow_table("Phases (times UTC)")
+    table.add_column("it", justify="right", no_wrap=True)
+    for col in ("phase", "started", "took", "status"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("detail", overflow="fold", ratio=1)
     for p in detail.phases:
         took = (p.finished_at - p.started_at).total_seconds() if p.finished_at else None
         detail_text = ", ".join(f"{k}={v}" for k, v in p.detail.items())[:120]
         table.add_row(
             str(p.iteration),
             p.phase,
-            fmt_time(p.started_at),
-            f"{took * 1000:.0f} ms" if took is not None else "running",
+            p.started_at.strftime("%H:%M:%S"),
+            f"{took * 1000:,.0f} ms" if took is not None else "running",
             p.status,
-            detail_text,
+            Text(detail_text),
         )
     return table
 
 
 def _calls_table(detail: SessionDetail) -> Table:
-    table = Table(title="LLM calls", title_justify="left")
-    for col in ("iteration", "role", "model", "in", "out", "cost", "latency", "outcome"):
-        table.add_column(col)
+    simulated = any(a.latency_simulated for a in detail.actions)
+    table = narrow_table("LLM calls")
+    if simulated:
+        table.caption = "* latency simulated by the offline provider"
+        table.caption_justify = "left"
+    table.add_column("it", justify="right", no_wrap=True)
+    table.add_column("role", no_wrap=True)
+    table.add_column("model", overflow="fold", ratio=1, min_width=12)
+    for col in ("tokens in+out", "cost", "latency"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("outcome", no_wrap=True)
     for a in detail.actions:
-        latency = f"{a.latency_ms:.0f} ms" + (" (simulated)" if a.latency_simulated else "")
+        latency = f"{a.latency_ms / 1000:,.1f} s" + ("*" if a.latency_simulated else "")
         table.add_row(
-            str(a.iteration),
+            "—" if a.iteration is None else str(a.iteration),
             a.role,
-            a.model,
-            str(a.input_tokens),
-            str(a.output_tokens),
+            Text(a.model),
+            f"{a.input_tokens}+{a.output_tokens}",
             fmt_usd(a.cost_usd),
             latency,
             a.outcome if a.outcome == "ok" else f"[red]{a.outcome}[/red]",
@@ -318,11 +330,12 @@ def render_session(detail: SessionDetail, cfg: Settings) -> None:
             f"outcome {outcome_text(s.outcome)}   symbol {s.symbol}   trigger {s.trigger}\n"
             f"started {fmt_time(s.started_at)}   finished {fmt_time(s.finished_at)}\n"
             f"tokens {s.tokens:,}   cost {fmt_usd(s.cost_usd)}   calls {s.llm_calls}\n"
-            f"workflow {cfg.workflow_ui_link(s.workflow_id, s.run_id or None)}",
+            f"workflow {s.workflow_id}",
             title=f"session {s.session_id}",
             title_align="left",
         )
     )
+    print_link(cfg.workflow_ui_link(s.workflow_id, s.run_id or None))
     console.print(_phases_table(detail))
     for strategy in detail.strategies:
         _render_iteration(detail, strategy)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from stratlab.cli._common import (
     CliError,
@@ -13,11 +14,14 @@ from stratlab.cli._common import (
     fmt_num,
     fmt_pct,
     fmt_time,
+    narrow_table,
     print_json,
     run,
     settings,
+    short_ids,
     store,
 )
+from stratlab.cli.ids import resolve_skill
 from stratlab.config import Settings
 from stratlab.models.records import SkillRecord
 from stratlab.store.skills import SkillRepo
@@ -45,7 +49,10 @@ def list_skills(
 
 @skills_app.command("show")
 def show_skill(
-    skill_id: Annotated[str, typer.Argument(help="skill id (or the strategy id it came from)")],
+    skill_id: Annotated[
+        str,
+        typer.Argument(help="skill id, the strategy id it came from, or a unique prefix"),
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """One skill: metrics, chosen parameters, the spec and its code."""
@@ -63,29 +70,40 @@ async def _list(
     if not skills:
         console.print("no skills yet: a session that passes every gate adds one")
         return
-    table = Table("skill", "name", "kind", "symbol", "sharpe", "return", "max dd", "trades", "tags")
+    console.print(skills_table(skills))
+
+
+def skills_table(skills: list[SkillRecord]) -> Table:
+    """Skills for 80 columns: short ids (any unique prefix works in `skills show`), the
+    name wraps; tags and the rest are in `skills show` and --json."""
+    table = narrow_table(f"Skills ({len(skills)}), best out-of-sample Sharpe first")
+    table.add_column("skill", no_wrap=True)
+    table.add_column("name", ratio=1, overflow="fold")
+    for col in ("kind", "symbol"):
+        table.add_column(col, no_wrap=True)
+    for col in ("sharpe", "return", "max dd", "trades"):
+        table.add_column(col, justify="right", no_wrap=True)
+    short = short_ids([s.skill_id for s in skills])
     for s in skills:
         m = s.metrics
         table.add_row(
-            s.skill_id,
-            s.name,
+            short[s.skill_id],
+            Text(s.name),
             s.kind,
             s.symbol,
             fmt_num(s.score),
             fmt_pct(m.total_return),
             fmt_pct(-m.max_drawdown),
             str(m.trades),
-            ", ".join(s.tags),
         )
-    console.print(table)
+    return table
 
 
 async def _show(cfg: Settings, skill_id: str, *, as_json: bool) -> None:
     async with store(cfg) as pool:
-        repo = SkillRepo(pool)
-        skill = await repo.get(skill_id) or await repo.get_by_strategy(skill_id)
-    if skill is None:
-        raise CliError(f"unknown skill {skill_id!r}; `stratlab skills list` shows the ids")
+        skill = await SkillRepo(pool).get(await resolve_skill(pool, skill_id))
+    if skill is None:  # removed between the two reads
+        raise CliError(f"no skill {skill_id!r}; `stratlab skills list` shows them")
     if as_json:
         print_json(skill)
         return

@@ -7,14 +7,16 @@ store together. Everything it starts it also stops, on success, error or Ctrl-C.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 from temporalio.client import Client
 
-from stratlab.cli._common import console
+from stratlab.cli._common import console, print_link
 from stratlab.config import Settings
 from stratlab.runtime import (
     LocalStack,
@@ -55,7 +57,7 @@ async def local_lab(
         await asyncio.to_thread(stack.start)
     try:
         if not quiet:
-            for note in stack.notes:
+            for note in [*stack.notes, *numba_note()]:
                 console.print(f"  [dim]•[/dim] {note}")
         client = await wait_for_temporal(
             cfg,
@@ -73,6 +75,19 @@ async def local_lab(
             await db.close()
     finally:
         await asyncio.to_thread(stack.stop)
+
+
+def numba_note() -> list[str]:
+    """A line for a machine whose numba cache is empty: the first backtest of this
+    process compiles vectorbt's kernels, which looks like a hang if nothing says so."""
+    where = os.environ.get("NUMBA_CACHE_DIR")
+    cache = Path(where) if where else None
+    if cache is None or (cache.is_dir() and any(cache.rglob("*.nbi"))):
+        return []
+    return [
+        "first run on this machine: the first backtest compiles numba kernels (about 25 s, "
+        f"once; cached in {cache})"
+    ]
 
 
 @asynccontextmanager
@@ -121,7 +136,10 @@ async def _serve_dev(lab: RunningLab, *, schedule: bool) -> None:
     )
     console.print(
         f"\n[bold green]stratlab is running[/bold green] — pools: {', '.join(POOLS)}\n"
-        f"  Temporal UI:  {cfg.temporal_ui_url}\n"
+        "  Temporal web UI:"
+    )
+    print_link(cfg.temporal_ui, indent="    ")
+    console.print(
         f"{metrics}"
         f"  Start a cycle from another shell:\n"
         f"    stratlab trigger --symbol nasdaq\n"

@@ -1,15 +1,20 @@
 """The offline designer: a StrategySpec from what the prompt says, deterministically.
 
-Fresh designs pick a family (weighted by kind, directives, feedback and recent failures)
-and build it; with a previous spec in the prompt the designer revises that spec instead,
-keeping its family, unless the feedback reports a low win rate on a non-mean-reversion
-design, which switches to a mean-reversion family. Feedback signals (how they are read:
+Fresh designs pick a family (weighted by kind, directives, the data summary's reading of
+the series, feedback and recent failures) and build it: the prompt's style directives
+decide first; without them a series the summary calls persistent gets a trend or breakout
+family and a reverting one a mean-reversion family, as a researcher reading the variance
+ratio would choose. With a previous spec in the prompt the designer revises that spec
+instead, keeping its family, unless the feedback reports a low win rate on a
+non-mean-reversion design on data that does not persist, which switches to a
+mean-reversion family. Feedback signals (how they are read:
 ``stratlab.llm._offline_feedback``) and what they do:
 
     drawdown       add a stop loss, or tighten the existing one (x0.7)
     few_trades     windows x0.6 and looser entry thresholds
     many_trades    windows x1.5
-    low_win_rate   mean-reversion family
+    low_win_rate   mean-reversion family (unless the data persists)
+    no_edge        a fresh design from another family (rules and code)
     relax          the analyst's "relax <param> to about <value>": that range moves so
                    its permissive end is the value (grid size unchanged)
 
@@ -32,10 +37,12 @@ from stratlab.llm._offline_code import (
     with_trend_filter,
 )
 from stratlab.llm._offline_families import (
+    BREAKOUT,
     FAMILIES,
     MAX_MA_WINDOW,
     MAX_WINDOW,
     MEAN_REVERSION,
+    TREND,
     Draft,
     Knobs,
     family_from_name,
@@ -49,6 +56,8 @@ from stratlab.llm._offline_families import (
 from stratlab.llm._offline_feedback import FeedbackSignals, code_error_kind, read_feedback
 from stratlab.llm._offline_prompt import DesignerView
 from stratlab.models.research import IndicatorRef, ParamRange, StrategySpec
+
+_CHARACTER = re.compile(r"variance ratio[^:\n]*:\s*(persistent|reverting)\b", re.IGNORECASE)
 
 # Threshold parameters of the families and the shift that lets more trades through.
 _LOOSEN = {
@@ -78,8 +87,17 @@ def design(view: DesignerView, rng: random.Random) -> StrategySpec:
     error = code_error_kind(view.feedback) if previous.kind == "code" else None
     if error is not None:
         return _repair_code(previous, view, rng, error)
-    family = family_of(previous)
-    if signals.low_win_rate and previous.kind == "rules" and style_of(family) != MEAN_REVERSION:
+    family = code_family_of(previous) if previous.kind == "code" else family_of(previous)
+    if signals.no_edge and previous.kind in ("rules", "code"):
+        note = f"Switched from {previous.name} to another family: it showed no edge."
+        return _fresh(view, signals, rng, notes=[note], avoid=family)
+    trending = TREND in data_styles(view.data)
+    if (
+        signals.low_win_rate
+        and not trending
+        and previous.kind == "rules"
+        and style_of(family) != MEAN_REVERSION
+    ):
         note = f"Switched from {previous.name} to mean reversion because its win rate was low."
         return _fresh(view, signals, rng, notes=[note])
     return _revise(previous, view, signals, rng)
@@ -98,7 +116,9 @@ def _knobs(view: DesignerView, signals: FeedbackSignals) -> Knobs:
     return Knobs(window_scale=min(4.0, max(0.25, scale)), loose=signals.few_trades)
 
 
-def _choose_family(view: DesignerView, signals: FeedbackSignals, rng: random.Random) -> str:
+def _choose_family(
+    view: DesignerView, signals: FeedbackSignals, rng: random.Random, avoid: str | None = None
+) -> str:
     directives = view.directives
     rules = [name for name in FAMILIES if name != "ml"]
     if view.kind == "ml":
@@ -112,15 +132,27 @@ def _choose_family(view: DesignerView, signals: FeedbackSignals, rng: random.Ran
     else:
         allowed = [*rules, "ml"]
     styles = {s for s in ("mean_reversion", "trend_following", "breakout") if s in directives}
-    if signals.low_win_rate:
-        styles.add("mean_reversion")
     wanted = {style.replace("trend_following", "trend") for style in styles}
+    # The prompt's instructions first; else what the data summary says the series is.
+    wanted = wanted or data_styles(view.data)
+    if signals.low_win_rate and TREND not in wanted:
+        wanted.add(MEAN_REVERSION)
     preferred = [name for name in allowed if _style(name, view) in wanted]
-    candidates = preferred or allowed
+    candidates = [name for name in preferred or allowed if name != avoid] or preferred or allowed
     # Families that failed recently on this symbol are tried less often, not banned.
     failed = {family_from_name(r.name) for r in view.recent if r.outcome and r.outcome != "success"}
     weights = [0.3 if name in failed else 1.0 for name in candidates]
     return rng.choices(candidates, weights=weights)[0]
+
+
+def data_styles(data: str) -> set[str]:
+    """The families' styles that fit the data summary's variance-ratio reading
+    (``stratlab.market.character``): trend and breakout when returns persist, mean
+    reversion when they revert, none when the series looks like a random walk."""
+    match = _CHARACTER.search(data)
+    if match is None:
+        return set()
+    return {TREND, BREAKOUT} if match.group(1).lower() == "persistent" else {MEAN_REVERSION}
 
 
 def _style(family: str, view: DesignerView) -> str | None:
@@ -128,10 +160,14 @@ def _style(family: str, view: DesignerView) -> str | None:
 
 
 def _fresh(
-    view: DesignerView, signals: FeedbackSignals, rng: random.Random, notes: list[str]
+    view: DesignerView,
+    signals: FeedbackSignals,
+    rng: random.Random,
+    notes: list[str],
+    avoid: str | None = None,
 ) -> StrategySpec:
     knobs = _knobs(view, signals)
-    family = _choose_family(view, signals, rng)
+    family = _choose_family(view, signals, rng, avoid)
     table = CODE_FAMILIES if view.kind == "code" else FAMILIES
     draft: Draft = table[family][1](rng, knobs)
     kind = "code" if draft.code else "ml" if family == "ml" else "rules"
@@ -147,6 +183,8 @@ def _fresh(
         parameters=draft.parameters,
         ml=draft.ml,
     )
+    if _style(family, view) in data_styles(view.data):
+        notes.append(f"The data summary's variance ratio suggests a {_style(family, view)} design.")
     if signals.drawdown:
         notes.append("A stop loss caps the drawdown the feedback complained about.")
     if signals.few_trades:

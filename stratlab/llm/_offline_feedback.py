@@ -11,6 +11,8 @@ compared with limits, and words count only as complaints:
                   1.0"), or "too few / not enough / no trades"
     many_trades   "too many trades", "overtrading"
     low_win_rate  a win rate below 45%, or "low win rate", "win rate is too low"
+    no_edge       the statistical gate's "deflated_sharpe was <p>" with p below 0.5: the
+                  design showed no edge worth revising
     relax         the analyst's "relax <parameter> to about <number>" lines, as pairs
 
 Code strategies also fail before any metric exists; ``code_error_kind`` names the error
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 DRAWDOWN_LIMIT = 0.20
 MIN_TRADES = 10
 MIN_WIN_RATE = 0.45
+NO_EDGE_DSR = 0.5
 
 _I = re.IGNORECASE
 _DRAWDOWN_VALUE = re.compile(r"drawdown[^0-9\n]{0,20}?(\d+(?:\.\d+)?)[ \t]*(%?)", _I)
@@ -48,6 +51,7 @@ _TRADES_WORDS = re.compile(r"\b(?:too few|not enough|no|zero) trades\b|\bno trad
 _MANY_TRADES = re.compile(r"too many trades|overtrad", _I)
 _WIN_RATE_VALUE = re.compile(r"win[ _]rate[^0-9\n]{0,12}?(\d+(?:\.\d+)?)[ \t]*(%?)", _I)
 _WIN_RATE_WORDS = re.compile(r"low win[ _]rate|win[ _]rate\s+(?:is\s+)?(?:too\s+)?low", _I)
+_DEFLATED_SHARPE = re.compile(r"deflated[_ ]sharpe\s+was\s+(\d+(?:\.\d+)?)", _I)
 _RELAX = re.compile(r"\brelax\s+([A-Za-z][A-Za-z0-9_]*)\s+to\s+about\s+(-?\d+(?:\.\d+)?)", _I)
 _CODE_ERRORS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (kind, re.compile(pattern, _I))
@@ -80,6 +84,7 @@ class FeedbackSignals:
     few_trades: bool = False
     many_trades: bool = False
     low_win_rate: bool = False
+    no_edge: bool = False
     relax: tuple[tuple[str, float], ...] = ()
 
 
@@ -92,6 +97,7 @@ def read_feedback(text: str) -> FeedbackSignals:
         few_trades=any(t < MIN_TRADES for t in trades) or bool(_TRADES_WORDS.search(text)),
         many_trades=bool(_MANY_TRADES.search(text)),
         low_win_rate=any(w < MIN_WIN_RATE for w in win_rates) or bool(_WIN_RATE_WORDS.search(text)),
+        no_edge=any(float(m.group(1)) < NO_EDGE_DSR for m in _DEFLATED_SHARPE.finditer(text)),
         relax=tuple((m.group(1), float(m.group(2))) for m in _RELAX.finditer(text)),
     )
 

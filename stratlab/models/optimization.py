@@ -243,7 +243,7 @@ class SanityVerdict(BaseModel):
 class RegressionRunInput(BaseModel):
     """Input of ``RegressionRunWorkflow``: measure one prompt on benchmark tasks."""
 
-    prompt_id: str
+    prompt_id: str = Field(min_length=1, description="the prompt to measure (required)")
     role: OptimizableRole = "designer"
     task_ids: list[str] = Field(default_factory=list, description="empty: the whole suite")
     rollouts: int = Field(1, ge=1, le=10, description="cycles per task")
@@ -464,7 +464,7 @@ class OptimizationProgress(BaseModel):
 class ReviewInput(BaseModel):
     """Input of ``PromptReviewWorkflow``: a candidate waiting for a human decision."""
 
-    prompt_id: str
+    prompt_id: str = Field(min_length=1, description="the candidate prompt (required)")
     role: OptimizableRole = "designer"
     generation: int | None = None
     summary: str = ""
@@ -472,11 +472,22 @@ class ReviewInput(BaseModel):
 
 
 class ReviewDecision(BaseModel):
-    """The ``decide`` signal: approve tags the prompt prod, reject archives it."""
+    """The ``decide`` signal: approve tags the prompt prod, reject archives it. The
+    workflow also takes a bare ``true`` or ``false`` as ``{"approve": ...}``."""
 
     approve: bool
     reason: str = ""
     actor: str = "human"
+
+
+class ReviewStatus(BaseModel):
+    """Answer of ``PromptReviewWorkflow``'s ``status`` query."""
+
+    review: ReviewInput
+    decision: ReviewDecision | None = Field(None, description="None: still waiting")
+    ignored_signals: list[str] = Field(
+        default_factory=list, description="decide signals whose payload was unusable, and why"
+    )
 
 
 class ReviewOutcome(BaseModel):

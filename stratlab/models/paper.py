@@ -154,6 +154,12 @@ class StatusInput(BaseModel):
     status: StrategyStatus
 
 
+class PaperSignal(BaseModel):
+    """Payload of the ``pause``, ``resume`` and ``stop`` signals (all optional)."""
+
+    reason: str = Field("", description="why: a stop's reason becomes finished_reason")
+
+
 class PaperSummary(BaseModel):
     """The ``summary`` query's answer and the workflow's result."""
 
@@ -172,6 +178,9 @@ class PaperSummary(BaseModel):
     waiting: str = ""
     finished_reason: str = ""
     runs: int = 1
+    ignored_signals: list[str] = Field(
+        default_factory=list, description="the last signals whose payload was unusable, and why"
+    )
 
 
 PaperRunState.model_rebuild()

@@ -109,11 +109,19 @@ class TrainingGateThresholds(BaseModel):
 
 
 class BacktestGateThresholds(BaseModel):
-    """Seed 002's backtest gate."""
+    """Seed 002's backtest gate, with the win-rate floor lowered from the seed's 0.45.
+
+    Win rate measures a strategy's payoff shape, not its edge: measured on the integrity
+    benchmark, trend followers on a real Sharpe-1.5 edge win 26-45 % of their trades while
+    buy-the-dip designs on pure noise win 60 % (``perf/integrity.py``). At 0.45 the check
+    rejected most genuine trend edges and none of the noise; 0.25 keeps it as a floor
+    against strategies that lose almost every trade. ``{"min_win_rate": 0.45}`` restores
+    the seed's value.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    min_win_rate: float = 0.45
+    min_win_rate: float = 0.25
     max_drawdown: float = 0.40
     min_sharpe: float = -0.5
 

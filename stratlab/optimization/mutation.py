@@ -178,7 +178,7 @@ def dry_contexts(role: str) -> list[BaseModel]:
     busy = base.model_copy(
         update={
             "iteration": 2,
-            "feedback": "The backtest gate failed: win_rate 0.40 (needs >= 0.45).",
+            "feedback": "The backtest gate failed: win_rate 0.20 (needs >= 0.25).",
             "previous_spec_json": '{"name": "previous", "kind": "rules"}',
             "recent_strategies": [
                 RecentStrategy(name="ma-cross", kind="rules", outcome="success", sharpe=0.4),

@@ -23,6 +23,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from stratlab.market.character import describe_persistence
 from stratlab.market.splits import Splits
 
 ANONYMOUS_SYMBOL = "ASSET"
@@ -245,6 +246,7 @@ def blind_train_summary(splits: Splits) -> str:
         f"{last_year}); annualised return about {(close[-1] / close[0]) ** (1 / years) - 1:.0%}, "
         f"annualised volatility about {daily.std() * np.sqrt(252):.0%}, worst day about "
         f"{daily.min():.0%}, best day about {daily.max():.0%}. "
+        f"{describe_persistence(close)} "
         "Parameters are chosen on a later validation split; a final test split is held out.\n"
         f"Blind mode: the market's name, its calendar dates and its price level are hidden "
         f"(it is called {ANONYMOUS_SYMBOL}, dates are bar numbers and years of the data). "

@@ -18,6 +18,7 @@ from stratlab.config import Settings
 from stratlab.llm.base import LlmOutputError
 from stratlab.llm.parsing import parse_structured
 from stratlab.llm.prompts import DesignerContext, RecentStrategy, render_prompt
+from stratlab.market.character import describe_persistence
 from stratlab.market.indicators import describe_indicators
 from stratlab.market.splits import Splits
 from stratlab.models.llm import LlmRequest
@@ -53,6 +54,7 @@ def summarise_train_split(splits: Splits) -> str:
         f"annualised return {(close[-1] / close[0]) ** (1 / years) - 1:.1%}, "
         f"annualised volatility {daily.std() * np.sqrt(252):.1%}, "
         f"worst day {daily.min():.1%}, best day {daily.max():.1%}. "
+        f"{describe_persistence(close)} "
         f"Parameters are chosen on a later validation split; a final test split is held out."
     )
 

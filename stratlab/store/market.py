@@ -2,7 +2,8 @@
 
 A data set is replaced as a whole in one transaction (upsert the ``datasets`` row, delete
 the old bars, COPY the new ones), so readers see either the old bars or the new ones,
-never a mix. Bars are stored as timestamptz in UTC and come back as a tz-naive
+never a mix; deleting the ``datasets`` row deletes its bars (ON DELETE CASCADE). Bars are
+stored as timestamptz in UTC and come back as a tz-naive
 ``DatetimeIndex`` named ``ts`` with float64 ``open, high, low, close, volume`` columns.
 """
 
@@ -31,7 +32,26 @@ ON CONFLICT (symbol) DO UPDATE
        last_ts = EXCLUDED.last_ts, content_hash = EXCLUDED.content_hash,
        imported_at = EXCLUDED.imported_at
 """
+# A first import only: nothing is overwritten, and no row back means the symbol is taken.
+_INSERT_DATASET = """
+INSERT INTO datasets (symbol, source, rows, first_ts, last_ts, content_hash, imported_at)
+VALUES (%(symbol)s, %(source)s, %(rows)s, %(first_ts)s, %(last_ts)s, %(content_hash)s, now())
+ON CONFLICT (symbol) DO NOTHING
+RETURNING symbol
+"""
 _DELETE_BARS = "DELETE FROM market_bars WHERE symbol = %(symbol)s"
+_DELETE_DATASET = "DELETE FROM datasets WHERE symbol = %(symbol)s RETURNING *"
+# What in the store still reads a symbol: research sessions not finished and paper
+# strategies not stopped (their workflows load the bars again on every step).
+_USERS = """
+SELECT 'research session' AS what, session_id AS id, workflow_id
+  FROM agent_sessions WHERE status = 'running' AND symbol = %(symbol)s
+UNION ALL
+SELECT 'paper strategy', strategy_id, COALESCE(workflow_id, 'paper-' || strategy_id)
+  FROM paper_strategies
+ WHERE status IN ('running', 'paused') AND %(symbol)s = ANY (symbols)
+ ORDER BY 1, 2
+"""
 _COPY_BARS = """
 COPY market_bars (symbol, ts, open, high, low, close, volume) FROM STDIN (FORMAT BINARY)
 """
@@ -52,17 +72,24 @@ _GET_DATASET = "SELECT * FROM datasets WHERE symbol = %(symbol)s"
 _LIST_DATASETS = "SELECT * FROM datasets ORDER BY symbol"
 
 
+class DatasetExistsError(ValueError):
+    """An import onto a symbol that already has one, without asking to replace it."""
+
+
 class MarketRepo:
     """Imported OHLCV data sets."""
 
     def __init__(self, pool: ConnectionSource) -> None:
         self._pool = pool
 
-    async def replace_bars(self, symbol: str, frame: pd.DataFrame, source: str) -> DatasetRecord:
+    async def replace_bars(
+        self, symbol: str, frame: pd.DataFrame, source: str, *, replace: bool = True
+    ) -> DatasetRecord:
         """Replace ``symbol``'s bars with ``frame`` (a DatetimeIndex, or a ``ts`` column,
         and open/high/low/close[/volume] columns, any case) in one transaction. Raises
         ``ValueError`` for a frame that is empty, has duplicate timestamps or missing
-        prices."""
+        prices; with ``replace=False``, ``DatasetExistsError`` when ``symbol`` already
+        has bars (and changes nothing)."""
         bars = normalise_bars(frame)
         ts = pd.DatetimeIndex(bars.index).tz_localize("UTC")
         params = {
@@ -75,7 +102,10 @@ class MarketRepo:
         }
         rows = zip(ts.to_pydatetime(), *(bars[c].tolist() for c in COLUMNS), strict=True)
         async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute(_UPSERT_DATASET, params)
+            if replace:
+                await conn.execute(_UPSERT_DATASET, params)
+            elif await (await conn.execute(_INSERT_DATASET, params)).fetchone() is None:
+                raise DatasetExistsError(f"{symbol} is already imported")
             await conn.execute(_DELETE_BARS, params)
             async with conn.cursor() as cur, cur.copy(_COPY_BARS) as copy:
                 copy.set_types(_COPY_TYPES)
@@ -100,6 +130,18 @@ class MarketRepo:
 
     async def list_datasets(self) -> list[DatasetRecord]:
         return await fetch_all(self._pool, _LIST_DATASETS, {}, DatasetRecord)
+
+    async def delete_dataset(self, symbol: str) -> DatasetRecord | None:
+        """Delete an imported data set and its bars; the deleted row, or ``None`` when
+        ``symbol`` was never imported."""
+        return await fetch_one(self._pool, _DELETE_DATASET, {"symbol": symbol}, DatasetRecord)
+
+    async def users(self, symbol: str) -> list[dict[str, str]]:
+        """What the store says still reads ``symbol``: running research sessions and
+        running or paused paper strategies, each as ``{what, id, workflow_id}``."""
+        async with self._pool.connection() as conn:
+            rows = await (await conn.execute(_USERS, {"symbol": symbol})).fetchall()
+        return [dict(r) for r in rows]
 
 
 def normalise_bars(frame: pd.DataFrame) -> pd.DataFrame:

@@ -8,7 +8,7 @@ retried activity leaves the same rows behind.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -57,6 +57,24 @@ _RECENT_FOR_SYMBOL = (
     + " WHERE s.symbol = %(symbol)s ORDER BY s.started_at DESC, s.session_id LIMIT %(limit)s"
 )
 _RUNNING = _SELECT_SESSIONS + " WHERE s.status = 'running' ORDER BY s.started_at DESC"
+# `history`'s filters; a NULL filter matches every row. ``hidden`` triggers (the
+# optimizer's evaluations) are left out unless ``trigger`` asks for one of them.
+_FILTERS = """
+ WHERE (%(trigger)s::text IS NULL OR s.trigger = %(trigger)s)
+   AND (%(trigger)s::text IS NOT NULL OR NOT (s.trigger = ANY (%(hidden)s::text[])))
+   AND (%(symbol)s::text IS NULL OR s.symbol = %(symbol)s)
+   AND (%(outcome)s::text IS NULL OR COALESCE(s.outcome, 'running') = %(outcome)s)
+   AND (%(since)s::timestamptz IS NULL OR s.started_at >= %(since)s)
+"""
+_SEARCH = _SELECT_SESSIONS + _FILTERS + " ORDER BY s.started_at DESC, s.session_id LIMIT %(limit)s"
+# The rows the filters match, per trigger (before the limit).
+_COUNT_BY_TRIGGER = """
+SELECT s.trigger, count(*) AS sessions FROM agent_sessions s
+ WHERE (%(symbol)s::text IS NULL OR s.symbol = %(symbol)s)
+   AND (%(outcome)s::text IS NULL OR COALESCE(s.outcome, 'running') = %(outcome)s)
+   AND (%(since)s::timestamptz IS NULL OR s.started_at >= %(since)s)
+ GROUP BY s.trigger
+"""
 
 # Finishing again overwrites: the last call records the final state.
 _FINISH = """
@@ -235,6 +253,44 @@ class SessionRepo:
         async with self._pool.connection() as conn:
             rows = await (await conn.execute(sql, {"limit": limit, "symbol": symbol})).fetchall()
         return [SessionRecord.model_validate(r) for r in rows]
+
+    async def search(
+        self,
+        limit: int = 20,
+        *,
+        trigger: str | None = None,
+        symbol: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        hidden: Sequence[str] = (),
+    ) -> list[SessionRecord]:
+        """The latest sessions first that match every filter given; ``outcome``
+        ``"running"`` matches the unfinished ones. Sessions of a ``hidden`` trigger are
+        left out unless ``trigger`` names one."""
+        params = {
+            "limit": limit,
+            "trigger": trigger,
+            "symbol": symbol,
+            "outcome": outcome,
+            "since": since,
+            "hidden": list(hidden),
+        }
+        async with self._pool.connection() as conn:
+            rows = await (await conn.execute(_SEARCH, params)).fetchall()
+        return [SessionRecord.model_validate(r) for r in rows]
+
+    async def count_by_trigger(
+        self,
+        *,
+        symbol: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+    ) -> dict[str, int]:
+        """How many sessions of each trigger match the filters (no limit)."""
+        params = {"symbol": symbol, "outcome": outcome, "since": since}
+        async with self._pool.connection() as conn:
+            rows = await (await conn.execute(_COUNT_BY_TRIGGER, params)).fetchall()
+        return {r["trigger"]: r["sessions"] for r in rows}
 
     async def running(self) -> list[SessionRecord]:
         async with self._pool.connection() as conn:

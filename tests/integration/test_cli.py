@@ -25,7 +25,9 @@ from tests.integration.test_research_cycle import (
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cli(lab: Any, client: Client, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    lab: Any, client: Client, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "DATABASE_URL": lab.settings.database_url,
@@ -33,6 +35,7 @@ def cli(lab: Any, client: Client, *args: str) -> subprocess.CompletedProcess[str
         "STRATLAB_TASK_QUEUE_PREFIX": lab.settings.task_queue_prefix,
         "STRATLAB_HOME": str(lab.settings.home),
         "COLUMNS": "200",
+        **(env or {}),
     }
     return subprocess.run(
         [sys.executable, "-m", "stratlab.cli.main", *args],
@@ -44,8 +47,10 @@ def cli(lab: Any, client: Client, *args: str) -> subprocess.CompletedProcess[str
     )
 
 
-async def run_cli(lab: Any, client: Client, *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(cli, lab, client, *args)
+async def run_cli(
+    lab: Any, client: Client, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(cli, lab, client, *args, env=env)
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess[str], *words: str) -> None:

@@ -61,6 +61,18 @@ async def test_optimize_argument_errors_are_one_line(lab: Any, temporal_client: 
     assert_one_line_error(unknown_role, "no benchmark")
     unknown_prompt = await run_cli(lab, temporal_client, "prompts", "approve", "nope-not-an-id")
     assert_one_line_error(unknown_prompt, "no prompt")
+    unknown_task = await run_cli(
+        lab, temporal_client, "optimize", "--tasks", f"{TASKS[0]},no-such-task", "--json"
+    )
+    assert_one_line_error(unknown_task, "unknown benchmark task 'no-such-task'")
+    # Checked before anything started: no generation workflow on the lab's queue.
+    query = (
+        "WorkflowType = 'OptimizationGenerationWorkflow' AND "
+        f"TaskQueue = '{lab.settings.task_queue('orchestrator')}'"
+    )
+    assert [w.id async for w in temporal_client.list_workflows(query)] == []
+    bad_plot = await run_cli(lab, temporal_client, "pareto", "--plot", "front.xyz")
+    assert_one_line_error(bad_plot, "front.xyz", ".png")
 
 
 async def test_schedule_nightly_creates_a_daily_utc_schedule(
@@ -81,6 +93,6 @@ async def test_schedule_nightly_creates_a_daily_utc_schedule(
         assert action.task_queue == lab.settings.task_queue("orchestrator")
         again = await run_cli(lab, temporal_client, "schedule", "nightly")
         assert again.returncode == 0, again.stderr
-        assert "already exists" in again.stdout
+        assert "unchanged" in again.stdout  # no option given: the hour stays 3
     finally:
         await handle.delete()

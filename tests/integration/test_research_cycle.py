@@ -7,6 +7,7 @@ that answers garbage. The assertions read the rows a user would look at.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -160,22 +161,43 @@ async def test_training_gate_failure_stops_before_the_backtest(lab: Any) -> None
 
 
 async def test_backtest_gate_failure_is_recorded_with_its_thresholds(lab: Any) -> None:
-    result = await lab.run_cycle(
+    handle = await lab.start_cycle(
         symbol="nasdaq",
         kind="rules",
         training_gate=OPEN_TRAINING_GATE,
         backtest_gate={"min_sharpe": 50.0},
     )
+    result = await handle.result()
+    await save_history(handle, "research_refined_after_gates")
     assert result.outcome == "failed_backtest_gate"
-    (bt,) = await rows(
+    # A failed gate is refined from: every round is designed, fitted and judged again.
+    assert [i.outcome for i in result.iterations] == ["failed_backtest_gate"] * 3
+    backtests = await rows(
         lab, "SELECT gate FROM backtests WHERE session_id = %(s)s", s=result.session_id
     )
-    sharpe_check = next(c for c in bt["gate"]["checks"] if c["name"] == "sharpe")
-    assert sharpe_check["threshold"] == 50.0 and sharpe_check["passed"] is False
+    assert len(backtests) == 3
+    for bt in backtests:
+        sharpe_check = next(c for c in bt["gate"]["checks"] if c["name"] == "sharpe")
+        assert sharpe_check["threshold"] == 50.0 and sharpe_check["passed"] is False
+    designs = await _design_inputs(lab, result.session_id)
+    assert [d["iteration"] for d in designs] == [1, 2, 3]
+    assert designs[0]["feedback"] == ""
+    assert "backtest gate: sharpe was" in designs[1]["feedback"]
     (session,) = await rows(
         lab, "SELECT outcome FROM agent_sessions WHERE session_id = %(s)s", s=result.session_id
     )
     assert session["outcome"] == "failed_backtest_gate"
+
+
+async def _design_inputs(lab: Any, session_id: str) -> list[dict[str, Any]]:
+    """The design activity's inputs, in order, as the workflow history recorded them."""
+    handle = lab.client.get_workflow_handle(f"research-{session_id}")
+    history = await handle.fetch_history()
+    return [
+        json.loads(event.activity_task_scheduled_event_attributes.input.payloads[0].data)
+        for event in history.events
+        if event.activity_task_scheduled_event_attributes.activity_type.name == "design_strategy"
+    ]
 
 
 @pytest.fixture

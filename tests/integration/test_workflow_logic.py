@@ -202,11 +202,27 @@ async def test_accept_ends_refinement(temporal_client: Client) -> None:
 
 
 async def test_a_later_gate_failure_keeps_the_earlier_success(temporal_client: Client) -> None:
-    script = Script(backtest_gate=[True, False, True])
+    script = Script(backtest_gate=[True, False, False], sharpes=[0.6, 0.9, 0.9])
     result = await run(temporal_client, script, max_iterations=3)
-    assert [i.outcome for i in result.iterations] == ["success", "failed_backtest_gate"]
+    assert [i.outcome for i in result.iterations] == [
+        "success",
+        "failed_backtest_gate",
+        "failed_backtest_gate",
+    ]
     assert result.outcome == "success"
     assert result.best_strategy_id == result.iterations[0].strategy_id
+
+
+async def test_a_failed_gate_is_refined_from_with_the_failed_checks(
+    temporal_client: Client,
+) -> None:
+    script = Script(backtest_gate=[False, True, True], verdicts=["refine", "accept", "accept"])
+    result = await run(temporal_client, script, max_iterations=3)
+    assert [i.outcome for i in result.iterations] == ["failed_backtest_gate", "success"]
+    assert result.outcome == "success"
+    assert result.best_strategy_id == result.iterations[1].strategy_id
+    assert script.feedback_seen[0] == ""
+    assert "The previous attempt ended failed_backtest_gate." in script.feedback_seen[1]
 
 
 async def test_budget_running_out_between_rounds_keeps_the_best(temporal_client: Client) -> None:

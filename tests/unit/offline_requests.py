@@ -60,6 +60,7 @@ def designer_request(
     directive: str = "",
     in_system: bool = False,
     iteration: int = 1,
+    data_summary: str = "",
 ) -> LlmRequest:
     default = DEFAULT_PROMPTS["designer"]
     content, system = default.content, default.system
@@ -73,7 +74,7 @@ def designer_request(
         iteration=iteration,
         max_iterations=3,
         indicator_catalogue=describe_indicators(),
-        data_summary=f"{symbol} daily bars, 3,000 in train and validation",
+        data_summary=data_summary or f"{symbol} daily bars, 3,000 in train and validation",
         recent_strategies=list(recent),
         feedback=feedback,
         previous_spec_json=previous.model_dump_json(indent=2) if previous else "",

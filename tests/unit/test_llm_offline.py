@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from stratlab.llm._offline_code import CODE_FAMILIES, code_family_of
 from stratlab.llm._offline_families import family_of, grid_size, style_of
 from stratlab.llm.directives import DIRECTIVES
 from stratlab.llm.offline import OfflineProvider
 from stratlab.llm.prompts import (
     RecentStrategy,
 )
+from stratlab.models.research import StrategySpec
 from stratlab.strategies.validation import validate_spec
 from tests.unit.offline_requests import (
     FEEDBACK,
@@ -195,3 +197,74 @@ def test_directive_table_is_documented() -> None:
     keys = [d.key for d in DIRECTIVES]
     assert len(keys) == len(set(keys))
     assert all(d.phrases and d.effect for d in DIRECTIVES)
+
+
+PERSISTENT = (
+    "3,000 daily bars. Variance ratio over 60 bars 1.58 (Lo-MacKinlay z* +3.6): persistent, "
+    "returns persist over weeks; trend following fits this data."
+)
+REVERTING = (
+    "3,000 daily bars. Variance ratio over 60 bars 0.55 (Lo-MacKinlay z* -2.9): reverting, "
+    "returns revert over weeks; mean reversion fits this data."
+)
+RANDOM_WALK_LIKE = (
+    "3,000 daily bars. Variance ratio over 60 bars 0.97 (Lo-MacKinlay z* -0.1): random "
+    "walk-like, no persistence or reversal a test can tell from a random walk."
+)
+
+
+@pytest.mark.parametrize("kind", ["rules", "code"])
+@pytest.mark.parametrize(
+    ("summary", "styles"),
+    [(PERSISTENT, {"trend", "breakout"}), (REVERTING, {"mean_reversion"})],
+)
+async def test_the_data_summary_steers_the_family(kind: str, summary: str, styles: set) -> None:
+    for symbol in SYMBOLS:
+        request = designer_request(symbol=symbol, kind=kind, data_summary=summary)
+        spec = await design(request)
+        style = style_of(family_of(spec)) if kind == "rules" else _code_style(spec)
+        assert style in styles, (symbol, spec.name)
+        assert "variance ratio suggests" in spec.rationale
+
+
+async def test_a_random_walk_like_summary_leaves_the_choice_open() -> None:
+    styles = {
+        style_of(family_of(await design(r)))
+        for r in (
+            designer_request(symbol=s, kind="rules", data_summary=RANDOM_WALK_LIKE) for s in SYMBOLS
+        )
+    }
+    assert {"trend", "mean_reversion"} <= styles
+
+
+async def test_a_style_directive_outranks_the_data_summary() -> None:
+    for symbol in SYMBOLS:
+        spec = await design(
+            designer_request(
+                symbol=symbol,
+                kind="rules",
+                data_summary=PERSISTENT,
+                directive="Prefer mean reversion.",
+            )
+        )
+        assert style_of(family_of(spec)) == "mean_reversion"
+
+
+async def test_low_win_rate_on_persistent_data_keeps_the_trend_family() -> None:
+    first = await design(designer_request(kind="rules", data_summary=PERSISTENT))
+    assert style_of(family_of(first)) in ("trend", "breakout")
+    revised = await design(
+        designer_request(
+            kind="rules",
+            data_summary=PERSISTENT,
+            previous=first,
+            feedback="win rate 31.0%, trades 40",
+            iteration=2,
+        )
+    )
+    assert family_of(revised) == family_of(first)
+
+
+def _code_style(spec: StrategySpec) -> str | None:
+    family = code_family_of(spec)
+    return CODE_FAMILIES[family][0] if family else None

@@ -6,6 +6,7 @@ import statistics
 
 import pytest
 
+from stratlab.llm._offline_code import code_family_of
 from stratlab.llm._offline_families import FAMILIES, family_of, style_of
 from stratlab.llm._offline_feedback import FeedbackSignals, read_feedback
 from stratlab.llm.base import OFFLINE_MODEL, LlmRequestError
@@ -53,6 +54,11 @@ from tests.unit.offline_requests import (
             "The win rate is too low; no trades in 2008.",
             FeedbackSignals(few_trades=True, low_win_rate=True),
         ),
+        (
+            "- statistical gate: deflated_sharpe was 0.190, needs >= 0.95 (N = 1)",
+            FeedbackSignals(no_edge=True),
+        ),
+        ("- statistical gate: deflated_sharpe was 0.910, needs >= 0.95", FeedbackSignals()),
     ],
 )
 def test_feedback_is_read_from_complaints_and_numbers(text: str, expected: FeedbackSignals) -> None:
@@ -93,6 +99,23 @@ async def test_feedback_low_win_rate_switches_to_mean_reversion() -> None:
     spec = await design(designer_request(previous=previous, feedback=FEEDBACK[3]))
     assert style_of(family_of(spec)) == "mean_reversion"
     assert "Switched from sp500-ma-cross-0001" in spec.rationale
+
+
+@pytest.mark.parametrize("kind", ["rules", "code"])
+async def test_no_edge_switches_to_another_family(kind: str) -> None:
+    first = await design(designer_request(kind=kind))
+    family = _family(first)
+    feedback = "- statistical gate: deflated_sharpe was 0.120, needs >= 0.95 (N = 1)"
+    spec = await design(designer_request(kind=kind, previous=first, feedback=feedback, iteration=2))
+    assert spec.kind == kind and _family(spec) != family
+    assert f"Switched from {first.name} to another family" in spec.rationale
+    close = feedback.replace("0.120", "0.910")
+    revised = await design(designer_request(kind=kind, previous=first, feedback=close))
+    assert _family(revised) == family
+
+
+def _family(spec: StrategySpec) -> str | None:
+    return code_family_of(spec) if spec.kind == "code" else family_of(spec)
 
 
 async def test_unactionable_feedback_still_revises_the_previous_spec() -> None:

@@ -207,8 +207,8 @@ async def test_cli_lists_and_shows_skills_and_rejects_an_unknown_id(
     missing = cli(database_url, tmp_path, "show", "no-such-skill")
     assert missing.returncode == 1
     lines = missing.stderr.strip().splitlines()
-    assert lines == [
-        "error: unknown skill 'no-such-skill'; `stratlab skills list` shows the ids"
-    ], missing.stderr
+    assert lines == ["error: no skill 'no-such-skill'; `stratlab skills list` shows them"], (
+        missing.stderr
+    )
     bad_kind = cli(database_url, tmp_path, "list", "--kind", "poetry")
     assert bad_kind.returncode == 1 and "unknown kind" in bad_kind.stderr

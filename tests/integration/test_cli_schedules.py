@@ -1,0 +1,107 @@
+"""``stratlab schedule ...`` as a user runs it: every lab schedule listed, created, changed
+(saying what changed), paused, resumed, triggered and deleted, against the test's Temporal
+server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import suppress
+from typing import Any
+
+import pytest
+from temporalio.client import Client, ScheduleActionStartWorkflow
+from temporalio.service import RPCError
+
+from tests.integration.test_cli import assert_one_line_error, run_cli
+
+NIGHTLY = "stratlab-nightly-optimization-designer"
+RESEARCH = "stratlab-research-trigger"
+
+
+@pytest.fixture
+async def clean_schedules(temporal_client: Client) -> Any:
+    """Schedule ids are global on the shared server: none before, none after."""
+
+    async def delete_all() -> None:
+        for sid in (NIGHTLY, RESEARCH):
+            with suppress(RPCError):
+                await temporal_client.get_schedule_handle(sid).delete()
+
+    await delete_all()
+    yield
+    await delete_all()
+
+
+async def _hour(client: Client) -> int:
+    described = await client.get_schedule_handle(NIGHTLY).describe()
+    return described.schedule.spec.calendars[0].hour[0].start
+
+
+async def test_schedules_from_creation_to_deletion(
+    lab: Any, temporal_client: Client, clean_schedules: None
+) -> None:
+    async def cli(*args: str) -> Any:
+        return await run_cli(lab, temporal_client, "schedule", *args)
+
+    empty = await cli("list", "--json")
+    assert empty.returncode == 0 and json.loads(empty.stdout) == [], empty.stderr
+
+    created = await cli("nightly", "--hour", "3")
+    assert created.returncode == 0 and "created" in created.stdout, created.stderr
+    assert await _hour(temporal_client) == 3
+    moved = await cli("nightly", "--hour", "4")
+    assert moved.returncode == 0, moved.stderr
+    assert "updated: hour 03:00 → 04:00 UTC" in moved.stdout
+    assert await _hour(temporal_client) == 4
+    kept = await cli("nightly", "--population", "8", "--json")
+    assert json.loads(kept.stdout) == {
+        "id": NIGHTLY, "state": "updated", "changes": ["population 16 → 8"],
+    }  # fmt: skip
+    assert await _hour(temporal_client) == 4  # no --hour: the hour stays
+    same = await cli("nightly", "--hour", "4")
+    assert "unchanged" in same.stdout
+
+    research = await cli("research", "--every", "10m")
+    assert research.returncode == 0 and "created" in research.stdout, research.stderr
+
+    paused = await cli("pause", "research", "--reason", "lunch")
+    assert paused.returncode == 0, paused.stderr
+    state = (await temporal_client.get_schedule_handle(RESEARCH).describe()).schedule.state
+    assert state.paused and state.note == "lunch"
+    listed = {s["id"]: s for s in json.loads((await cli("list", "--json")).stdout)}
+    assert set(listed) == {NIGHTLY, RESEARCH}
+    assert listed[RESEARCH]["paused"] and listed[RESEARCH]["when"] == "every 10m"
+    assert listed[NIGHTLY]["when"] == "daily 04:00 UTC"
+    assert listed[NIGHTLY]["input"]["population"] == 8
+    table = await cli("list")
+    assert "research-trigger" in table.stdout and "paused" in table.stdout
+    resumed = await cli("resume", "research-trigger")
+    assert resumed.returncode == 0, resumed.stderr
+    handle = temporal_client.get_schedule_handle(RESEARCH)
+    assert not (await handle.describe()).schedule.state.paused
+
+    updated = await cli("update", "nightly", "--hour", "5")
+    assert updated.returncode == 0 and "hour 04:00 → 05:00" in updated.stdout, updated.stderr
+    described = await temporal_client.get_schedule_handle(NIGHTLY).describe()
+    action = described.schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow)
+    assert action.workflow == "OptimizationGenerationWorkflow"
+    assert_one_line_error(await cli("update", "research", "--hour", "3"), "--every")
+    assert_one_line_error(await cli("update", "nightly"), "nothing to change")
+    assert_one_line_error(await cli("pause", "nope"), "no lab schedule")
+    assert_one_line_error(await cli("pause", "s"), "ambiguous")
+
+    triggered = await cli("trigger", "research")
+    assert triggered.returncode == 0 and "triggered" in triggered.stdout, triggered.stderr
+    for _ in range(50):
+        if (await handle.describe()).info.num_actions >= 1:
+            break
+        await asyncio.sleep(0.2)
+    assert (await handle.describe()).info.num_actions >= 1
+
+    deleted = await cli("delete", "nightly-optimization-designer")
+    assert deleted.returncode == 0, deleted.stderr
+    with pytest.raises(RPCError):
+        await temporal_client.get_schedule_handle(NIGHTLY).describe()
+    assert [s["id"] for s in json.loads((await cli("list", "--json")).stdout)] == [RESEARCH]
