@@ -45,7 +45,7 @@ from stratlab.research.designer import Designer
 from stratlab.research.llm_calls import BudgetedLlm
 from stratlab.research.sessions import SessionService
 from stratlab.research.training import Trainer
-from stratlab.sandbox.rundirs import sweep_stale_run_dirs
+from stratlab.sandbox.rundirs import sweep_stale_runs
 from stratlab.store.actions import ActionRepo
 from stratlab.store.budget import BudgetRepo
 from stratlab.store.db import Pool
@@ -194,8 +194,8 @@ def build_worker(
             options["max_task_queue_activities_per_second"] = settings.llm_activities_per_second
     elif pool == constants.COMPUTE:
         options["max_concurrent_activities"] = settings.compute_threads
-        # run dirs of sandboxed code that a killed worker could not remove
-        sweep_stale_run_dirs()
+        # run dirs and cgroups of sandboxed code that a killed worker could not remove
+        sweep_stale_runs()
     elif pool == constants.OPTIMIZER:
         options["max_concurrent_activities"] = 1
     return Worker(

@@ -11,7 +11,7 @@ from stratlab.sandbox.executor import (
     SandboxUnavailableError,
     run_signals,
 )
-from stratlab.sandbox.rundirs import sweep_stale_run_dirs
+from stratlab.sandbox.rundirs import sweep_stale_run_dirs, sweep_stale_runs
 from stratlab.sandbox.validator import CodeValidationError, Violation, validate_code
 
 __all__ = [
@@ -22,5 +22,6 @@ __all__ = [
     "Violation",
     "run_signals",
     "sweep_stale_run_dirs",
+    "sweep_stale_runs",
     "validate_code",
 ]

@@ -10,7 +10,8 @@ made before the run, joined by the child between fork and exec (so bubblewrap an
 it starts are inside), and removed after it, with every process left in them killed.
 
 Where neither can be made (no write access, v2 without delegation), ``create`` returns a
-cgroup without controllers, and the executor says which limit is weaker.
+cgroup without controllers, and the executor says which limit is weaker. A worker killed
+outright leaves its runs' cgroups behind; ``sweep_stale`` removes them at the next start.
 """
 
 from __future__ import annotations
@@ -111,6 +112,32 @@ def remove(cgroup: RunCgroup, *, timeout: float = 2.0) -> None:
             if _remove_dir(directory) or time.monotonic() > deadline:
                 break
             time.sleep(0.01)  # killed tasks leave the cgroup when they are reaped
+
+
+def sweep_stale(prefix: str, max_age_seconds: float) -> list[str]:
+    """Remove run cgroups (named ``prefix...``) made more than ``max_age_seconds`` ago
+    beside this worker's own, killing what is left in them; returns the directories
+    removed. A cgroup directory's mtime is its creation time. Never raises."""
+    cutoff = time.time() - max_age_seconds
+    parents = {p for c in ("pids", "memory") if (p := _parent_dir(c)) is not None}
+    removed: list[str] = []
+    for parent in sorted(parents):
+        try:
+            entries = list(os.scandir(parent))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if not entry.name.startswith(prefix) or not entry.is_dir(follow_symlinks=False):
+                    continue
+                if entry.stat(follow_symlinks=False).st_mtime > cutoff:
+                    continue  # possibly a run still going, here or on another worker
+            except OSError:
+                continue  # removed meanwhile
+            remove(RunCgroup({"stale": entry.path}))
+            if not os.path.exists(entry.path):
+                removed.append(entry.path)
+    return removed
 
 
 def _parent_dir(controller: str) -> str | None:

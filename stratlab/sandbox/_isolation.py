@@ -1,20 +1,28 @@
 """How a sandboxed run is started: the bubblewrap command line, its mounts, and rlimits.
 
 The sandbox sees only what Python, numpy and pandas need, read-only: the shared system
-libraries (``/usr/lib``), the interpreter prefix (``sys.base_prefix``), and the
-distributions numpy and pandas depend on, each bound on its own under
-``/sandbox/site`` (not the whole site-packages of the worker). It gets ``/sandbox/in``
-(request, data and code, read-only), a size-capped tmpfs ``/work`` as its working
-directory, and one host file bound on ``/work/result.json`` for the answer, so the only
-host storage it can write is that file, capped by ``RLIMIT_FSIZE``. No ``/proc``, no
-``/etc``, no network, a new user/pid/ipc/uts/cgroup namespace without capabilities,
-``--new-session`` (no terminal to inject keystrokes into) and the seccomp filter of
-``_seccomp``. Everything in the pid namespace dies with its init process, so no process
-can outlive a run.
+libraries (``/usr/lib``, ``/lib``), the interpreter's executable, shared library and
+standard library (not the rest of its prefix), and the distributions numpy and pandas
+depend on, each bound on its own under ``/sandbox/site``. Every site-packages or
+dist-packages directory those binds would show (the base interpreter's, Debian's) is
+covered by an empty read-only tmpfs, so no other installed package, ``.pth`` file or
+whatever an operator dropped there is readable inside. Nothing of the worker's home,
+temp dir, ``/etc``, project or environment is either. What strategy code can read it
+can send back in its signal bits (one per bar and parameter set, a channel every
+strategy has by design), which is why what it can read is kept to public files.
+
+It gets ``/sandbox/in`` (request, data and code, read-only), a size-capped tmpfs
+``/work`` as its working directory, and one host file bound on ``/work/result.json`` for
+the answer, so the only host storage it can write is that file, capped by
+``RLIMIT_FSIZE``. No ``/proc``, no ``/etc``, no network, a new user/pid/ipc/uts/cgroup
+namespace without capabilities, ``--new-session`` (no terminal to inject keystrokes into)
+and the seccomp filter of ``_seccomp``. Everything in the pid namespace dies with its init
+process, so no process can outlive a run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import math
@@ -23,6 +31,7 @@ import re
 import resource
 import shutil
 import sys
+import sysconfig
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -134,14 +143,73 @@ def _system_mounts() -> list[str]:
     return args
 
 
+@functools.cache
+def interpreter_mounts() -> tuple[str, ...]:
+    """Host paths of the interpreter that the sandbox binds at the same path: the
+    executable, its shared libpython (when built with one) and the standard library,
+    lib-dynload included; not the prefix's bin/, include/, share/ or site-packages."""
+    executable, _ = interpreter()
+    stdlib = os.path.realpath(os.path.dirname(os.__file__))
+    paths = [executable, stdlib]
+    dynload = sysconfig.get_config_var("DESTSHARED")
+    if isinstance(dynload, str) and os.path.isdir(dynload):
+        paths.append(os.path.realpath(dynload))
+    libdir = sysconfig.get_config_var("LIBDIR")
+    if sysconfig.get_config_var("Py_ENABLE_SHARED") and isinstance(libdir, str):
+        with contextlib.suppress(OSError):
+            paths += [
+                os.path.join(libdir, name)
+                for name in sorted(os.listdir(libdir))
+                if name.startswith("libpython") and ".so" in name
+            ]
+    # a path inside another one is bound with it already
+    kept = sorted({p for p in paths if os.path.exists(p)})
+    return tuple(p for p in kept if not any(p.startswith(q + os.sep) for q in kept))
+
+
+@functools.cache
+def hidden_site_dirs() -> tuple[str, ...]:
+    """Directories of installed packages that the binds above would otherwise show."""
+    _, prefix = interpreter()
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    stdlib = os.path.realpath(os.path.dirname(os.__file__))
+    base = sysconfig.get_paths(vars={"base": prefix, "platbase": prefix})
+    candidates = {
+        base["purelib"],
+        base["platlib"],
+        os.path.join(stdlib, "site-packages"),
+        os.path.join(stdlib, "dist-packages"),
+        "/usr/lib/python3/dist-packages",
+        f"/usr/lib/{version}/site-packages",
+        f"/usr/lib/{version}/dist-packages",
+        f"/usr/local/lib/{version}/site-packages",
+        f"/usr/local/lib/{version}/dist-packages",
+    }
+    visible = (*interpreter_mounts(), "/usr/lib", "/lib")
+    found = {os.path.realpath(c) for c in candidates if os.path.isdir(c)}
+    return tuple(
+        sorted(d for d in found if any(d == v or d.startswith(v + os.sep) for v in visible))
+    )
+
+
+def _interpreter_args() -> list[str]:
+    args: list[str] = []
+    for path in interpreter_mounts():
+        args += ["--ro-bind", path, path]
+    for path in hidden_site_dirs():
+        # empty, and read-only: --remount-ro of / does not recurse into other mounts
+        args += ["--size", "4096", "--tmpfs", path, "--remount-ro", path]
+    return args
+
+
 def probe_command(bwrap: str) -> list[str]:
     """A minimal run with the same namespaces: does bubblewrap work on this host?"""
-    executable, prefix = interpreter()
+    executable, _ = interpreter()
     return [
         bwrap,
         *_NAMESPACES,
         *_system_mounts(),
-        *("--ro-bind", prefix, prefix),
+        *_interpreter_args(),
         *("--remount-ro", "/"),
         *(executable, "-I", "-S", "-c", "pass"),
     ]
@@ -155,8 +223,8 @@ def bwrap_command(
     seccomp_fd: int | None,
     control_fd: int,
 ) -> Command:
-    executable, prefix = interpreter()
-    argv = [bwrap, *_NAMESPACES, *_system_mounts(), "--ro-bind", prefix, prefix]
+    executable, _ = interpreter()
+    argv = [bwrap, *_NAMESPACES, *_system_mounts(), *_interpreter_args()]
     for host, top in package_mounts():
         argv += ["--ro-bind", host, f"{SANDBOX_SITE}/{top}"]
     argv += [

@@ -204,6 +204,14 @@ async def corpus(
     )
 
 
+def test_the_worker_runs_as_the_uid_asked_for() -> None:
+    """``test_sandbox_attacks_unprivileged`` runs this module as ``nobody`` and says so."""
+    expected = os.environ.get("STRATLAB_TEST_EXPECT_UID")
+    if expected is not None:
+        assert os.geteuid() == os.getuid() == int(expected)
+        assert os.getgroups() in ([], [int(expected)])
+
+
 def test_the_corpus_is_large_enough() -> None:
     assert len(CORPUS) >= 60 and len({a.name for a in CORPUS}) == len(CORPUS)
 
