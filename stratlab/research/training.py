@@ -21,7 +21,7 @@ from typing import Any
 from stratlab.backtest.engine import Costs
 from stratlab.backtest.gates import training_gate
 from stratlab.backtest.statistical_gate import with_lookahead
-from stratlab.backtest.walkforward import Fold
+from stratlab.backtest.walkforward import anchored_folds
 from stratlab.config import Settings
 from stratlab.market.quality import stale_open_notes
 from stratlab.market.splits import Splits
@@ -41,7 +41,7 @@ from stratlab.store.trials import IntegrityRepo, universe_key
 from stratlab.strategies.code import CodeStrategyError, fit_code_grid
 from stratlab.strategies.fitting import GridFit, WalkForwardSettings, fit_grid, fit_rules_grid
 from stratlab.strategies.lookahead import cut_points, probe_ml
-from stratlab.strategies.ml import MlTrainer, ml_signals
+from stratlab.strategies.ml import MlTrainer, walk_forward_signals
 
 Heartbeat = Callable[[dict[str, Any]], None]
 
@@ -149,7 +149,7 @@ class Trainer(ResearchStep):
             report, model = await self._train_ml(inp, spec, splits, heartbeat)
             heartbeat({"phase": "validation"})
             fitted = await asyncio.to_thread(
-                ml_fit, spec, splits, report, model, costs=costs, walk=walk
+                ml_fit, spec, splits, report, model, costs=costs, walk=walk, seed=_seed(spec, inp)
             )
             return fitted, model
         if spec.kind == "code":
@@ -228,18 +228,22 @@ def ml_fit(
     model: bytes,
     *,
     costs: Costs,
+    seed: int,
     walk: WalkForwardSettings = WalkForwardSettings(),
 ) -> GridFit:
-    """An ml model's out-of-sample record: its signals on the validation split, which the
-    model never saw (train labels that would need a validation close were dropped), as
-    one walk-forward fold; the model is one trial."""
+    """An ml design's out-of-sample record, walk-forward like a grid's: in the same
+    anchored folds over the development period, a model refitted on each fold's past alone
+    (labels that reach into the test block purged) signals the next block
+    (:func:`walk_forward_signals`); the design is one trial. ``model``, fitted on the
+    train split (the training gate's skill checks), is what the look-ahead probe, the
+    holdout and paper trading run."""
     history = splits.through("validation")
-    entries, exits = ml_signals(spec, model, history)
+    folds = anchored_folds(len(history), folds=walk.folds, first_test=walk.first_test)
+    entries, exits = walk_forward_signals(spec, history, folds, seed=seed)
     entries, exits = entries.reshape(-1, 1), exits.reshape(-1, 1)
-    start, end = splits.bounds("validation")
     horizon = spec.ml.label_horizon if spec.ml else 0
-    fold = Fold(fit_end=max(start - horizon, 1), test_start=start, test_end=end)
-    fitted = fit_grid(spec, splits, [{}], entries, exits, costs=costs, walk=walk, folds=[fold])
+    fitted = fit_grid(spec, splits, [{}], entries, exits, costs=costs, walk=walk, folds=folds)
+    start, _ = splits.bounds("validation")
     probe = probe_ml(spec, model, history, cut_points(len(history), first=start))
     walked = fitted.report.walk_forward
     merged = report.model_copy(

@@ -150,10 +150,10 @@ def fit_grid(
     """Evaluate a grid whose signals are already computed, walk-forward, and report.
 
     ``entries``/``exits`` are bool arrays of shape (bars of the development period,
-    combinations), column ``i`` for ``grid[i]``; the rules and code kinds both end here.
-    ``started`` is the ``time.perf_counter()`` of the fit's start, for ``duration_ms``;
-    ``folds`` replaces the anchored plan of ``walk`` (an ml model fitted once on the
-    train split has one fold: the validation split).
+    combinations), column ``i`` for ``grid[i]``; every kind ends here (ml as a grid of one
+    whose signals come from a model refitted per fold). ``started`` is the
+    ``time.perf_counter()`` of the fit's start, for ``duration_ms``; ``folds`` replaces the
+    anchored plan of ``walk`` (ml passes the plan its models were refitted on).
     """
     started = time.perf_counter() if started is None else started
     history = splits.through("validation")

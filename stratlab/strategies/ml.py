@@ -24,6 +24,7 @@ import json
 import math
 import pickle
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -40,6 +41,7 @@ from stratlab.models.research import DataSplit, EpochStats, StrategySpec, Traini
 from stratlab.strategies._ml_features import _ml_part, feature_matrix, finite_rows, labels
 
 if TYPE_CHECKING:
+    from stratlab.backtest.walkforward import Fold
     from stratlab.market.splits import Splits
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "labels",
     "ml_signals",
     "spec_fingerprint",
+    "walk_forward_signals",
 ]
 
 CHECKPOINT_FORMAT = 1
@@ -232,6 +235,44 @@ def ml_signals(
         p_up[usable] = _p_up(state["classifier"], state["scaler"].transform(matrix[usable]))
     entries = usable & (p_up >= ml.threshold)
     exits = usable & (p_up < ml.exit_threshold)
+    return entries, exits
+
+
+def walk_forward_signals(
+    spec: StrategySpec, history: pd.DataFrame, folds: Sequence[Fold], *, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Entries and exits over ``history`` from one model per walk-forward fold.
+
+    Fold ``k``'s model (scaler and classifier, ``spec.ml.epochs`` shuffled passes from
+    ``seed``, as :class:`MlTrainer` fits) learns from ``history[:fit_end]`` alone: its
+    features are computed on those bars and only labels whose future close lies before
+    ``fit_end`` are kept, which purges the labels that span the boundary. It then signals
+    its test block ``[test_start, test_end)`` only, from features computed on the bars up
+    to ``test_end``. Bars outside every test block get no signal; a fold whose past has
+    nothing to learn from (one label class) signals nothing.
+    """
+    ml = _ml_part(spec)
+    entries = np.zeros(len(history), dtype=bool)
+    exits = np.zeros(len(history), dtype=bool)
+    for fold in folds:
+        past = history.iloc[: fold.fit_end]
+        x, y = _usable(feature_matrix(spec, past), labels(past, ml.label_horizon))
+        if y.shape[0] < 2 or np.unique(y).shape[0] < 2:
+            continue
+        scaler = StandardScaler().fit(x)
+        scaled = scaler.transform(x)
+        classifier = _make_classifier(ml.classifier, seed=seed)
+        rng = np.random.default_rng(seed)
+        for _ in range(ml.epochs):
+            order = rng.permutation(y.shape[0])
+            classifier.partial_fit(scaled[order], y[order], classes=_CLASSES)
+        block = feature_matrix(spec, history.iloc[: fold.test_end])[fold.test_start :]
+        usable = finite_rows(block)
+        p_up = np.full(block.shape[0], np.nan)
+        if usable.any():
+            p_up[usable] = _p_up(classifier, scaler.transform(block[usable]))
+        entries[fold.test_start : fold.test_end] = usable & (p_up >= ml.threshold)
+        exits[fold.test_start : fold.test_end] = usable & (p_up < ml.exit_threshold)
     return entries, exits
 
 

@@ -14,6 +14,7 @@ from scipy.stats import mannwhitneyu, norm
 from sklearn.metrics import roc_auc_score
 
 from stratlab.backtest.gates import training_gate
+from stratlab.backtest.walkforward import Fold, anchored_folds
 from stratlab.market.indicators import INDICATORS
 from stratlab.market.splits import split_by_time
 from stratlab.market.synthetic import synthetic_ohlcv
@@ -26,6 +27,7 @@ from stratlab.strategies.ml import (
     feature_matrix,
     labels,
     ml_signals,
+    walk_forward_signals,
 )
 
 BARS = 3000
@@ -411,3 +413,65 @@ def test_signals_need_the_features_the_model_was_trained_on(frame: pd.DataFrame)
         ml_signals(other, blob, frame)
     with pytest.raises(RuntimeError, match="no epoch trained"):
         MlTrainer(spec, split_by_time(frame)).model_blob()
+
+
+# --- walk-forward ----------------------------------------------------------------------
+
+
+def _folds(bars: int) -> list[Fold]:
+    return anchored_folds(bars, folds=5, first_test=0.4)
+
+
+@pytest.fixture(scope="module")
+def edge() -> pd.DataFrame:
+    """Bars with something to learn, so the models signal in every block."""
+    return _mean_reverting(2500, seed=1)
+
+
+WF_SPEC = _spec(epochs=5, label_horizon=1)
+
+
+def test_walk_forward_signals_only_in_test_blocks_and_deterministic(edge: pd.DataFrame) -> None:
+    spec, folds = WF_SPEC, _folds(len(edge))
+    entries, exits = walk_forward_signals(spec, edge, folds, seed=3)
+    first = folds[0].test_start
+    assert not entries[:first].any() and not exits[:first].any()
+    for fold in folds:
+        assert entries[fold.test_start : fold.test_end].any()
+        assert exits[fold.test_start : fold.test_end].any()
+    again = walk_forward_signals(spec, edge, folds, seed=3)
+    assert np.array_equal(entries, again[0]) and np.array_equal(exits, again[1])
+
+
+def test_walk_forward_never_reads_past_a_blocks_end(edge: pd.DataFrame) -> None:
+    """Each fold's model and its block's signals depend on the bars up to the block's end
+    only: poisoning every later bar leaves every earlier signal as it was."""
+    spec, folds, bars = WF_SPEC, _folds(len(edge)), len(edge)
+    entries, exits = walk_forward_signals(spec, edge, folds, seed=3)
+    for fold in folds[:-1]:
+        poisoned = edge.copy()
+        poisoned.iloc[fold.test_end :, :4] *= np.linspace(0.2, 5.0, bars - fold.test_end)[:, None]
+        e, x = walk_forward_signals(spec, poisoned, folds, seed=3)
+        assert np.array_equal(e[: fold.test_end], entries[: fold.test_end])
+        assert np.array_equal(x[: fold.test_end], exits[: fold.test_end])
+
+
+def test_walk_forward_models_learn_from_their_fold_past_only(edge: pd.DataFrame) -> None:
+    """Changing the bars of a fold's own test block changes that block's features, not the
+    model: a model fitted on the block would change the signals of the block before it."""
+    spec, folds = WF_SPEC, _folds(len(edge))
+    entries, _ = walk_forward_signals(spec, edge, folds, seed=3)
+    last = folds[-1]
+    poisoned = edge.copy()
+    poisoned.iloc[last.test_start :, :4] *= 3.0
+    e, _ = walk_forward_signals(spec, poisoned, folds, seed=3)
+    assert np.array_equal(e[: last.test_start], entries[: last.test_start])
+
+
+def test_walk_forward_learns_a_planted_edge(edge: pd.DataFrame) -> None:
+    entries, _ = walk_forward_signals(WF_SPEC, edge, _folds(len(edge)), seed=0)
+    close = edge["close"].to_numpy()
+    up_next = np.r_[close[1:] > close[:-1], False]
+    tested = np.arange(len(edge)) >= _folds(len(edge))[0].test_start
+    # Entries are where the models expect a rise: the next close rises far more often there.
+    assert up_next[entries].mean() > up_next[tested & ~entries].mean() + 0.1
