@@ -168,6 +168,8 @@ class OptimizationGenerationWorkflow:
                 prod_experiment_id=parent_runs[0].experiment_id,
                 stopped_reason=stopped,
                 started_at=started_at,
+                # The runs the progress query counts, so the record counts the same cycles.
+                experiment_ids=list(self._progress.experiment_ids),
             ),
             GenerationResult,
             c.ORCHESTRATOR,
@@ -299,13 +301,17 @@ class OptimizationGenerationWorkflow:
             generation=plan.generation,
             max_parallel=parallel or inp.max_parallel,
         )
-        return await workflow.execute_child_workflow(
+        result = await workflow.execute_child_workflow(
             RegressionRunWorkflow.run,
             run,
             id=c.REGRESSION_WORKFLOW_ID.format(experiment_id=experiment_id),
             task_queue=workflow.info().task_queue,
             **regression_labels(run, inp.campaign_id),
         )
+        if result.reused:  # an earlier measurement stands in: no cycle ran for it
+            self._progress.planned_evaluations -= len(tasks) * inp.rollouts
+            self._progress.reused_runs += 1
+        return result
 
     async def _open_reviews(self, inp: OptimizationInput, result: GenerationResult) -> None:
         """Each candidate waits for a human in its own workflow, which outlives this one."""
@@ -392,8 +398,9 @@ def _progress_details(progress: OptimizationProgress) -> str:
     """The UI's current details of a generation (what the ``progress`` query answers)."""
     parts = [
         f"**{progress.phase}** · {progress.role} generation {progress.generation}",
-        f"{len(progress.experiment_ids)} regression runs, "
-        f"{progress.planned_evaluations} cycles planned",
+        f"{len(progress.experiment_ids)} regression runs"
+        + (f" ({progress.reused_runs} reused)" if progress.reused_runs else "")
+        + f", {progress.planned_evaluations} cycles planned",
     ]
     if progress.generations_left > 1:
         parts.append(f"{progress.generations_left - 1} more generations in this campaign")

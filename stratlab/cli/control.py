@@ -19,6 +19,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from stratlab.cli._common import CliError
+from stratlab.cli.schedule_labels import research_schedule_input, research_schedule_labels
 from stratlab.config import Settings
 from stratlab.models.research import ResearchCycleInput, ResearchCycleResult
 from workflows.constants import (
@@ -50,16 +51,18 @@ async def ensure_research_schedule(
 ) -> bool:
     """Create the research trigger (every 5 minutes unless ``every``, overlap Skip) if
     missing; True when it was created."""
+    every = every or RESEARCH_SCHEDULE_INTERVAL
+    cycle = research_schedule_input()
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(
             ResearchCycleWorkflow.run,
-            ResearchCycleInput(trigger="schedule"),
+            cycle,
             id="research-scheduled",
             task_queue=cfg.task_queue("orchestrator"),
+            # The UI says what a scheduled cycle is, as for one started by hand.
+            **research_schedule_labels(cycle, every),
         ),
-        spec=ScheduleSpec(
-            intervals=[ScheduleIntervalSpec(every=every or RESEARCH_SCHEDULE_INTERVAL)]
-        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
     try:

@@ -26,7 +26,9 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from stratlab.cli._common import CliError, console, print_json, print_link, store, temporal
+from stratlab.cli.generations_view import verdict_tally
 from stratlab.cli.prompts_view import compact_table, resolve_prompt
+from stratlab.cli.schedule_labels import nightly_schedule_labels
 from stratlab.config import Settings
 from stratlab.models.optimization import (
     GenerationResult,
@@ -35,6 +37,7 @@ from stratlab.models.optimization import (
     ReviewDecision,
     ReviewOutcome,
 )
+from stratlab.optimization.verdicts import measured_cycles
 from stratlab.runtime import StackError
 from stratlab.store.db import Pool
 from stratlab.store.optimization import ExperimentRepo, GenerationRepo
@@ -117,6 +120,14 @@ async def optimize(cfg: Settings, inp: OptimizationInput, *, local: bool, as_jso
         print_json({"workflow_id": workflow_id, "generations": results})
         return
     console.print(summary_table(results))
+    for r in results:
+        if tally := verdict_tally(r.verdicts):
+            console.print(f"generation {r.generation} offspring: {tally}", highlight=False)
+    if any(not v.candidate for r in results for v in r.verdicts):
+        console.print(
+            f"why each is not a candidate: stratlab pareto --generation {results[-1].generation}",
+            style="dim",
+        )
     stopped = next((r.stopped_reason for r in results if r.stopped_reason), None)
     if stopped:
         console.print(f"[yellow]stopped:[/yellow] {stopped}")
@@ -165,9 +176,9 @@ async def progress_table(
     inp: OptimizationInput,
     seen: dict[int, GenerationResult],
 ) -> Table:
-    done = 0
-    for experiment_id in progress.experiment_ids:
-        done += len(await experiments.results(experiment_id))
+    # Counted as the recorded generation counts them, so a finished row shows what the
+    # live row last said: cycles measured, a reused run adding none.
+    done = await measured_cycles(experiments, progress.experiment_ids)
     first = inp.generation or 0
     table = compact_table(f"optimizing the {inp.role} prompt")
     for column in (
@@ -241,12 +252,15 @@ async def ensure_nightly_schedule(
 ) -> bool:
     """The nightly generation schedule of ``role`` at ``hour``:00 UTC (overlap Skip);
     True when it was created, False when it already existed."""
+    inp = OptimizationInput(role=role, population=population)  # type: ignore[arg-type]
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(
             OptimizationGenerationWorkflow.run,
-            OptimizationInput(role=role, population=population),  # type: ignore[arg-type]
+            inp,
             id=f"optimize-nightly-{role}",
             task_queue=cfg.task_queue("orchestrator"),
+            # The UI says what a nightly generation is, as for one `optimize` starts.
+            **nightly_schedule_labels(inp, hour),
         ),
         spec=ScheduleSpec(
             calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(hour)], minute=[ScheduleRange(0)])]

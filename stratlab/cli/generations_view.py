@@ -20,7 +20,13 @@ from stratlab.cli.prompts_view import (
     short,
 )
 from stratlab.config import Settings
-from stratlab.models.optimization import ExperimentRecord, Fitness, GenerationRecord
+from stratlab.models.optimization import (
+    ExperimentRecord,
+    Fitness,
+    GenerationRecord,
+    OffspringVerdict,
+)
+from stratlab.optimization.verdicts import CONTROL_TOLERANCE
 from stratlab.store.db import Pool
 from stratlab.store.optimization import ExperimentRepo, GenerationRepo
 
@@ -40,12 +46,53 @@ async def list_generations(cfg: Settings, *, role: str | None, limit: int, as_js
     console.print(generations_table(gens))
     console.print(
         "score: the best mean task score (deflated Sharpe × criteria met; on noise 1 − it); "
-        "success: the best share of tasks passed",
+        "success: the best share of tasks passed; evals: research cycles measured "
+        "(baseline, parents, offspring; a reused run adds none)",
         style="dim",
     )
     for g in gens:
         if g.stopped_reason:
             console.print(f"{g.role} {g.generation} stopped: {g.stopped_reason}")
+        if tally := verdict_tally(g.verdicts):
+            console.print(f"{g.role} {g.generation} offspring: {tally}", highlight=False)
+    if any(g.verdicts for g in gens):
+        console.print("why each one: stratlab pareto --generation N", style="dim")
+
+
+# --- why an offspring is not a candidate ------------------------------------------------------
+
+_CAUSES = {
+    "candidate": ("candidate", "candidates"),
+    "dominated": ("dominated", "dominated"),
+    "not_better_on_targets": ("no better on the targets", "no better on the targets"),
+    "loses_control": ("loses a control", "lose a control"),
+    "no_targets": ("without targets", "without targets"),
+    "failed_checks": ("failed the checks", "failed the checks"),
+    "same_as_parent": ("same as a parent", "same as a parent"),
+    "not_measured": ("not measured", "not measured"),
+    "no_prod_run": ("no prod run to compare", "no prod run to compare"),
+}
+
+
+def verdict_tally(verdicts: Sequence[OffspringVerdict]) -> str:
+    """ "6: 1 candidate, 3 dominated, 2 lose a control": offspring counted by the first
+    rule each failed, in the order the rule checks them."""
+    if not verdicts:
+        return ""
+    counts = {cause: sum(v.cause == cause for v in verdicts) for cause in _CAUSES}
+    parts = [f"{n} {_CAUSES[cause][0 if n == 1 else 1]}" for cause, n in counts.items() if n]
+    return f"{len(verdicts)}: {', '.join(parts)}"
+
+
+def verdicts_table(verdicts: Sequence[OffspringVerdict], title: str) -> Table:
+    """Each offspring that is not a candidate and why, for 80 columns (the reason wraps)."""
+    table = compact_table(title)
+    table.add_column("offspring", no_wrap=True)
+    table.add_column("why not a candidate", overflow="fold", ratio=1)
+    for v in verdicts:
+        if not v.candidate:
+            table.add_row(short(v.prompt_id) if v.prompt_id else f"({v.operator})", v.reason)
+    return table
 
 
 def generations_table(gens: Sequence[GenerationRecord]) -> Table:
@@ -83,6 +130,8 @@ class ParetoPoint:
     rank: int | None = None
     prod: bool = False
     candidate: bool = False
+    verdict: str = ""
+    """An offspring's verdict: why it is, or is not, a candidate."""
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "fitness": self.fitness}
@@ -125,6 +174,7 @@ async def _measured(
 async def generation_points(db: Pool, gen: GenerationRecord) -> list[ParetoPoint]:
     """Population plus accepted offspring (plus prod, if measured and in neither), ranked."""
     repo = ExperimentRepo(db)
+    verdict_of = {v.prompt_id: v.reason for v in gen.verdicts if v.prompt_id}
     points: dict[str, ParetoPoint] = {}
     for ind in gen.population:
         points[ind.prompt_id] = ParetoPoint(
@@ -145,6 +195,7 @@ async def generation_points(db: Pool, gen: GenerationRecord) -> list[ParetoPoint
             point.fitness, point.experiment_id = found.fitness, found.experiment_id
         point.prod = point.prompt_id == gen.prod_prompt_id
         point.candidate = point.prompt_id in gen.candidates
+        point.verdict = verdict_of.get(point.prompt_id, "")
     measured = [(p, p.fitness) for p in points.values() if p.fitness is not None]
     for (point, _), rank in zip(measured, front_ranks([f for _, f in measured]), strict=True):
         point.rank = rank
@@ -192,7 +243,7 @@ async def pareto(
 
 
 _PARETO_KEYS = {"role", "generation", "seed", "hypervolume", "archive_hypervolume", "front",
-                "prod_prompt_id", "candidates", "stopped_reason"}  # fmt: skip
+                "prod_prompt_id", "candidates", "verdicts", "stopped_reason"}  # fmt: skip
 
 
 def _pareto_title(gen: GenerationRecord) -> str:
@@ -209,6 +260,16 @@ def _print_pareto(gen: GenerationRecord, points: Sequence[ParetoPoint]) -> None:
         "score: mean task score (deflated Sharpe × criteria met; on noise 1 − it)",
         style="dim",
     )
+    if any(not v.candidate for v in gen.verdicts):
+        console.print(verdicts_table(gen.verdicts, "Why offspring are not candidates"))
+        console.print(
+            "a candidate: on the Pareto front, beats prod's mean score on the targets (tasks "
+            f"prod fails), no control (a task prod passes) more than {CONTROL_TOLERANCE:g} "
+            "below prod's",
+            style="dim",
+        )
+    elif not gen.verdicts and gen.offspring:
+        console.print("recorded before verdicts were: no reasons stored", style="dim")
 
 
 def pareto_table(gen: GenerationRecord, points: Sequence[ParetoPoint]) -> Table:

@@ -38,9 +38,21 @@ from stratlab.cli._common import (
     temporal,
 )
 from stratlab.cli.ids import ambiguous
+from stratlab.cli.schedule_labels import duration as _duration
+from stratlab.cli.schedule_labels import (
+    nightly_schedule_labels,
+    research_schedule_input,
+    research_schedule_labels,
+)
 from stratlab.config import Settings
 from stratlab.models.optimization import OPTIMIZABLE_ROLES, OptimizationInput
-from workflows.constants import NIGHTLY_SCHEDULE_ID, RESEARCH_SCHEDULE_ID
+from stratlab.models.research import ResearchCycleInput
+from workflows.constants import (
+    NIGHTLY_SCHEDULE_ID,
+    RESEARCH_SCHEDULE_ID,
+    RESEARCH_SCHEDULE_INTERVAL,
+)
+from workflows.labels import StartLabels
 
 _PREFIX = "stratlab-"
 NIGHTLY_HOUR = 2  # UTC
@@ -76,6 +88,35 @@ class LabSchedule:
         for key in ("next_run", "last_run"):
             body[key] = body[key].isoformat() if body[key] else None
         return body
+
+
+def _labels_after(
+    found: LabSchedule,
+    *,
+    hour: int | None,
+    population: int | None,
+    every: timedelta | None,
+) -> StartLabels:
+    """A schedule's labels once an update is applied (its input may be unreadable: then
+    the defaults the lab creates it with)."""
+    if found.kind == "research":
+        try:
+            cycle = ResearchCycleInput.model_validate(found.input)
+        except ValueError:
+            cycle = research_schedule_input()
+        seconds = found.every_seconds or RESEARCH_SCHEDULE_INTERVAL.total_seconds()
+        return research_schedule_labels(cycle, every or timedelta(seconds=seconds))
+    fields = {**found.input, **({} if population is None else {"population": population})}
+    try:
+        inp = OptimizationInput.model_validate(fields)
+    except ValueError:
+        role = found.id.removeprefix(f"{NIGHTLY_SCHEDULE_ID}-")
+        inp = OptimizationInput.model_validate(
+            {"role": role if role in OPTIMIZABLE_ROLES else "designer",
+             "population": population or NIGHTLY_POPULATION}
+        )  # fmt: skip
+    hour = found.hour if hour is None else hour
+    return nightly_schedule_labels(inp, NIGHTLY_HOUR if hour is None else hour)
 
 
 def is_lab_schedule(schedule_id: str) -> bool:
@@ -161,13 +202,6 @@ def _hour(schedule: Schedule) -> int | None:
 def _every(schedule: Schedule) -> float | None:
     intervals = schedule.spec.intervals
     return intervals[0].every.total_seconds() if intervals else None
-
-
-def _duration(seconds: float) -> str:
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
 
 
 async def resolve(cfg: Settings, client: Client, ref: str) -> LabSchedule:
@@ -320,6 +354,10 @@ async def _apply(
                 action = dataclasses.replace(action, args=[inp])
             if task_queue is not None:
                 action = dataclasses.replace(action, task_queue=task_queue)
+            # What the runs it starts say they are follows the change (and a schedule made
+            # before runs carried labels gets them).
+            labels = _labels_after(found, hour=hour, population=population, every=every)
+            action = dataclasses.replace(action, **labels)
             schedule.action = action
         return ScheduleUpdate(schedule=schedule)
 

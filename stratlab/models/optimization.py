@@ -91,6 +91,8 @@ class TaskVerdict(BaseModel):
 # --- experiments (regression runs) ---------------------------------------------------------
 
 
+OBJECTIVE_NAMES: tuple[str, str, str] = ("score", "tokens", "latency")
+
 FITNESS_VERSION = 1
 """1: ``score`` (graded task scores) is the first objective. A fitness of an older
 version (0: success rate only, judged on the test split) is shown but never reused."""
@@ -117,6 +119,21 @@ class Fitness(BaseModel):
     def objectives(self) -> tuple[float, float, float]:
         """(score ↑, tokens ↓, latency ↓): the NSGA-II fitness values."""
         return (self.score, self.mean_tokens, self.mean_latency_ms)
+
+    def better_on(self, other: Fitness) -> list[str]:
+        """The objectives (``score``, ``tokens``, ``latency``) on which this fitness is
+        strictly better than ``other``."""
+        mine, theirs = self.objectives(), other.objectives()
+        signs = (1.0, -1.0, -1.0)  # score up, tokens and latency down
+        return [
+            name
+            for name, a, b, sign in zip(OBJECTIVE_NAMES, mine, theirs, signs, strict=True)
+            if sign * a > sign * b
+        ]
+
+    def dominates(self, other: Fitness) -> bool:
+        """No worse on every objective and better on one (NSGA-II's dominance)."""
+        return bool(self.better_on(other)) and not other.better_on(self)
 
 
 class TaskResult(BaseModel):
@@ -185,6 +202,30 @@ class OffspringRecord(BaseModel):
     content_hash: str = ""
 
 
+NotCandidateCause = Literal[
+    "candidate",
+    "failed_checks",
+    "same_as_parent",
+    "not_measured",
+    "no_prod_run",
+    "dominated",
+    "no_targets",
+    "not_better_on_targets",
+    "loses_control",
+]
+
+
+class OffspringVerdict(BaseModel):
+    """Why one offspring of a generation is, or is not, a candidate: the first failed rule
+    is ``cause``; ``reason`` is a short sentence naming every rule it failed."""
+
+    prompt_id: str | None = Field(None, description="None: rejected before registration")
+    operator: str = ""
+    candidate: bool = False
+    cause: NotCandidateCause
+    reason: str
+
+
 class GenerationRecord(BaseModel):
     """A row of ``generations``: what one NSGA-II generation of a role did."""
 
@@ -207,9 +248,16 @@ class GenerationRecord(BaseModel):
     best_score: float = 0.0
     prod_prompt_id: str | None = None
     prod_fitness: Fitness | None = None
-    evaluations: int = 0
+    evaluations: int = Field(
+        0,
+        description="research cycles measured for this generation: baseline, parents and "
+        "offspring (a reused run adds none; a cycle skipped for budget is not measured)",
+    )
     cost_usd: float = 0.0
     candidates: list[str] = Field(default_factory=list)
+    verdicts: list[OffspringVerdict] = Field(
+        default_factory=list, description="each offspring: why it is or is not a candidate"
+    )
     stopped_reason: str | None = None
     logbook: list[dict[str, float | int | str]] = Field(default_factory=list)
     started_at: datetime | None = None
@@ -422,6 +470,11 @@ class RecordGenerationInput(BaseModel):
     prod_experiment_id: str | None = None
     stopped_reason: str | None = None
     started_at: datetime
+    experiment_ids: list[str] = Field(
+        default_factory=list,
+        description="every regression run the generation started (the progress query's); "
+        "empty (older runs): count the evaluated members' runs",
+    )
 
 
 class GenerationResult(BaseModel):
@@ -434,7 +487,8 @@ class GenerationResult(BaseModel):
     best_score: float = 0.0
     front: list[str] = Field(default_factory=list)
     candidates: list[str] = Field(default_factory=list)
-    evaluations: int = 0
+    verdicts: list[OffspringVerdict] = Field(default_factory=list)
+    evaluations: int = Field(0, description="research cycles measured for the generation")
     stopped_reason: str | None = None
 
     @classmethod
@@ -450,8 +504,15 @@ class OptimizationProgress(BaseModel):
     generation: int | None = None
     generations_left: int = 1
     phase: str = "starting"
-    experiment_ids: list[str] = Field(default_factory=list)
-    planned_evaluations: int = 0
+    experiment_ids: list[str] = Field(
+        default_factory=list, description="every regression run started, reused ones included"
+    )
+    planned_evaluations: int = Field(
+        0,
+        description="research cycles planned: each run's tasks x rollouts, less the runs that "
+        "reused an earlier measurement (known once they return)",
+    )
+    reused_runs: int = Field(0, description="runs that reused an earlier measurement")
     hypervolume: float | None = None
     best_success_rate: float | None = None
     best_score: float | None = None

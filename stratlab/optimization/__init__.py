@@ -3,6 +3,7 @@
 ``benchmarks`` loads the packaged ``suite.toml`` (research tasks over the bundled real
 data: instrument x market period x objective) and judges a cycle's out-of-sample result
 against a task's criteria; ``experiments`` turns a regression run's cycles into fitness;
-``generations`` plans and records NSGA-II generations; ``mutation`` asks the mutator and
+``generations`` plans and records NSGA-II generations; ``verdicts`` says why each offspring
+is or is not a candidate and counts a generation's cycles; ``mutation`` asks the mutator and
 sanity roles; ``library`` holds what the structural mutations draw from.
 """

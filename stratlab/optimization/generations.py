@@ -5,8 +5,10 @@ Prompts are never changed: children are inserted as new rows (draft, then experi
 while measured) and every lifecycle change is an appended tag event. Candidates are the
 offspring on the first front that beat prod on the targets (tasks prod fails: a higher
 mean graded score) and do not regress on the controls (tasks prod passes: no control's
-score falls more than ``CONTROL_TOLERANCE`` below prod's). Scores, not passes, because
-under honest gates almost nothing passes: a rule on passes would never find a candidate.
+score falls more than ``CONTROL_TOLERANCE`` below prod's); every offspring's verdict, and
+why it is not a candidate, is recorded with the generation (``verdicts``). Scores, not
+passes, because under honest gates almost nothing passes: a rule on passes would never
+find a candidate.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from stratlab.models.optimization import (
     GenerationResult,
     LoadParentsInput,
     OffspringRecord,
+    OffspringVerdict,
     OptimizationInput,
     ParentsLoaded,
     ParentSpec,
@@ -35,16 +38,18 @@ from stratlab.models.optimization import (
     TaskSelection,
 )
 from stratlab.optimization.experiments import ExperimentService
+from stratlab.optimization.verdicts import CONTROL_TOLERANCE as CONTROL_TOLERANCE  # re-export
+from stratlab.optimization.verdicts import (
+    Measured,
+    measured_cycles,
+    offspring_verdicts,
+    score_by_task,
+)
 from stratlab.store.db import default_prompt_id, prompt_content_hash
 from stratlab.store.optimization import ExperimentRepo, GenerationRepo
 from stratlab.store.prompts import PromptRepo
 
 ACTOR = "optimizer"
-CONTROL_TOLERANCE = 0.05
-"""How far a control's score may fall below prod's before it counts as a regression. One
-rollout of a real model's design moves a little from run to run (a lookback here, a
-threshold there); losing a control moves it by far more (a discovery on noise scores at
-most 0.05 where prod's rejection scored 1 - its deflated Sharpe)."""
 
 
 class GenerationService:
@@ -191,7 +196,8 @@ class GenerationService:
 
     async def record(self, inp: RecordGenerationInput) -> GenerationResult:
         plan, selected = inp.plan, inp.selected
-        candidates = await self._candidates(inp)
+        verdicts = await self._verdicts(inp)
+        candidates = {v.prompt_id for v in verdicts if v.candidate and v.prompt_id}
         survivors = {s.prompt_id for s in selected.survivors}
         for member in inp.evaluated:
             if member.prompt_id in candidates:
@@ -204,10 +210,7 @@ class GenerationService:
                 )
             elif member.prompt_id not in survivors:
                 await self._archive_if_experimental(member.prompt_id, plan.generation)
-        runs = [
-            await self._experiments.get(m.experiment_id) for m in inp.evaluated if m.experiment_id
-        ]
-        fresh = [r for r in runs if r is not None and r.generation == plan.generation]
+        evaluations, cost = await self._measured(inp)
         stored = await self._generations.record(
             GenerationRecord(
                 role=plan.role,
@@ -229,9 +232,10 @@ class GenerationService:
                 prod_fitness=next(
                     (m.fitness for m in inp.evaluated if m.prompt_id == plan.prod_prompt_id), None
                 ),
-                evaluations=sum(len(r.task_ids) * r.rollouts for r in fresh),
-                cost_usd=round(sum(r.fitness.cost_usd for r in fresh if r.fitness), 6),
+                evaluations=evaluations,
+                cost_usd=round(cost, 6),
                 candidates=sorted(candidates),
+                verdicts=verdicts,
                 stopped_reason=inp.stopped_reason,
                 logbook=[selected.logbook] if selected.logbook else [],
                 started_at=inp.started_at,
@@ -265,25 +269,49 @@ class GenerationService:
             previous_prod_id=previous if previous != prompt.id else None,
         )
 
-    async def _candidates(self, inp: RecordGenerationInput) -> set[str]:
-        if not inp.prod_experiment_id:
-            return set()
-        prod = _score_by_task(await self._experiments.results(inp.prod_experiment_id))
-        targets, controls = inp.selection.targets, inp.selection.controls
-        found = set()
-        offspring = {m.prompt_id: m for m in inp.evaluated if m.origin == "offspring"}
-        for prompt_id in inp.selected.front:
-            member = offspring.get(prompt_id)
-            if member is None or member.experiment_id is None:
-                continue
-            scores = _score_by_task(await self._experiments.results(member.experiment_id))
-            beats = _mean(scores, targets) > _mean(prod, targets)
-            keeps = all(
-                scores.get(t, 0.0) >= prod[t] - CONTROL_TOLERANCE for t in controls if t in prod
-            )
-            if beats and keeps:
-                found.add(prompt_id)
-        return found
+    async def _verdicts(self, inp: RecordGenerationInput) -> list[OffspringVerdict]:
+        """Each offspring's verdict under the candidate rule (see ``verdicts``)."""
+        prod = (
+            score_by_task(await self._experiments.results(inp.prod_experiment_id))
+            if inp.prod_experiment_id
+            else None
+        )
+        scores = {
+            m.prompt_id: score_by_task(await self._experiments.results(m.experiment_id))
+            for m in inp.evaluated
+            if m.origin == "offspring" and m.experiment_id
+        }
+        measured = Measured(
+            prod_prompt_id=inp.plan.prod_prompt_id,
+            parent_ids=inp.plan.parent_ids,
+            front=inp.selected.front,
+            evaluated=inp.evaluated,
+            targets=inp.selection.targets,
+            controls=inp.selection.controls,
+            prod_scores=prod,
+            scores=scores,
+            stopped_reason=inp.stopped_reason,
+        )
+        return offspring_verdicts(inp.offspring, measured)
+
+    async def _measured(self, inp: RecordGenerationInput) -> tuple[int, float]:
+        """Research cycles measured for the generation and what they cost: every run it
+        started, the baseline included, each once (a reused run adds nothing). A run
+        recorded before the workflow passed its run ids counts as it did then: the
+        evaluated members' runs of this generation, planned cycles."""
+        if inp.experiment_ids:
+            ids = list(dict.fromkeys(inp.experiment_ids))
+            runs = [await self._experiments.get(e) for e in ids]
+            cost = sum(r.fitness.cost_usd for r in runs if r is not None and r.fitness)
+            return await measured_cycles(self._experiments, ids), cost
+        found = [
+            await self._experiments.get(m.experiment_id) for m in inp.evaluated if m.experiment_id
+        ]
+        fresh = [r for r in found if r is not None and r.generation == inp.plan.generation]
+        return (
+            sum(len(r.task_ids) * r.rollouts for r in fresh),
+            sum(r.fitness.cost_usd for r in fresh if r.fitness),
+        )
 
     async def _archive_if_experimental(self, prompt_id: str, generation: int) -> None:
         found = await self._prompts.get(prompt_id)
@@ -310,20 +338,6 @@ def _passed_by_task(results: Sequence[TaskResult]) -> dict[str, bool]:
         if r.outcome != "skipped_budget":
             votes.setdefault(r.task_id, []).append(r.passed)
     return {task: sum(v) * 2 > len(v) for task, v in votes.items()}
-
-
-def _score_by_task(results: Sequence[TaskResult]) -> dict[str, float]:
-    """A task's score: the mean over its measured rollouts."""
-    scores: dict[str, list[float]] = {}
-    for r in results:
-        if r.outcome != "skipped_budget":
-            scores.setdefault(r.task_id, []).append(r.score)
-    return {task: sum(v) / len(v) for task, v in scores.items()}
-
-
-def _mean(scores: dict[str, float], tasks: Sequence[str]) -> float:
-    """The mean score over ``tasks`` (a task not measured counts 0); 0 for no tasks."""
-    return sum(scores.get(t, 0.0) for t in tasks) / len(tasks) if tasks else 0.0
 
 
 def failure_summary(results: Sequence[TaskResult], *, limit: int = 20) -> str:

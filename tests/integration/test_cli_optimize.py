@@ -31,6 +31,11 @@ async def test_optimize_then_review_from_the_cli(
     (generation,) = body["generations"]
     assert generation["generation"] == 0 and generation["evaluations"] > 0
     assert generation["candidates"], "this task set has a candidate in generation 0"
+    # Every offspring says why it is, or is not, a candidate; the candidates are those.
+    verdicts = generation["verdicts"]
+    assert verdicts and all(v["reason"] for v in verdicts)
+    assert {v["prompt_id"] for v in verdicts if v["candidate"]} == set(generation["candidates"])
+    assert any(not v["candidate"] for v in verdicts)
 
     listed = await run_cli(lab, temporal_client, "generations", "--json")
     assert [g["generation"] for g in json.loads(listed.stdout)] == [0]

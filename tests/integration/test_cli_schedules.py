@@ -10,7 +10,11 @@ from contextlib import suppress
 from typing import Any
 
 import pytest
-from temporalio.client import Client, ScheduleActionStartWorkflow
+from temporalio.client import (
+    Client,
+    ScheduleActionExecutionStartWorkflow,
+    ScheduleActionStartWorkflow,
+)
 from temporalio.service import RPCError
 
 from tests.integration.test_cli import assert_one_line_error, run_cli
@@ -105,3 +109,54 @@ async def test_schedules_from_creation_to_deletion(
     with pytest.raises(RPCError):
         await temporal_client.get_schedule_handle(NIGHTLY).describe()
     assert [s["id"] for s in json.loads((await cli("list", "--json")).stdout)] == [RESEARCH]
+
+
+async def _labels(client: Client, schedule_id: str) -> tuple[str, str]:
+    """The static summary and details a schedule's runs start with (a described schedule
+    carries them as payloads)."""
+    action = (await client.get_schedule_handle(schedule_id).describe()).schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow)
+    assert action.static_summary is not None and action.static_details is not None
+    summary, details = await client.data_converter.decode(
+        [action.static_summary, action.static_details]  # type: ignore[list-item]
+    )
+    return summary, details
+
+
+async def test_scheduled_runs_say_what_they_are_like_manually_started_ones(
+    lab: Any, temporal_client: Client, clean_schedules: None
+) -> None:
+    async def cli(*args: str) -> Any:
+        done = await run_cli(lab, temporal_client, "schedule", *args)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    await cli("nightly", "--hour", "3")
+    summary, details = await _labels(temporal_client, NIGHTLY)
+    assert summary == "nightly: optimize designer prompts: generation next"
+    assert "population 16" in details and f"{NIGHTLY}, daily 03:00 UTC" in details
+    await cli("nightly", "--hour", "4", "--population", "8")
+    summary, details = await _labels(temporal_client, NIGHTLY)
+    assert "population 8" in details and "daily 04:00 UTC" in details
+
+    await cli("research", "--every", "10m")
+    summary, details = await _labels(temporal_client, RESEARCH)
+    assert summary == "research cycle: rules or ml on sp500 (trigger schedule)"
+    assert f"{RESEARCH}, every 10m" in details
+    await cli("update", "research", "--every", "15m")
+    assert f"{RESEARCH}, every 15m" in (await _labels(temporal_client, RESEARCH))[1]
+
+    # A run the schedule starts carries them, as a cycle started by `stratlab trigger` does.
+    await cli("trigger", "research")
+    handle = temporal_client.get_schedule_handle(RESEARCH)
+    for _ in range(50):
+        recent = (await handle.describe()).info.recent_actions
+        if recent:
+            break
+        await asyncio.sleep(0.2)
+    assert recent, "the triggered run did not start"
+    started = recent[-1].action
+    assert isinstance(started, ScheduleActionExecutionStartWorkflow)
+    run = await temporal_client.get_workflow_handle(started.workflow_id).describe()
+    assert await run.static_summary() == summary
+    assert f"{RESEARCH}, every 15m" in (await run.static_details() or "")

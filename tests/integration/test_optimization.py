@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from optimizer.selection import hypervolume
-from stratlab.models.optimization import GenerationResult, OptimizationInput, ReviewDecision
+from stratlab.models.optimization import OptimizationInput, OptimizationProgress, ReviewDecision
+from stratlab.optimization.verdicts import measured_cycles
 from stratlab.store.optimization import ExperimentRepo, GenerationRepo
 from stratlab.store.prompts import PromptRepo
 from tests.integration.test_research_cycle import rows, save_history
@@ -36,7 +37,8 @@ TASKS = [
 CAMPAIGN = {"population": 6, "meta_mutations": 3, "seed": 7, "task_ids": TASKS}
 
 
-async def run_campaign(lab: Any, generations: int, **fields: Any) -> GenerationResult:
+async def run_campaign(lab: Any, generations: int, **fields: Any) -> OptimizationProgress:
+    """Run a campaign; the last generation's ``progress`` (what `optimize` shows live)."""
     first = await GenerationRepo(lab.db).next_generation("designer")
     workflow_id = OPTIMIZE_WORKFLOW_ID.format(role="designer", generation=first)
     handle = await lab.client.start_workflow(
@@ -45,15 +47,22 @@ async def run_campaign(lab: Any, generations: int, **fields: Any) -> GenerationR
         id=workflow_id,
         task_queue=lab.settings.task_queue("orchestrator"),
     )
-    result = await asyncio.wait_for(handle.result(), timeout=900)
+    await asyncio.wait_for(handle.result(), timeout=900)
     await save_history(handle, "optimization_generation")
-    return result
+    progress = await handle.query("progress", result_type=OptimizationProgress)
+    assert progress is not None
+    return progress
 
 
 async def test_campaign_improves_the_front_and_approval_changes_the_next_cycle(lab: Any) -> None:
-    await run_campaign(lab, 3)
+    live = await run_campaign(lab, 3)
     records = sorted(await GenerationRepo(lab.db).list(role="designer"), key=lambda g: g.generation)
     assert [g.generation for g in records] == [0, 1, 2]
+    # The last generation reused the baseline, prod's and the survivors' runs: the live
+    # count planned no cycle for them and ends where the recorded count starts.
+    assert live.generation == 2 and live.reused_runs > 0
+    measured = await measured_cycles(ExperimentRepo(lab.db), live.experiment_ids)
+    assert live.planned_evaluations == measured == records[-1].evaluations
     assert len({g.seed for g in records}) == 3 and len({g.campaign_id for g in records}) == 1
     prod = records[0].prod_fitness
     assert prod is not None and prod.tasks == len(TASKS)

@@ -28,6 +28,7 @@ from stratlab.models.optimization import (
     GenerationResult,
     OptimizationInput,
     OptimizationProgress,
+    TaskResult,
 )
 from stratlab.models.prompts import PromptRecord
 
@@ -49,8 +50,12 @@ RESULT = GenerationResult(
 
 
 class _Results:
-    async def results(self, experiment_id: str) -> list[object]:
-        return [object()] * 10
+    """Ten results per run, one of them a cycle skipped for budget (not measured)."""
+
+    async def results(self, experiment_id: str) -> list[TaskResult]:
+        done = TaskResult(experiment_id=experiment_id, task_id="t", prompt_id="p", passed=False)
+        skipped = done.model_copy(update={"outcome": "skipped_budget"})
+        return [done] * 9 + [skipped]
 
 
 async def _tables() -> dict[str, Table]:
@@ -109,3 +114,14 @@ def test_the_front_shown_is_the_one_nsga_ii_climbs_the_score_not_the_success_rat
     more_passes = Fitness(score=0.1, success_rate=0.5, mean_tokens=1000, mean_latency_ms=800)
     assert dominates(higher_score, more_passes) and not dominates(more_passes, higher_score)
     assert front_ranks([more_passes, higher_score]) == [1, 0]
+
+
+async def test_the_live_count_is_cycles_measured_as_the_record_counts_them() -> None:
+    """Runs measured nine cycles each (a tenth skipped for budget); a run listed twice (a
+    reuse within the generation) counts once, as ``GenerationService.record`` counts."""
+    progress = OptimizationProgress(role="designer", generation=4, phase="evaluating",
+                                    experiment_ids=["e1", "e2", "e1"],
+                                    planned_evaluations=20)  # fmt: skip
+    inp = OptimizationInput(generations=5, generation=4)
+    text = _render(await progress_table(progress, _Results(), inp, {}))  # type: ignore[arg-type]
+    assert "18 / 20" in text

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stratlab.cli._common import short_ids
+from stratlab.cli.generations_view import verdict_tally, verdicts_table
 from stratlab.cli.overview import (
     budget_table,
     cycles_table,
@@ -27,6 +28,7 @@ from stratlab.cli.schedules import LabSchedule, schedules_table
 from stratlab.cli.session_view import SessionDetail, _calls_table, _gate_table, _phases_table
 from stratlab.cli.skills import skills_table
 from stratlab.cli.trials import _ledger_table
+from stratlab.models.optimization import OffspringVerdict
 from stratlab.models.records import ActionRecord, PhaseRecord, SessionRecord, SkillRecord
 from stratlab.models.research import (
     BacktestMetrics,
@@ -266,3 +268,23 @@ def test_trigger_wait_prints_the_cycles_figures() -> None:
     assert "sharpe 1.23, return +50.0% (buy-and-hold +25.0%)" in text
     assert "max drawdown -10.0%, 42 trades" in text
     assert "12,345 tokens, $0.0123" in text
+
+
+def test_why_offspring_are_not_candidates() -> None:
+    """Each offspring that is not a candidate, its id whole and its reason wrapped in its
+    own cell; a child the checks turned away shows its operator."""
+    control = "sp500-post-gfc-recovery-risk-adjusted"
+    verdicts = [
+        OffspringVerdict(prompt_id=SESSION_IDS[0], operator="crossover+rephrase", cause="dominated",
+                         reason="not on the Pareto front: dominated by prod on score, tokens and "
+                         f"latency; fails control task {control} (score 0.020 vs prod 0.800, "
+                         "and 3 more)"),
+        OffspringVerdict(prompt_id=SESSION_IDS[2], candidate=True, cause="candidate",
+                         reason="on the Pareto front, beats prod"),
+        OffspringVerdict(operator="llm_mutation", cause="failed_checks",
+                         reason="failed the checks: template: sandbox violation"),
+    ]  # fmt: skip
+    lines = render(verdicts_table(verdicts, "Why offspring are not candidates"))
+    assert_reads_at_80(lines, SESSION_IDS[0][:8], "(llm_mutation)", control)
+    assert not any(SESSION_IDS[2][:8] in line for line in lines)  # a candidate is not listed
+    assert verdict_tally(verdicts) == "3: 1 candidate, 1 dominated, 1 failed the checks"

@@ -1,0 +1,195 @@
+"""Why each offspring of a generation is, or is not, a candidate, and how many research
+cycles a generation measured.
+
+The candidate rule: an offspring on the generation's first front whose mean graded score
+on the targets (tasks prod fails) beats prod's, and on no control (a task prod passes)
+falls more than ``CONTROL_TOLERANCE`` below prod's. A verdict names every rule an
+offspring fails ("not on the Pareto front: dominated by prod on tokens; fails control
+task X"), so an offspring that scores more than prod and is still no candidate says why.
+Pure functions of what the generation measured: the store reads are the caller's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from stratlab.models.optimization import (
+    Individual,
+    NotCandidateCause,
+    OffspringRecord,
+    OffspringVerdict,
+    TaskResult,
+)
+
+CONTROL_TOLERANCE = 0.05
+"""How far a control's score may fall below prod's before it counts as a regression. One
+rollout of a real model's design moves a little from run to run (a lookback here, a
+threshold there); losing a control moves it by far more (a discovery on noise scores at
+most 0.05 where prod's rejection scored 1 - its deflated Sharpe)."""
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What a generation measured, as the candidate rule compares it."""
+
+    prod_prompt_id: str
+    parent_ids: Sequence[str]
+    front: Sequence[str]
+    evaluated: Sequence[Individual]
+    targets: Sequence[str]
+    controls: Sequence[str]
+    prod_scores: Mapping[str, float] | None
+    """Prod's mean score per task on the task set; None when prod has no run on it."""
+    scores: Mapping[str, Mapping[str, float]]
+    """Each measured offspring's mean score per task, by prompt id."""
+    stopped_reason: str | None = None
+
+
+def offspring_verdicts(
+    offspring: Sequence[OffspringRecord], measured: Measured
+) -> list[OffspringVerdict]:
+    """One verdict per offspring: per registered prompt (a text bred twice is one prompt),
+    and per child the checks turned away."""
+    verdicts: list[OffspringVerdict] = []
+    seen: set[str] = set()
+    for child in offspring:
+        if not child.accepted or not child.prompt_id:
+            verdicts.append(
+                OffspringVerdict(
+                    prompt_id=child.prompt_id,
+                    operator=child.operator,
+                    cause="failed_checks",
+                    reason=f"failed the checks: {child.reason or 'rejected'}",
+                )
+            )
+        elif child.prompt_id not in seen:
+            seen.add(child.prompt_id)
+            cause, reason = _judge(child.prompt_id, measured)
+            verdicts.append(
+                OffspringVerdict(
+                    prompt_id=child.prompt_id,
+                    operator=child.operator,
+                    candidate=cause == "candidate",
+                    cause=cause,
+                    reason=reason,
+                )
+            )
+    return verdicts
+
+
+def _judge(prompt_id: str, m: Measured) -> tuple[NotCandidateCause, str]:
+    if prompt_id in m.parent_ids:
+        return "same_as_parent", f"same text as {_who(prompt_id, m)}: measured as a parent"
+    member = next(
+        (e for e in m.evaluated if e.prompt_id == prompt_id and e.origin == "offspring"), None
+    )
+    scores = m.scores.get(prompt_id)
+    if member is None or member.fitness is None or scores is None:
+        return "not_measured", f"not measured: {m.stopped_reason or 'its run measured no task'}"
+    if m.prod_scores is None:
+        return "no_prod_run", "prod has no run on this task set to compare with"
+    prod = m.prod_scores
+    failed: list[tuple[NotCandidateCause, str]] = []
+    if prompt_id not in m.front:
+        failed.append(("dominated", _dominated(member, m)))
+    mine, prods = _mean(scores, m.targets), _mean(prod, m.targets)
+    if not m.targets:
+        failed.append(("no_targets", "no target task: prod fails none of the task set"))
+    elif not mine > prods:
+        failed.append(
+            (
+                "not_better_on_targets",
+                f"no better than prod on the targets (mean score {mine:.3f} vs {prods:.3f})",
+            )
+        )
+    lost = [t for t in m.controls if t in prod and scores.get(t, 0.0) < prod[t] - CONTROL_TOLERANCE]
+    if lost:
+        more = f", and {len(lost) - 1} more" if len(lost) > 1 else ""
+        failed.append(
+            (
+                "loses_control",
+                f"fails control task {lost[0]} (score {scores.get(lost[0], 0.0):.3f} vs "
+                f"prod {prod[lost[0]]:.3f}{more})",
+            )
+        )
+    if failed:
+        return failed[0][0], "; ".join(text for _, text in failed)
+    return "candidate", (
+        f"on the Pareto front, beats prod on the targets ({mine:.3f} vs {prods:.3f}) and "
+        f"keeps {len(m.controls)} control(s)"
+    )
+
+
+def _dominated(member: Individual, m: Measured) -> str:
+    """Who dominates ``member`` (prod if it does, else the best of the front) and where."""
+    assert member.fitness is not None
+    mine = member.fitness
+    others = [
+        e
+        for e in m.evaluated
+        if e.fitness is not None and e.prompt_id != member.prompt_id and e.fitness.dominates(mine)
+    ]
+    if not others:  # only an equal point keeps it off the front
+        return "not on the Pareto front"
+    best = next((e for e in others if e.prompt_id == m.prod_prompt_id), None) or min(
+        others, key=lambda e: (e.prompt_id not in m.front, *_rank(e), e.prompt_id)
+    )
+    assert best.fitness is not None
+    return (
+        f"not on the Pareto front: dominated by {_who(best.prompt_id, m)} on "
+        f"{_listed(best.fitness.better_on(mine))}"
+    )
+
+
+def _listed(words: Sequence[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+
+
+def _rank(member: Individual) -> tuple[float, float, float]:
+    f = member.fitness
+    assert f is not None
+    return (-f.score, f.mean_tokens, f.mean_latency_ms)
+
+
+def _who(prompt_id: str, m: Measured) -> str:
+    if prompt_id == m.prod_prompt_id:
+        return "prod"
+    kind = "parent" if prompt_id in m.parent_ids else "offspring"
+    return f"{kind} {prompt_id[:8]}"
+
+
+def _mean(scores: Mapping[str, float], tasks: Sequence[str]) -> float:
+    """The mean score over ``tasks`` (a task not measured counts 0); 0 for no tasks."""
+    return sum(scores.get(t, 0.0) for t in tasks) / len(tasks) if tasks else 0.0
+
+
+def score_by_task(results: Sequence[TaskResult]) -> dict[str, float]:
+    """A task's score: the mean over its measured rollouts."""
+    scores: dict[str, list[float]] = {}
+    for r in results:
+        if r.outcome != "skipped_budget":
+            scores.setdefault(r.task_id, []).append(r.score)
+    return {task: sum(v) / len(v) for task, v in scores.items()}
+
+
+# --- evaluations ------------------------------------------------------------------------------
+
+
+class ResultSource(Protocol):
+    async def results(self, experiment_id: str) -> list[TaskResult]: ...
+
+
+async def measured_cycles(source: ResultSource, experiment_ids: Iterable[str]) -> int:
+    """Research cycles measured by these regression runs: one per task result, each run
+    once, a cycle skipped for budget not counted. A run that reused an earlier measurement
+    has no results of its own and adds nothing. The live ``optimize`` table and the
+    recorded generation both count this way, so the live count ends where the record
+    starts."""
+    total = 0
+    for experiment_id in dict.fromkeys(experiment_ids):
+        results = await source.results(experiment_id)
+        total += sum(1 for r in results if r.outcome != "skipped_budget")
+    return total
