@@ -14,8 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stratlab.llm._offline_code import CODE_FAMILIES, code_family_of
-from stratlab.llm._offline_families import BREAKOUT, TREND, family_of, style_of
+from stratlab.llm.offline.inspect import (
+    BREAKOUT,
+    CODE_FAMILIES,
+    TREND,
+    code_family_of,
+    family_of,
+    style_of,
+)
 from stratlab.models.research import IndicatorRef, ParamRange, StrategySpec
 
 CAPTURING_STYLES = frozenset({TREND, BREAKOUT})

@@ -37,9 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stratlab.backtest.gates import backtest_gate, training_gate
 from stratlab.backtest.runner import BacktestRun, backtest_rules, backtest_test_split
 from stratlab.config import Settings
-from stratlab.llm._offline_optimizer import add_instruction
-from stratlab.llm.directives import DIRECTIVES
-from stratlab.llm.offline import OfflineProvider
+from stratlab.llm.offline import DIRECTIVES, OfflineProvider
+from stratlab.llm.offline.inspect import add_instruction
 from stratlab.llm.parsing import MalformedOutputError, parse_structured
 from stratlab.llm.prompts import DEFAULT_PROMPTS, DesignerContext, render_prompt
 from stratlab.market.datasets import BUNDLED_SYMBOLS, load_bundled

@@ -1,43 +1,15 @@
 """What the structural mutations draw from: instruction phrasings and answer examples.
 
-Instructions are grouped: the phrasings of one group say the same thing, so "rephrase"
-swaps within a group and "add" never adds a second phrasing of a group the prompt holds.
-The designer's groups are the offline provider's mutable directives (so a mutation has an
-effect that real backtests then measure) plus a few general instructions that change
-nothing but length; a real model reads them all as plain advice.
+Instructions come from ``vocabulary``: the phrasings of one group say the same thing, so
+"rephrase" swaps within a group and "add" never adds a second phrasing of a group the
+prompt holds. Answer examples are alternative reply blocks for the designer's template.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from stratlab.llm.directives import DIRECTIVES
-
-_GENERAL: dict[str, tuple[str, ...]] = {
-    "robustness": (
-        "Prefer ideas that should work in many market regimes over ones tuned to this one.",
-        "Favour robust ideas over ones that fit the past too closely.",
-    ),
-    "simplicity": (
-        "Keep the strategy simple: few indicators and few parameters.",
-        "Use as few indicators and parameters as the idea needs.",
-    ),
-    "costs": (
-        "Remember that every trade pays fees and slippage.",
-        "Account for trading costs: avoid strategies that trade every few days.",
-    ),
-}
-
-_ASSESSOR_GENERAL: dict[str, tuple[str, ...]] = {
-    "benchmark": (
-        "Compare the result with buying and holding over the same period.",
-        "Always weigh the result against buy-and-hold.",
-    ),
-    "evidence": (
-        "Distrust results that rest on only a few trades.",
-        "Ask for more trades before accepting a high Sharpe ratio.",
-    ),
-}
+from stratlab.optimization.vocabulary import instructions_for
 
 
 def _sentence(phrase: str) -> str:
@@ -45,14 +17,8 @@ def _sentence(phrase: str) -> str:
 
 
 def instruction_library(role: str) -> Mapping[str, Sequence[str]]:
-    """Instruction groups for ``role``: group key → alternative phrasings."""
-    groups: dict[str, tuple[str, ...]] = {
-        d.key: tuple(_sentence(p) for p in d.phrases)
-        for d in DIRECTIVES
-        if d.mutable and role in d.roles
-    }
-    groups.update(_GENERAL if role == "designer" else _ASSESSOR_GENERAL)
-    return groups
+    """Instruction groups for ``role``: group key → alternative phrasings as sentences."""
+    return {i.key: tuple(_sentence(p) for p in i.phrases) for i in instructions_for(role)}
 
 
 # Alternative answer examples for the designer's rules/ml answer block. They keep the

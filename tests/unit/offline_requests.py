@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterable
 
 from stratlab.config import Settings
-from stratlab.llm._offline_families import is_window_key
 from stratlab.llm.offline import OfflineProvider
+from stratlab.llm.offline.inspect import is_window_key
 from stratlab.llm.parsing import parse_structured
 from stratlab.llm.prompts import (
     DEFAULT_PROMPTS,

@@ -7,8 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from stratlab.llm._offline_code import CODE_FAMILIES
-from stratlab.llm._offline_families import Knobs
+from stratlab.llm.offline.inspect import CODE_FAMILIES, Knobs
 from stratlab.market.datasets import load_bundled
 from stratlab.market.indicators import compute_indicator
 from stratlab.market.splits import Splits, split_by_time

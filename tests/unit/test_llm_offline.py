@@ -11,10 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from stratlab.llm._offline_code import CODE_FAMILIES, code_family_of
-from stratlab.llm._offline_families import family_of, grid_size, style_of
-from stratlab.llm.directives import DIRECTIVES
-from stratlab.llm.offline import OfflineProvider
+from stratlab.llm.offline import DIRECTIVES, OfflineProvider
+from stratlab.llm.offline.inspect import (
+    CODE_FAMILIES,
+    code_family_of,
+    family_of,
+    grid_size,
+    style_of,
+)
 from stratlab.llm.prompts import (
     RecentStrategy,
 )

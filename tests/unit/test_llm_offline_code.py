@@ -18,9 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stratlab.llm._offline_code import CODE_FAMILIES, code_family_of
-from stratlab.llm._offline_families import Knobs
-from stratlab.llm._offline_feedback import code_error_kind
+from stratlab.llm.offline.inspect import CODE_FAMILIES, Knobs, code_error_kind, code_family_of
 from stratlab.llm.prompts import RecentStrategy
 from stratlab.market.synthetic import synthetic_ohlcv
 from stratlab.models.research import StrategySpec

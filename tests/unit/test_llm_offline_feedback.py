@@ -6,11 +6,16 @@ import statistics
 
 import pytest
 
-from stratlab.llm._offline_code import code_family_of
-from stratlab.llm._offline_families import FAMILIES, family_of, style_of
-from stratlab.llm._offline_feedback import FeedbackSignals, read_feedback
 from stratlab.llm.base import OFFLINE_MODEL, LlmRequestError
 from stratlab.llm.offline import OfflineProvider
+from stratlab.llm.offline.inspect import (
+    FAMILIES,
+    FeedbackSignals,
+    code_family_of,
+    family_of,
+    read_feedback,
+    style_of,
+)
 from stratlab.llm.parsing import MalformedOutputError, parse_structured
 from stratlab.llm.prompts import (
     DEFAULT_PROMPTS,

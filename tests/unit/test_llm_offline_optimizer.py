@@ -8,14 +8,13 @@ import random
 import pytest
 
 from stratlab.config import Settings
-from stratlab.llm._offline_optimizer import (
+from stratlab.llm.offline import DIRECTIVES, OfflineProvider, find_directives
+from stratlab.llm.offline.inspect import (
     add_instruction,
     instruction_lines,
     mutate,
     remove_instruction,
 )
-from stratlab.llm.directives import DIRECTIVES, find_directives
-from stratlab.llm.offline import OfflineProvider
 from stratlab.llm.parsing import parse_structured
 from stratlab.llm.prompts import (
     DEFAULT_PROMPTS,

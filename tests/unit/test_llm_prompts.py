@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stratlab.llm.directives import find_directives
+from stratlab.llm.offline import find_directives
 from stratlab.llm.prompts import (
     DEFAULT_PROMPTS,
     AssessorContext,

@@ -29,8 +29,8 @@ from optimizer.operators import (
     mutate_rephrase,
     mutate_swap_example,
 )
-from stratlab.llm.directives import DIRECTIVES
 from stratlab.llm.prompts import DEFAULT_PROMPTS, example_context
+from stratlab.optimization.library import instruction_library
 
 ENV = SandboxedEnvironment(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
@@ -39,9 +39,7 @@ LIBRARY = {
     "lookbacks": ["Prefer longer lookbacks.", "Use longer lookbacks.", "Longer lookback windows."],
     "brief": ["Keep the rationale short."],
 }
-DIRECTIVE_LIBRARY = {
-    d.key: list(d.phrases) for d in DIRECTIVES if d.mutable and "designer" in d.roles
-}
+DIRECTIVE_LIBRARY = instruction_library("designer")
 EXAMPLES = [
     '{"name": "rsi-dip", "kind": "rules", "symbol": "{{ symbol }}",\n'
     ' "rationale": "buy short dips in an uptrend",\n'

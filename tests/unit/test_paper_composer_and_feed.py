@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pandas as pd
 
-from stratlab.llm._offline_composer import compose
+from stratlab.llm.offline.inspect import compose
 from stratlab.llm.prompts import (
     DEFAULT_PROMPTS,
     ComposerContext,

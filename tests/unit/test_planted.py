@@ -120,7 +120,7 @@ def test_the_benchmark_trend_follower_is_a_valid_design() -> None:
     """perf/integrity.py's evaluate mode: the fixed SMA crossover it runs through
     EvaluateStrategyWorkflow validates like a design, on a 6 x 7 grid, with no stops."""
     from perf._integrity import sma_cross_spec
-    from stratlab.llm._offline_families import family_of, grid_size
+    from stratlab.llm.offline.inspect import family_of, grid_size
     from stratlab.strategies.validation import validate_spec
 
     spec = sma_cross_spec("pe0-eval-0001")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stratlab.llm.directives import find_directives
+from stratlab.llm.offline import find_directives
 from stratlab.llm.pricing import estimate_tokens
 from stratlab.llm.prompts import DEFAULT_PROMPTS, example_context, render_prompt
 from stratlab.models.records import SkillRecord

@@ -24,7 +24,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from stratlab.llm.directives import find_directives
+from stratlab.llm.offline._directives import find_directives
 from stratlab.llm.parsing import MalformedOutputError, parse_structured
 from stratlab.models.research import BacktestMetrics, StrategySpec
 

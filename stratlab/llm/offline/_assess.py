@@ -11,10 +11,10 @@ The suggestions use the words the offline designer's feedback handling reacts to
 
 from __future__ import annotations
 
-from stratlab.llm._offline_feedback import DRAWDOWN_LIMIT as HIGH_DRAWDOWN
-from stratlab.llm._offline_feedback import MIN_TRADES as FEW_TRADES
-from stratlab.llm._offline_feedback import MIN_WIN_RATE as LOW_WIN_RATE
-from stratlab.llm._offline_prompt import AssessorView
+from stratlab.llm.offline._feedback import DRAWDOWN_LIMIT as HIGH_DRAWDOWN
+from stratlab.llm.offline._feedback import MIN_TRADES as FEW_TRADES
+from stratlab.llm.offline._feedback import MIN_WIN_RATE as LOW_WIN_RATE
+from stratlab.llm.offline._prompt import AssessorView
 from stratlab.models.research import Assessment
 
 ACCEPT_SHARPE = 0.5

@@ -1,5 +1,5 @@
 """The offline provider's mutator for the optimizer (its sanity checker is
-``_offline_sanity``).
+``_sanity``).
 
 It reads its prompt (templates/mutator.j2) like the other offline roles read theirs,
 forgivingly:
@@ -9,7 +9,7 @@ forgivingly:
     <current_prompt> ... </current_prompt>   (mutator) the template to mutate
     <failures> ... </failures>               (mutator) recent benchmark failures
 
-The mutator maps failure wording to directives of ``stratlab.llm.directives`` (only
+The mutator maps failure wording to directives of ``stratlab.llm.offline._directives`` (only
 ``mutable`` ones of the role) and answers whole templates, each the current one with one
 instruction line added under ``## Instructions`` or one removed; the designs those
 directives cause are then measured by real backtests, so what the optimizer finds is real.
@@ -22,7 +22,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from stratlab.llm.directives import DIRECTIVES, Directive, find_directives, normalise
+from stratlab.llm.offline._directives import DIRECTIVES, Directive, find_directives, normalise
 from stratlab.llm.pricing import estimate_tokens
 from stratlab.models.optimization import PromptVariation, PromptVariations
 

@@ -10,12 +10,18 @@ round, data summary, feedback, history: ``DesignerView.fingerprint``), not the w
 of the prompt, and the directives then act on those choices: a rephrased prompt with the
 same directives designs the same strategy and differs only in tokens, while a directive changes the
 designs it applies to, the same way wherever it appears. That consistency is what gives
-the prompt optimizer a landscape to climb. Directives in the prompt
-(``stratlab.llm.directives.DIRECTIVES``) change what it designs or how long it answers;
-the designs are then measured by real backtests on real data. The prompt line formats it
-reads are documented in ``stratlab.llm._offline_prompt`` (designer, assessor) and
-``stratlab.llm._offline_optimizer`` (mutator), ``_offline_sanity`` (sanity) and
-``_offline_composer`` (composer: a fixed trend rule).
+the prompt optimizer a landscape to climb. Directives in the prompt (``DIRECTIVES``:
+instructions of the optimizer's vocabulary, ``stratlab.optimization.vocabulary``, with
+what the stand-in does for each) change what it designs or how long it answers; the
+designs are then measured by real backtests on real data. The prompt line formats it
+reads are documented in the private modules ``_prompt`` (designer, assessor),
+``_optimizer`` (mutator), ``_sanity`` (sanity) and ``_composer`` (composer: a fixed trend
+rule).
+
+Public API: ``OfflineProvider``, ``OFFLINE_MODEL``, the directive table (``DIRECTIVES``,
+``Directive``) and ``find_directives`` (which directives a prompt holds). Tests and
+benchmarks that need to read the stand-in's choices back use
+``stratlab.llm.offline.inspect``; nothing outside this package imports its ``_`` modules.
 
 The mutator maps the failure summary to directives and answers whole templates, each
 with one instruction line added or removed; it answers only as many of the requested
@@ -39,21 +45,21 @@ from collections.abc import Callable
 from pydantic import BaseModel
 
 from stratlab.config import Settings
-from stratlab.llm._offline_assess import assess
-from stratlab.llm._offline_composer import compose
-from stratlab.llm._offline_design import design
-from stratlab.llm._offline_optimizer import fit_variations, mutate, read_mutator
-from stratlab.llm._offline_prompt import read_assessor, read_designer
-from stratlab.llm._offline_sanity import check_sanity, read_sanity
 from stratlab.llm.base import OFFLINE_MODEL, LlmRequestError
-from stratlab.llm.directives import DIRECTIVES, Directive
+from stratlab.llm.offline._assess import assess
+from stratlab.llm.offline._composer import compose
+from stratlab.llm.offline._design import design
+from stratlab.llm.offline._directives import DIRECTIVES, Directive, find_directives
+from stratlab.llm.offline._optimizer import fit_variations, mutate, read_mutator
+from stratlab.llm.offline._prompt import read_assessor, read_designer
+from stratlab.llm.offline._sanity import check_sanity, read_sanity
 from stratlab.llm.pricing import CHARS_PER_TOKEN, estimate_tokens, output_token_cap
 from stratlab.models.llm import LlmRequest, LlmResponse
 
-__all__ = ["DIRECTIVES", "OFFLINE_MODEL", "Directive", "OfflineProvider", "seeded_random"]
+__all__ = ["DIRECTIVES", "OFFLINE_MODEL", "Directive", "OfflineProvider", "find_directives"]
 
 
-def seeded_random(system: str, prompt: str) -> random.Random:
+def _seeded_random(system: str, prompt: str) -> random.Random:
     """A generator seeded only by the request text."""
     digest = hashlib.sha256(f"{system}\x00{prompt}".encode()).digest()
     return random.Random(int.from_bytes(digest[:16], "big"))
@@ -65,7 +71,7 @@ Behaviour = Callable[[str, str, int], tuple[BaseModel, bool]]
 
 def _designer(system: str, prompt: str, _cap: int) -> tuple[BaseModel, bool]:
     view = read_designer(system, prompt)
-    rng = seeded_random("designer", view.fingerprint())
+    rng = _seeded_random("designer", view.fingerprint())
     return design(view, rng), "concise" in view.directives
 
 
@@ -76,7 +82,7 @@ def _assessor(system: str, prompt: str, _cap: int) -> tuple[BaseModel, bool]:
 
 def _mutator(system: str, prompt: str, cap: int) -> tuple[BaseModel, bool]:
     role, template, failures, count = read_mutator(prompt)
-    answer = mutate(role, template, failures, count, seeded_random(system, prompt))
+    answer = mutate(role, template, failures, count, _seeded_random(system, prompt))
     return fit_variations(answer, cap), True  # compact: whole templates are long already
 
 

@@ -35,7 +35,7 @@ class Draft:
     parameters: list[ParamRange] = field(default_factory=list)
     ml: MlSpec | None = None
     idea: str = ""
-    code: str | None = None  # kind code: the signals() source (see _offline_code)
+    code: str | None = None  # kind code: the signals() source (see _code)
 
 
 MAX_WINDOW = 200

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from stratlab.llm._offline_families import (
+from stratlab.llm.offline._families import (
     BREAKOUT,
     MEAN_REVERSION,
     TREND,

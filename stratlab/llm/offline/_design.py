@@ -8,7 +8,7 @@ ratio would choose. With a previous spec in the prompt the designer revises that
 instead, keeping its family, unless the feedback reports a low win rate on a
 non-mean-reversion design on data that does not persist, which switches to a
 mean-reversion family. Feedback signals (how they are read:
-``stratlab.llm._offline_feedback``) and what they do:
+``stratlab.llm.offline._feedback``) and what they do:
 
     drawdown       add a stop loss, or tighten the existing one (x0.7)
     few_trades     windows x0.6 and looser entry thresholds
@@ -18,7 +18,7 @@ mean-reversion family. Feedback signals (how they are read:
     relax          the analyst's "relax <param> to about <value>": that range moves so
                    its permissive end is the value (grid size unchanged)
 
-Kind ``code`` (families in ``stratlab.llm._offline_code``) follows the same paths, plus
+Kind ``code`` (families in ``stratlab.llm.offline._code``) follows the same paths, plus
 a repair: when the feedback reports an error (``code_error_kind``), the previous code is
 replaced by its family's clean code, keeping the name with an ``-rN`` suffix.
 """
@@ -29,48 +29,37 @@ import math
 import random
 import re
 
-from stratlab.llm._offline_code import (
+from stratlab.llm.offline._code import (
     CODE_FAMILIES,
     code_family_of,
     has_trend_filter,
     with_bug,
-    with_trend_filter,
 )
-from stratlab.llm._offline_families import (
+from stratlab.llm.offline._edits import (
+    add_trend_filter,
+    loosen,
+    replace_range,
+    scale_windows,
+    spec_has_trend_filter,
+    three_values,
+    tighter_stop,
+)
+from stratlab.llm.offline._families import (
     BREAKOUT,
     FAMILIES,
-    MAX_MA_WINDOW,
-    MAX_WINDOW,
     MEAN_REVERSION,
     TREND,
     Draft,
     Knobs,
     family_from_name,
     family_of,
-    fit_window_range,
-    fixed_window,
-    is_window_key,
     style_of,
-    values_in,
 )
-from stratlab.llm._offline_feedback import FeedbackSignals, code_error_kind, read_feedback
-from stratlab.llm._offline_prompt import DesignerView
-from stratlab.models.research import IndicatorRef, ParamRange, StrategySpec
+from stratlab.llm.offline._feedback import FeedbackSignals, code_error_kind, read_feedback
+from stratlab.llm.offline._prompt import DesignerView
+from stratlab.models.research import StrategySpec
 
 _CHARACTER = re.compile(r"variance ratio[^:\n]*:\s*(persistent|reverting)\b", re.IGNORECASE)
-
-# Threshold parameters of the families and the shift that lets more trades through.
-_LOOSEN = {
-    "oversold": 5.0,
-    "entry_pctb": 0.1,
-    "entry_z": 0.5,
-    "band": -0.25,
-    "bb_k": -0.5,
-    "entry_gap": -0.005,
-    "breakout_buffer": -0.005,
-    "entry_roc": -1.0,
-}
-_LOOSEN_FLOOR = {"band": 0.0, "bb_k": 0.5, "entry_gap": 0.0, "breakout_buffer": 0.0}
 
 
 def design(view: DesignerView, rng: random.Random) -> StrategySpec:
@@ -199,13 +188,13 @@ def _revise(
     spec = previous.model_copy(deep=True, update={"symbol": view.symbol})
     notes: list[str] = []
     if signals.drawdown:
-        spec.stop_loss = _tighter_stop(spec.stop_loss, rng)
+        spec.stop_loss = tighter_stop(spec.stop_loss, rng)
         notes.append(f"Stop loss now {spec.stop_loss:.1%} because drawdown was too deep.")
     if signals.few_trades:
-        spec = _loosen(_scale_windows(spec, 0.6))
+        spec = loosen(scale_windows(spec, 0.6))
         notes.append("Shortened windows and loosened entry thresholds to trade more often.")
     if signals.many_trades:
-        spec = _scale_windows(spec, 1.5)
+        spec = scale_windows(spec, 1.5)
         notes.append("Lengthened windows to trade less often.")
     if signals.relax:
         spec, relaxed = _relax(spec, dict(signals.relax))
@@ -248,7 +237,7 @@ def _repair_code(
         },
     )
     if has_trend_filter(previous.code):
-        spec = _add_trend_filter(spec, Knobs())
+        spec = add_trend_filter(spec, Knobs())
     notes = [f"Fixed the {error} error by rewriting the {family.replace('_', ' ')} code cleanly."]
     spec = _apply_directives(spec, view, rng, notes, Knobs(), drawdown=False)
     base = re.sub(r"-r\d+$", "", previous.name)
@@ -279,11 +268,11 @@ def _relax(
 
 def _nudge(spec: StrategySpec, rng: random.Random) -> tuple[StrategySpec, str]:
     """A small change when the feedback names nothing the designer knows how to fix."""
-    if spec.kind in ("rules", "code") and not _has_trend_filter(spec) and rng.random() < 0.4:
-        return _add_trend_filter(spec, Knobs()), "Added a 200-day trend filter to the entry."
+    if spec.kind in ("rules", "code") and not spec_has_trend_filter(spec) and rng.random() < 0.4:
+        return add_trend_filter(spec, Knobs()), "Added a 200-day trend filter to the entry."
     factor = rng.choice([0.8, 1.25])
     verb = "Shortened" if factor < 1 else "Lengthened"
-    return _scale_windows(spec, factor), f"{verb} the lookback windows by {abs(1 - factor):.0%}."
+    return scale_windows(spec, factor), f"{verb} the lookback windows by {abs(1 - factor):.0%}."
 
 
 def _apply_directives(
@@ -305,106 +294,15 @@ def _apply_directives(
         update["take_profit"] = round(rng.uniform(0.10, 0.20), 3)
         notes.append("A take-profit level locks in gains.")
     spec = spec.model_copy(update=update)
-    if "trend_filter" in directives and spec.kind != "ml" and not _has_trend_filter(spec):
-        spec = _add_trend_filter(spec, knobs)
+    if "trend_filter" in directives and spec.kind != "ml" and not spec_has_trend_filter(spec):
+        spec = add_trend_filter(spec, knobs)
         notes.append("Entries only when the close is above its long-term average.")
     if "small_grid" in directives:
-        spec = spec.model_copy(update={"parameters": [_three_values(p) for p in spec.parameters]})
+        spec = spec.model_copy(update={"parameters": [three_values(p) for p in spec.parameters]})
     if "long_training" in directives and spec.ml is not None:
         spec = spec.model_copy(update={"ml": spec.ml.model_copy(update={"epochs": 300})})
         notes.append("Trained for 300 epochs.")
     return spec
-
-
-def _tighter_stop(current: float | None, rng: random.Random) -> float:
-    if current is None:
-        return round(rng.uniform(0.05, 0.08), 3)
-    return round(max(0.02, current * 0.7), 3)
-
-
-def _has_trend_filter(spec: StrategySpec) -> bool:
-    if spec.kind == "code":
-        return has_trend_filter(spec.code)
-    return any(ref.alias == "trend" for ref in spec.indicators)
-
-
-def _add_trend_filter(spec: StrategySpec, knobs: Knobs) -> StrategySpec:
-    length = fixed_window(200, knobs, cap=MAX_MA_WINDOW)
-    if spec.kind == "code":
-        return spec.model_copy(update={"code": with_trend_filter(spec.code or "", length)})
-    trend = IndicatorRef(alias="trend", kind="sma", params={"window": length})
-    return spec.model_copy(
-        update={
-            "indicators": [*spec.indicators, trend],
-            "entry": f"({spec.entry}) and close > trend",
-        }
-    )
-
-
-def _scale_windows(spec: StrategySpec, factor: float) -> StrategySpec:
-    """Scale every lookback: window parameter ranges and fixed window params."""
-    # Code reads its lookbacks from params by name; rules reach them through indicators.
-    window_params = {p.name for p in spec.parameters if is_window_key(p.name)}
-    window_params = window_params if spec.kind == "code" else set()
-    indicators = []
-    for ref in spec.indicators:
-        params: dict[str, float | int | str] = {}
-        for key, value in ref.params.items():
-            if is_window_key(key) and isinstance(value, str):
-                window_params.add(value)
-            elif is_window_key(key) and isinstance(value, int | float):
-                cap = MAX_MA_WINDOW if ref.kind in ("sma", "ema") else MAX_WINDOW
-                value = min(cap, max(2, round(value * factor)))
-            params[key] = value
-        indicators.append(IndicatorRef(alias=ref.alias, kind=ref.kind, params=params))
-    parameters = [
-        _scale_range(p, factor) if p.name in window_params else p for p in spec.parameters
-    ]
-    update: dict[str, object] = {"indicators": indicators, "parameters": parameters}
-    if spec.ml is not None:
-        horizon = max(1, round(spec.ml.label_horizon * factor))
-        update["ml"] = spec.ml.model_copy(update={"label_horizon": horizon})
-    return spec.model_copy(update=update)
-
-
-def _scale_range(param: ParamRange, factor: float) -> ParamRange:
-    return fit_window_range(
-        param.name, round(param.low * factor), round(param.step * factor), values_in(param)
-    )
-
-
-def _loosen(spec: StrategySpec) -> StrategySpec:
-    """Move entry thresholds so that more bars qualify (known parameter names only)."""
-    parameters = []
-    for param in spec.parameters:
-        shift = _LOOSEN.get(param.name, 0.0)
-        floor = _LOOSEN_FLOOR.get(param.name)
-        low, high = param.low + shift, param.high + shift
-        if floor is not None and low < floor:
-            low, high = floor, max(floor, high)
-        parameters.append(replace_range(param, low=round(low, 4), high=round(high, 4)))
-    update: dict[str, object] = {"parameters": parameters}
-    if spec.ml is not None:
-        threshold = max(0.5, spec.ml.threshold - 0.03)
-        exit_threshold = min(spec.ml.exit_threshold, threshold) - 0.02
-        update["ml"] = spec.ml.model_copy(
-            update={"threshold": round(threshold, 3), "exit_threshold": round(exit_threshold, 3)}
-        )
-    return spec.model_copy(update=update)
-
-
-def _three_values(param: ParamRange) -> ParamRange:
-    """The same span with at most three grid values."""
-    if values_in(param) <= 3:
-        return param
-    integral = all(float(v).is_integer() for v in (param.low, param.high, param.step))
-    step = (param.high - param.low) / 2
-    step = max(1.0, float(round(step))) if integral else round(step, 6)
-    return replace_range(param, high=param.low + 2 * step, step=step)
-
-
-def replace_range(param: ParamRange, **changes: float) -> ParamRange:
-    return param.model_copy(update=changes)
 
 
 def _rationale(idea: str, notes: list[str], view: DesignerView) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from stratlab.llm._offline_optimizer import MAX_LENGTH_RATIO, MIN_WORD_SHARE, raw_block
+from stratlab.llm.offline._optimizer import MAX_LENGTH_RATIO, MIN_WORD_SHARE, raw_block
 from stratlab.models.optimization import SanityVerdict
 
 _FLAGS = re.IGNORECASE | re.MULTILINE
@@ -39,7 +39,7 @@ _BLOCK_TAGS = re.compile(
 )
 _WORD = re.compile(r"^[A-Za-z][A-Za-z'_\-.]*$")
 _EDGE_PUNCTUATION = "\"'`.,:;!?()[]{}<>|=*#%"
-# What the offline roles read from their prompt (stratlab.llm._offline_prompt).
+# What the offline roles read from their prompt (stratlab.llm.offline._prompt).
 _READ_MARKERS: dict[str, re.Pattern[str]] = {
     "Symbol:": re.compile(r"^[ \t]*symbol[ \t]*:", _FLAGS),
     "Kind:": re.compile(r"^[ \t]*kind[ \t]*:", _FLAGS),
