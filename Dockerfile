@@ -23,7 +23,7 @@ ENV PYTHONUNBUFFERED=1 \
     STRATLAB_METRICS_PORT=9464
 
 WORKDIR /opt/stratlab
-COPY pyproject.toml README.md schema.sql ./
+COPY pyproject.toml README.md ./
 COPY stratlab ./stratlab
 COPY workflows ./workflows
 COPY activities ./activities

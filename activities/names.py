@@ -1,7 +1,10 @@
 """Activity names: the contract between workflows and the worker pools.
 
-Workflows call activities by these names (with typed inputs and results), so a workflow
-module never imports the activity implementations or their heavy dependencies.
+Each activity is registered under one of these names (``@activity.defn(name=...)``) and
+kept histories refer to it by that name, so a name never changes. Workflows call an
+activity through its typed reference in ``activities.signatures``, which pairs the name
+with its pool, input and result, so a workflow module never imports the activity
+implementations or their heavy dependencies.
 """
 
 # orchestrator pool: light store activities
@@ -25,7 +28,6 @@ RECORD_TASK_RESULT = "record_task_result"
 FINISH_EXPERIMENT = "finish_experiment"
 BEGIN_GENERATION = "begin_generation"
 SELECT_TASKS = "select_tasks"
-SUMMARISE_FAILURES = "summarise_failures"
 LOAD_PARENTS = "load_parents"
 REGISTER_OFFSPRING = "register_offspring"
 RECORD_GENERATION = "record_generation"

@@ -241,7 +241,7 @@ class Settings(BaseModel):
 
     def task_queue(self, pool: str) -> str:
         """The task queue of a pool, under this lab's prefix."""
-        from workflows.constants import task_queue_for
+        from stratlab.temporal_names import task_queue_for
 
         return task_queue_for(pool, self.task_queue_prefix)
 

@@ -32,7 +32,7 @@ from temporalio.runtime import Runtime
 from temporalio.service import RPCError, TLSConfig
 
 from stratlab.config import Settings
-from workflows.constants import SEARCH_ATTRIBUTES
+from stratlab.temporal_names import SEARCH_ATTRIBUTES
 
 
 class StackError(RuntimeError):

@@ -22,17 +22,17 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.boundary import INVALID_INPUT, validated_input
+from workflows.calls import execute
 from workflows.steps import CycleSteps
 
 with workflow.unsafe.imports_passed_through():
-    from activities.names import REGISTER_STRATEGY
+    from activities import signatures as act
     from stratlab.models.research import (
         CycleStatus,
         EvaluateStrategyInput,
         EvaluateStrategyResult,
         IterationSummary,
         RegisterStrategyInput,
-        RegisterStrategyResult,
         ResearchCycleInput,
         ResearchCycleResult,
         StrategySpec,
@@ -133,18 +133,14 @@ class EvaluateStrategyWorkflow(CycleSteps):
         assert self._status is not None and summary.strategy_id is not None
         self._set_phase("design")
         try:
-            await workflow.execute_activity(
-                REGISTER_STRATEGY,
+            await execute(
+                act.REGISTER_STRATEGY,
                 RegisterStrategyInput(
                     session_id=self._status.session_id,
                     strategy_id=summary.strategy_id,
                     iteration=summary.iteration,
                     spec=spec,
                 ),
-                result_type=RegisterStrategyResult,
-                task_queue=self._queue(c.ORCHESTRATOR),
-                start_to_close_timeout=c.STORE_TIMEOUT,
-                retry_policy=c.STORE_RETRY,
                 summary=f"validate and register {spec.name} ({spec.kind} on {spec.symbol})",
             )
         except ActivityError as err:

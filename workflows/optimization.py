@@ -13,26 +13,16 @@ and every random choice live in activities; this code only orchestrates.
 from __future__ import annotations
 
 import asyncio
-from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from workflows.boundary import mark_ended, validated_input
+from workflows.calls import execute
 from workflows.labels import regression_labels, review_labels
 
 with workflow.unsafe.imports_passed_through():
-    from activities.names import (
-        BEGIN_GENERATION,
-        CHECK_OFFSPRING,
-        LOAD_PARENTS,
-        MUTATE_PROMPT,
-        PROPOSE_OFFSPRING,
-        RECORD_GENERATION,
-        REGISTER_OFFSPRING,
-        SELECT_SURVIVORS,
-        SELECT_TASKS,
-    )
+    from activities import signatures as act
     from stratlab.models.optimization import (
         CheckedChild,
         CheckInput,
@@ -62,9 +52,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.review import PromptReviewWorkflow
 
 
-T = TypeVar("T")
-
-
 @workflow.defn(name="OptimizationGenerationWorkflow")
 class OptimizationGenerationWorkflow:
     def __init__(self) -> None:
@@ -82,83 +69,27 @@ class OptimizationGenerationWorkflow:
         self._progress = OptimizationProgress(
             role=inp.role, generation=inp.generation, generations_left=inp.generations
         )
-        plan = await self._activity(
-            BEGIN_GENERATION,
-            inp,
-            GenerationPlan,
-            c.ORCHESTRATOR,
-            f"begin the {inp.role} generation: number, seed, parents",
-        )
-        self._progress.generation = plan.generation
-        workflow.upsert_search_attributes(
-            [c.SA_ROLE.value_set(inp.role), c.SA_GENERATION.value_set(plan.generation)]
-        )
+        plan = await self._begin(inp)
         self._phase("baseline")
         baseline = await self._regression(inp, plan, plan.prod_prompt_id, plan.suite_task_ids)
-        selection = await self._activity(
-            SELECT_TASKS,
-            SelectTasksInput(
-                role=inp.role,
-                prod_prompt_id=plan.prod_prompt_id,
-                baseline_experiment_id=baseline.experiment_id,
-                targets=inp.targets,
-                controls=inp.controls,
-                task_ids=inp.task_ids,
-                seed=inp.seed,  # the campaign's: one task set for the whole campaign
-            ),
-            TaskSelection,
-            c.ORCHESTRATOR,
-            "choose the task set: "
-            + (
-                f"{len(inp.task_ids)} fixed tasks"
-                if inp.task_ids
-                else f"up to {inp.targets} targets prod fails, {inp.controls} controls it passes"
-            ),
-        )
+        selection = await self._select_tasks(inp, plan, baseline)
         self._phase("parents")
         parent_runs = await self._regressions(inp, plan, plan.parent_ids, selection.task_ids)
-        loaded = await self._activity(
-            LOAD_PARENTS,
-            LoadParentsInput(
-                role=inp.role,
-                prompt_ids=plan.parent_ids,
-                experiment_ids=[r.experiment_id for r in parent_runs],
-                generation=plan.generation,
-            ),
-            ParentsLoaded,
-            c.ORCHESTRATOR,
-            f"load {len(plan.parent_ids)} parents and the failures to fix",
-        )
+        loaded = await self._load_parents(inp, plan, parent_runs)
         # Once the optimizer budget is spent, nothing more is bred or measured: the
         # generation records what it has and why it stopped.
-        stopped = next(
-            (r.stopped_reason for r in [baseline, *parent_runs] if r.stopped_reason), None
-        )
+        stopped = _stopped_reason([baseline, *parent_runs])
         offspring: list[OffspringRecord] = []
         new_ids: list[str] = []
         child_runs: list[RegressionRunResult] = []
         if stopped is None:
             offspring, new_ids, child_runs = await self._offspring(inp, plan, loaded, selection)
-            stopped = next((r.stopped_reason for r in child_runs if r.stopped_reason), None)
+            stopped = _stopped_reason(child_runs)
         self._phase("selecting")
         evaluated = _individuals(plan, parent_runs, new_ids, child_runs, offspring)
-        archive = plan.previous_archive if plan.previous_task_ids == selection.task_ids else []
-        selected = await self._activity(
-            SELECT_SURVIVORS,
-            SelectInput(
-                role=inp.role,
-                generation=plan.generation,
-                population=inp.population,
-                individuals=evaluated,
-                previous_archive=archive,
-            ),
-            SelectResult,
-            c.OPTIMIZER,
-            f"NSGA-II survivors: {inp.population} of {len(evaluated)} measured",
-        )
+        selected = await self._select_survivors(inp, plan, selection, evaluated)
         self._phase("recording")
-        result = await self._activity(
-            RECORD_GENERATION,
+        result = await self._record(
             RecordGenerationInput(
                 plan=plan,
                 selection=selection,
@@ -170,17 +101,10 @@ class OptimizationGenerationWorkflow:
                 started_at=started_at,
                 # The runs the progress query counts, so the record counts the same cycles.
                 experiment_ids=list(self._progress.experiment_ids),
-            ),
-            GenerationResult,
-            c.ORCHESTRATOR,
-            f"record generation {plan.generation}",
+            )
         )
         await self._open_reviews(inp, result)
-        self._progress.history.append(result)
-        self._progress.hypervolume = result.archive_hypervolume
-        self._progress.best_success_rate = result.best_success_rate
-        self._progress.best_score = result.best_score
-        self._progress.candidates += result.candidates
+        self._progress_after(result)
         if inp.generations > 1 and stopped is None:
             workflow.continue_as_new(
                 inp.model_copy(
@@ -193,6 +117,86 @@ class OptimizationGenerationWorkflow:
 
     # --- steps ---------------------------------------------------------------------
 
+    async def _begin(self, inp: OptimizationInput) -> GenerationPlan:
+        """The generation's number, seed, parents and prod prompt, published on the run."""
+        assert self._progress is not None
+        plan = await execute(
+            act.BEGIN_GENERATION,
+            inp,
+            summary=f"begin the {inp.role} generation: number, seed, parents",
+        )
+        self._progress.generation = plan.generation
+        workflow.upsert_search_attributes(
+            [c.SA_ROLE.value_set(inp.role), c.SA_GENERATION.value_set(plan.generation)]
+        )
+        return plan
+
+    async def _select_tasks(
+        self, inp: OptimizationInput, plan: GenerationPlan, baseline: RegressionRunResult
+    ) -> TaskSelection:
+        """Targets (tasks prod fails) and controls (tasks it passes), or the fixed tasks."""
+        return await execute(
+            act.SELECT_TASKS,
+            SelectTasksInput(
+                role=inp.role,
+                prod_prompt_id=plan.prod_prompt_id,
+                baseline_experiment_id=baseline.experiment_id,
+                targets=inp.targets,
+                controls=inp.controls,
+                task_ids=inp.task_ids,
+                seed=inp.seed,  # the campaign's: one task set for the whole campaign
+            ),
+            summary="choose the task set: "
+            + (
+                f"{len(inp.task_ids)} fixed tasks"
+                if inp.task_ids
+                else f"up to {inp.targets} targets prod fails, {inp.controls} controls it passes"
+            ),
+        )
+
+    async def _load_parents(
+        self, inp: OptimizationInput, plan: GenerationPlan, parent_runs: list[RegressionRunResult]
+    ) -> ParentsLoaded:
+        """The parents as measured on this task set, and the failures to fix."""
+        return await execute(
+            act.LOAD_PARENTS,
+            LoadParentsInput(
+                role=inp.role,
+                prompt_ids=plan.parent_ids,
+                experiment_ids=[r.experiment_id for r in parent_runs],
+                generation=plan.generation,
+            ),
+            summary=f"load {len(plan.parent_ids)} parents and the failures to fix",
+        )
+
+    async def _select_survivors(
+        self,
+        inp: OptimizationInput,
+        plan: GenerationPlan,
+        selection: TaskSelection,
+        evaluated: list[Individual],
+    ) -> SelectResult:
+        """NSGA-II over everyone measured; the archive carries over on the same task set."""
+        archive = plan.previous_archive if plan.previous_task_ids == selection.task_ids else []
+        return await execute(
+            act.SELECT_SURVIVORS,
+            SelectInput(
+                role=inp.role,
+                generation=plan.generation,
+                population=inp.population,
+                individuals=evaluated,
+                previous_archive=archive,
+            ),
+            summary=f"NSGA-II survivors: {inp.population} of {len(evaluated)} measured",
+        )
+
+    async def _record(self, record: RecordGenerationInput) -> GenerationResult:
+        return await execute(
+            act.RECORD_GENERATION,
+            record,
+            summary=f"record generation {record.plan.generation}",
+        )
+
     async def _offspring(
         self,
         inp: OptimizationInput,
@@ -203,16 +207,10 @@ class OptimizationGenerationWorkflow:
         """Breed, check and register children, then measure the new ones."""
         self._phase("breeding")
         checked = await self._breed(inp, plan, loaded)
-        offspring = await self._activity(
-            REGISTER_OFFSPRING,
-            RegisterInput(
-                role=inp.role,
-                generation=plan.generation,
-                children=checked,
-            ),
-            list[OffspringRecord],
-            c.ORCHESTRATOR,
-            f"register {len(checked)} checked offspring",
+        offspring = await execute(
+            act.REGISTER_OFFSPRING,
+            RegisterInput(role=inp.role, generation=plan.generation, children=checked),
+            summary=f"register {len(checked)} checked offspring",
         )
         self._phase("evaluating")
         new_ids = sorted(
@@ -226,8 +224,8 @@ class OptimizationGenerationWorkflow:
     ) -> list[CheckedChild]:
         children: list[ProposedChild] = []
         if inp.meta_mutations and loaded.parents:
-            children += await self._activity(
-                MUTATE_PROMPT,
+            children += await execute(
+                act.MUTATE_PROMPT,
                 MutateInput(
                     role=inp.role,
                     generation=plan.generation,
@@ -237,27 +235,24 @@ class OptimizationGenerationWorkflow:
                     action_id=str(workflow.uuid4()),
                     exclude_hashes=loaded.known_hashes,
                 ),
-                list[ProposedChild],
-                c.LLM,
-                f"LLM meta-mutation: {min(inp.meta_mutations, inp.population)} variations",
+                summary=f"LLM meta-mutation: {min(inp.meta_mutations, inp.population)} variations",
             )
-        children += await self._activity(
-            PROPOSE_OFFSPRING,
+        count = max(inp.population - len(children), 0)
+        children += await execute(
+            act.PROPOSE_OFFSPRING,
             ProposeInput(
                 role=inp.role,
                 generation=plan.generation,
                 seed=plan.seed,
-                count=max(inp.population - len(children), 0),
+                count=count,
                 parents=loaded.parents,
                 exclude_hashes=loaded.known_hashes,
                 taken=children,
             ),
-            list[ProposedChild],
-            c.OPTIMIZER,
-            f"crossover and structural mutation: {max(inp.population - len(children), 0)} children",
+            summary=f"crossover and structural mutation: {count} children",
         )
-        return await self._activity(
-            CHECK_OFFSPRING,
+        return await execute(
+            act.CHECK_OFFSPRING,
             CheckInput(
                 role=inp.role,
                 generation=plan.generation,
@@ -265,9 +260,7 @@ class OptimizationGenerationWorkflow:
                 parents=loaded.parents,
                 action_id=str(workflow.uuid4()),
             ),
-            list[CheckedChild],
-            c.LLM,
-            f"check {len(children)} offspring: dummy render, sanity",
+            summary=f"check {len(children)} offspring: dummy render, sanity",
         )
 
     async def _regressions(
@@ -336,22 +329,13 @@ class OptimizationGenerationWorkflow:
 
     # --- helpers -------------------------------------------------------------------
 
-    async def _activity(
-        self, name: str, arg: object, result_type: type[T], pool: str, summary: str
-    ) -> T:
-        retry = {c.ORCHESTRATOR: c.STORE_RETRY, c.LLM: c.LLM_RETRY}.get(pool, c.COMPUTE_RETRY)
-        timeout = {c.ORCHESTRATOR: c.STORE_TIMEOUT, c.LLM: c.LLM_TIMEOUT}.get(
-            pool, c.OPTIMIZER_TIMEOUT
-        )
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            task_queue=c.sibling_queue(workflow.info().task_queue, pool),
-            start_to_close_timeout=timeout,
-            retry_policy=retry,
-            summary=summary,
-        )
+    def _progress_after(self, result: GenerationResult) -> None:
+        assert self._progress is not None
+        self._progress.history.append(result)
+        self._progress.hypervolume = result.archive_hypervolume
+        self._progress.best_success_rate = result.best_success_rate
+        self._progress.best_score = result.best_score
+        self._progress.candidates += result.candidates
 
     def _phase(self, phase: str) -> None:
         assert self._progress is not None
@@ -392,6 +376,11 @@ def _individuals(
             )
         )
     return [m for m in members if m.fitness is not None and m.fitness.tasks > 0]
+
+
+def _stopped_reason(runs: list[RegressionRunResult]) -> str | None:
+    """Why the first of ``runs`` that stopped early stopped (the optimizer budget ran out)."""
+    return next((r.stopped_reason for r in runs if r.stopped_reason), None)
 
 
 def _progress_details(progress: OptimizationProgress) -> str:

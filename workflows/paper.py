@@ -27,9 +27,10 @@ from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.boundary import mark_ended, signal_payload, validated_input
+from workflows.calls import execute
 
 with workflow.unsafe.imports_passed_through():
-    from activities import names
+    from activities import signatures as act
     from stratlab.models.paper import (
         ComposeStep,
         CycleStepInput,
@@ -37,7 +38,6 @@ with workflow.unsafe.imports_passed_through():
         ExecutionStep,
         MarketStep,
         MarketStepInput,
-        PaperOpened,
         PaperOpenInput,
         PaperRunState,
         PaperSignal,
@@ -157,18 +157,14 @@ class PaperTradingWorkflow:
         )
         if workflow.patched("symbols-keyword-list"):
             workflow.upsert_search_attributes([c.SA_SYMBOLS.value_set(inp.symbols)])
-        opened = await workflow.execute_activity(
-            names.PAPER_OPEN,
+        opened = await execute(
+            act.PAPER_OPEN,
             PaperOpenInput(
                 strategy_id=strategy_id,
                 workflow_id=workflow.info().workflow_id,
                 run_key=workflow.info().first_execution_run_id,
                 settings=inp,
             ),
-            result_type=PaperOpened,
-            task_queue=self._queue(c.ORCHESTRATOR),
-            start_to_close_timeout=c.STORE_TIMEOUT,
-            retry_policy=c.STORE_RETRY,
             summary=f"open {strategy_id}: {inp.mode} on {', '.join(inp.symbols)}",
         )
         self._summary.total_value = opened.initial_capital
@@ -176,18 +172,14 @@ class PaperTradingWorkflow:
 
     async def _observe(self, strategy_id: str, state: PaperRunState) -> MarketStep:
         cycle = state.cycle + 1
-        return await workflow.execute_activity(
-            names.PAPER_OBSERVE,
+        return await execute(
+            act.PAPER_OBSERVE,
             MarketStepInput(
                 strategy_id=strategy_id,
                 cycle=cycle,
                 compose_id=compose_id_for(strategy_id, cycle),
                 cursor=state.cursor,
             ),
-            result_type=MarketStep,
-            task_queue=self._queue(c.COMPUTE),
-            start_to_close_timeout=c.PAPER_MARKET_TIMEOUT,
-            retry_policy=c.COMPUTE_RETRY,
             summary=f"next bar and features for decision {cycle}",
         )
 
@@ -199,45 +191,28 @@ class PaperTradingWorkflow:
             compose_id=compose_id_for(strategy_id, cycle),
             pending_compose_id=state.pending_compose_id,
         )
-        executed = await workflow.execute_activity(
-            names.PAPER_EXECUTE,
+        executed = await execute(
+            act.PAPER_EXECUTE,
             inp,
-            result_type=ExecutionStep,
-            task_queue=self._queue(c.ORCHESTRATOR),
-            start_to_close_timeout=c.PAPER_STEP_TIMEOUT,
-            retry_policy=c.STORE_RETRY,
             summary=f"decision {cycle}: fill the previous orders at the open, mark the book",
         )
         try:
-            composed = await workflow.execute_activity(
-                names.PAPER_COMPOSE,
-                inp,
-                result_type=ComposeStep,
-                task_queue=self._queue(c.LLM),
-                start_to_close_timeout=c.LLM_TIMEOUT,
-                retry_policy=c.LLM_RETRY,
-                summary=f"decision {cycle}: the composer proposes a plan",
+            composed = await execute(
+                act.PAPER_COMPOSE, inp, summary=f"decision {cycle}: the composer proposes a plan"
             )
         except ActivityError as err:
             # A provider outage outlasting the retries must not end a strategy that runs
             # for months: this bar is decided by the guardrails' fallback instead.
             cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
-            composed = await workflow.execute_activity(
-                names.PAPER_COMPOSE,
+            composed = await execute(
+                act.PAPER_COMPOSE,
                 inp.model_copy(update={"compose_error": cause[:500]}),
-                result_type=ComposeStep,
-                task_queue=self._queue(c.LLM),
-                start_to_close_timeout=c.PAPER_STEP_TIMEOUT,
-                retry_policy=c.STORE_RETRY,
+                options=c.COMPOSE_FALLBACK,
                 summary=f"decision {cycle}: composer failed, the guardrails' fallback decides",
             )
-        decided = await workflow.execute_activity(
-            names.PAPER_DECIDE,
+        decided = await execute(
+            act.PAPER_DECIDE,
             inp,
-            result_type=DecisionStep,
-            task_queue=self._queue(c.ORCHESTRATOR),
-            start_to_close_timeout=c.PAPER_STEP_TIMEOUT,
-            retry_policy=c.STORE_RETRY,
             summary=f"decision {cycle}: guardrails turn the plan into orders",
         )
         state.cycle, state.cursor, state.pending_compose_id = cycle, step.bar_ts, inp.compose_id
@@ -264,12 +239,9 @@ class PaperTradingWorkflow:
         """Write the status row and search attribute when it changes (once per change)."""
         if self._summary.status == wanted:
             return
-        await workflow.execute_activity(
-            names.PAPER_STATUS,
+        await execute(
+            act.PAPER_STATUS,
             StatusInput(strategy_id=strategy_id, status=wanted),
-            task_queue=self._queue(c.ORCHESTRATOR),
-            start_to_close_timeout=c.STORE_TIMEOUT,
-            retry_policy=c.STORE_RETRY,
             summary=f"status {wanted}",
         )
         attributes: list[SearchAttributeUpdate[Any]] = [c.SA_PHASE.value_set(f"paper_{wanted}")]
@@ -301,7 +273,3 @@ class PaperTradingWorkflow:
                 lambda: self._stop_reason is not None or self._paused,
                 timeout=timedelta(seconds=seconds),
             )
-
-    @staticmethod
-    def _queue(pool: str) -> str:
-        return c.sibling_queue(workflow.info().task_queue, pool)

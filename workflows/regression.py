@@ -18,18 +18,17 @@ from temporalio import workflow
 from temporalio.exceptions import ChildWorkflowError
 
 from workflows.boundary import mark_ended, validated_input
+from workflows.calls import execute
 from workflows.labels import research_labels
 
 with workflow.unsafe.imports_passed_through():
-    from activities.names import BEGIN_EXPERIMENT, FINISH_EXPERIMENT, RECORD_TASK_RESULT
+    from activities import signatures as act
     from stratlab.models.optimization import (
         BenchmarkTask,
-        ExperimentPlan,
         FinishExperimentInput,
         RecordTaskInput,
         RegressionRunInput,
         RegressionRunResult,
-        TaskResult,
     )
     from stratlab.models.research import (
         DataWindow,
@@ -62,13 +61,9 @@ class RegressionRunWorkflow:
             [c.SA_ROLE.value_set(inp.role), c.SA_PROMPT_ID.value_set(inp.prompt_id)]
             + ([c.SA_GENERATION.value_set(inp.generation)] if inp.generation is not None else [])
         )
-        plan = await workflow.execute_activity(
-            BEGIN_EXPERIMENT,
+        plan = await execute(
+            act.BEGIN_EXPERIMENT,
             inp,
-            result_type=ExperimentPlan,
-            task_queue=self._queue(c.ORCHESTRATOR),
-            start_to_close_timeout=c.STORE_TIMEOUT,
-            retry_policy=c.STORE_RETRY,
             summary=f"plan: {inp.role} prompt {inp.prompt_id} on "
             + (f"{len(inp.task_ids)} tasks" if inp.task_ids else "the whole suite"),
         )
@@ -94,13 +89,9 @@ class RegressionRunWorkflow:
             pending.append(asyncio.create_task(self._evaluate(inp, task, rollout)))
         for job in pending:
             await job
-        finished = await workflow.execute_activity(
-            FINISH_EXPERIMENT,
+        finished = await execute(
+            act.FINISH_EXPERIMENT,
             FinishExperimentInput(experiment_id=experiment_id, stopped_reason=self._stopped),
-            result_type=RegressionRunResult,
-            task_queue=self._queue(c.ORCHESTRATOR),
-            start_to_close_timeout=c.STORE_TIMEOUT,
-            retry_policy=c.STORE_RETRY,
             summary=f"aggregate the fitness of {self._done} cycles",
         )
         mark_ended(finished.status, "done")
@@ -109,13 +100,9 @@ class RegressionRunWorkflow:
     async def _evaluate(self, inp: RegressionRunInput, task: BenchmarkTask, rollout: int) -> None:
         try:
             record = await self._run_cycle(inp, task, rollout)
-            result = await workflow.execute_activity(
-                RECORD_TASK_RESULT,
+            result = await execute(
+                act.RECORD_TASK_RESULT,
                 record,
-                result_type=TaskResult,
-                task_queue=self._queue(c.ORCHESTRATOR),
-                start_to_close_timeout=c.STORE_TIMEOUT,
-                retry_policy=c.STORE_RETRY,
                 summary=f"judge task {task.task_id} (rollout {rollout})",
             )
             if result.outcome == "skipped_budget" and self._stopped is None:
@@ -184,9 +171,6 @@ class RegressionRunWorkflow:
                 "training_run_id": judged.training_run_id,
             }
         )
-
-    def _queue(self, pool: str) -> str:
-        return c.sibling_queue(workflow.info().task_queue, pool)
 
 
 def _judged_iteration(result: ResearchCycleResult) -> IterationSummary | None:

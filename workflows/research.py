@@ -18,17 +18,13 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from workflows.boundary import validated_input
+from workflows.calls import execute
 from workflows.steps import CycleSteps, error_text, error_type
 
 with workflow.unsafe.imports_passed_through():
-    from activities.names import (
-        ANALYSE_STRATEGY,
-        ASSESS_STRATEGY,
-        DESIGN_STRATEGY,
-    )
+    from activities import signatures as act
     from stratlab.models.research import (
         AnalyseInput,
-        AnalyseResult,
         AssessInput,
         AssessResult,
         CycleStatus,
@@ -124,18 +120,14 @@ class ResearchCycleWorkflow(CycleSteps):
             return ""
         assert self._status is not None
         self._set_phase("analyse")
-        analysed = await workflow.execute_activity(
-            ANALYSE_STRATEGY,
+        analysed = await execute(
+            act.ANALYSE_STRATEGY,
             AnalyseInput(
                 session_id=self._status.session_id,
                 iteration=summary.iteration,
                 strategy_id=summary.strategy_id,
                 period=self._period,
             ),
-            result_type=AnalyseResult,
-            task_queue=self._queue(c.COMPUTE),
-            start_to_close_timeout=c.BACKTEST_TIMEOUT,
-            retry_policy=c.COMPUTE_RETRY,
             summary=f"analyse {summary.strategy_name} (iteration {summary.iteration})",
         )
         return f"\n{analysed.text}" if analysed.text else ""
@@ -185,8 +177,8 @@ class ResearchCycleWorkflow(CycleSteps):
         backtest_id: str,
     ) -> AssessResult:
         assert summary.strategy_id is not None
-        return await workflow.execute_activity(
-            ASSESS_STRATEGY,
+        return await execute(
+            act.ASSESS_STRATEGY,
             AssessInput(
                 session_id=started.session_id,
                 iteration=summary.iteration,
@@ -197,10 +189,6 @@ class ResearchCycleWorkflow(CycleSteps):
                 max_iterations=cycle.max_iterations,
                 budget_scope=cycle.budget_scope,
             ),
-            result_type=AssessResult,
-            task_queue=self._queue(c.LLM),
-            start_to_close_timeout=c.LLM_TIMEOUT,
-            retry_policy=c.LLM_RETRY,
             summary=f"assess {summary.strategy_name} (iteration {summary.iteration})",
         )
 
@@ -212,8 +200,8 @@ class ResearchCycleWorkflow(CycleSteps):
         feedback: str,
         previous_id: str | None,
     ) -> DesignResult:
-        return await workflow.execute_activity(
-            DESIGN_STRATEGY,
+        return await execute(
+            act.DESIGN_STRATEGY,
             DesignInput(
                 session_id=started.session_id,
                 iteration=iteration,
@@ -229,10 +217,6 @@ class ResearchCycleWorkflow(CycleSteps):
                 budget_scope=cycle.budget_scope,
                 blind=cycle.blind,
             ),
-            result_type=DesignResult,
-            task_queue=self._queue(c.LLM),
-            start_to_close_timeout=c.LLM_TIMEOUT,
-            retry_policy=c.LLM_RETRY,
             summary=f"design iteration {iteration}: {cycle.kind or 'rules or ml'} "
             f"on {cycle.symbol}" + (" (refining)" if feedback else ""),
         )

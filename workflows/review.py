@@ -19,9 +19,10 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 from workflows.boundary import mark_ended, signal_payload, validated_input
+from workflows.calls import execute
 
 with workflow.unsafe.imports_passed_through():
-    from activities.names import APPLY_REVIEW
+    from activities import signatures as act
     from stratlab.models.optimization import (
         ApplyReviewInput,
         ReviewDecision,
@@ -87,13 +88,9 @@ class PromptReviewWorkflow:
             reason=decision.reason if decision else f"no decision in {inp.timeout_days:g} days",
             actor=decision.actor if decision else "review-timeout",
         )
-        outcome = await workflow.execute_activity(
-            APPLY_REVIEW,
+        outcome = await execute(
+            act.APPLY_REVIEW,
             apply,
-            result_type=ReviewOutcome,
-            task_queue=c.sibling_queue(workflow.info().task_queue, c.ORCHESTRATOR),
-            start_to_close_timeout=c.STORE_TIMEOUT,
-            retry_policy=c.STORE_RETRY,
             summary=f"{apply.decision}: tag prompt {inp.prompt_id} (by {apply.actor})",
         )
         workflow.upsert_search_attributes([c.SA_PHASE.value_set(outcome.decision)])

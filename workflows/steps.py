@@ -9,14 +9,10 @@ from __future__ import annotations
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows.calls import execute
+
 with workflow.unsafe.imports_passed_through():
-    from activities.names import (
-        EVALUATE_HOLDOUT,
-        FINISH_SESSION,
-        RUN_BACKTEST,
-        START_SESSION,
-        TRAIN_STRATEGY,
-    )
+    from activities import signatures as act
     from stratlab.models.research import (
         BacktestInput,
         BacktestResult,
@@ -109,8 +105,8 @@ class CycleSteps:
         self, cycle: ResearchCycleInput, summary: IterationSummary, training_run_id: str
     ) -> TrainResult:
         assert self._status is not None and summary.strategy_id is not None
-        return await workflow.execute_activity(
-            TRAIN_STRATEGY,
+        return await execute(
+            act.TRAIN_STRATEGY,
             TrainInput(
                 session_id=self._status.session_id,
                 iteration=summary.iteration,
@@ -120,11 +116,6 @@ class CycleSteps:
                 period=cycle.period,
                 trial_source=trial_source(cycle),
             ),
-            result_type=TrainResult,
-            task_queue=self._queue(c.COMPUTE),
-            start_to_close_timeout=c.TRAIN_TIMEOUT,
-            heartbeat_timeout=c.TRAIN_HEARTBEAT,
-            retry_policy=c.COMPUTE_RETRY,
             summary=f"train {summary.strategy_name} walk-forward, then the training gate",
         )
 
@@ -132,8 +123,8 @@ class CycleSteps:
         self, cycle: ResearchCycleInput, summary: IterationSummary, training_run_id: str
     ) -> BacktestResult:
         assert self._status is not None and summary.strategy_id is not None
-        return await workflow.execute_activity(
-            RUN_BACKTEST,
+        return await execute(
+            act.RUN_BACKTEST,
             BacktestInput(
                 session_id=self._status.session_id,
                 iteration=summary.iteration,
@@ -145,11 +136,6 @@ class CycleSteps:
                 statistical_gate=cycle.statistical_gate,
                 trial_source=trial_source(cycle),
             ),
-            result_type=BacktestResult,
-            task_queue=self._queue(c.COMPUTE),
-            start_to_close_timeout=c.BACKTEST_TIMEOUT,
-            heartbeat_timeout=c.BACKTEST_HEARTBEAT,
-            retry_policy=c.COMPUTE_RETRY,
             summary=f"backtest {summary.strategy_name}: backtest and statistical gates",
         )
 
@@ -164,8 +150,8 @@ class CycleSteps:
             return None
         self._set_phase("holdout")
         try:
-            return await workflow.execute_activity(
-                EVALUATE_HOLDOUT,
+            return await execute(
+                act.EVALUATE_HOLDOUT,
                 HoldoutInput(
                     session_id=result.session_id,
                     strategy_id=chosen.strategy_id,
@@ -173,11 +159,6 @@ class CycleSteps:
                     holdout_id=str(workflow.uuid4()),
                     period=cycle.period,
                 ),
-                result_type=HoldoutResult,
-                task_queue=self._queue(c.COMPUTE),
-                start_to_close_timeout=c.BACKTEST_TIMEOUT,
-                heartbeat_timeout=c.BACKTEST_HEARTBEAT,
-                retry_policy=c.COMPUTE_RETRY,
                 summary=f"holdout, once, for the chosen {chosen.strategy_name}",
             )
         except ActivityError as err:
@@ -188,8 +169,8 @@ class CycleSteps:
 
     async def _start_session(self, cycle: ResearchCycleInput, session_id: str) -> SessionStarted:
         info = workflow.info()
-        return await workflow.execute_activity(
-            START_SESSION,
+        return await execute(
+            act.START_SESSION,
             StartSessionInput(
                 session_id=session_id,
                 workflow_id=info.workflow_id,
@@ -200,10 +181,6 @@ class CycleSteps:
                 started_at=workflow.now(),
                 cycle_input=cycle,
             ),
-            result_type=SessionStarted,
-            task_queue=self._queue(c.ORCHESTRATOR),
-            start_to_close_timeout=c.STORE_TIMEOUT,
-            retry_policy=c.STORE_RETRY,
             summary=f"open session on {cycle.symbol} (trigger {cycle.trigger}), check budget",
         )
 
@@ -213,8 +190,8 @@ class CycleSteps:
         assert self._status is not None
         self._set_phase("recording")
         # The store fills in tokens and cost from the agent_actions rows it holds.
-        finished = await workflow.execute_activity(
-            FINISH_SESSION,
+        finished = await execute(
+            act.FINISH_SESSION,
             FinishSessionInput(
                 session_id=result.session_id,
                 outcome=result.outcome,
@@ -223,10 +200,6 @@ class CycleSteps:
                 result=result,
                 keep_skill=keep_skill,
             ),
-            result_type=ResearchCycleResult,
-            task_queue=self._queue(c.ORCHESTRATOR),
-            start_to_close_timeout=c.STORE_TIMEOUT,
-            retry_policy=c.STORE_RETRY,
             summary=f"record outcome {result.outcome}",
         )
         self._status.outcome = finished.outcome
@@ -235,9 +208,6 @@ class CycleSteps:
         return finished
 
     # --- helpers -------------------------------------------------------------------
-
-    def _queue(self, pool: str) -> str:
-        return c.sibling_queue(workflow.info().task_queue, pool)
 
     def _set_phase(self, phase: Phase) -> None:
         assert self._status is not None

@@ -41,6 +41,7 @@ import vectorbt as vbt
 from vectorbt.portfolio.enums import OrderSide
 
 from stratlab.backtest._kernels import column_sharpe_nb
+from stratlab.backtest.drawdown import max_drawdown
 from stratlab.models.research import BacktestMetrics
 
 TRADING_DAYS_PER_YEAR = 252.0
@@ -94,7 +95,7 @@ def compute_metrics(
         cagr=_cagr(total_return, start, end),
         sharpe=float(sharpe_ratios(returns[:, None], periods_per_year=periods_per_year)[0]),
         sortino=_sortino(returns, periods_per_year),
-        max_drawdown=_max_drawdown(values, v_init),
+        max_drawdown=max_drawdown(values, v_init),
         win_rate=wins / trades if trades else 0.0,
         trades=trades,
         profit_factor=profit_factor,
@@ -281,12 +282,6 @@ def _sortino(returns: np.ndarray, periods_per_year: float) -> float:
         return RATIO_CAP if mean > _FLAT else 0.0
     ratio = mean / downside * math.sqrt(periods_per_year)
     return float(np.clip(ratio, -RATIO_CAP, RATIO_CAP))
-
-
-def _max_drawdown(values: np.ndarray, v_init: float) -> float:
-    peaks = np.maximum.accumulate(np.concatenate(([v_init], values)))[1:]
-    drawdowns = np.divide(peaks - values, peaks, out=np.zeros_like(values), where=peaks > 0)
-    return float(np.clip(drawdowns.max(), 0.0, 1.0))
 
 
 def _trade_stats(trade_returns: Sequence[float] | np.ndarray) -> tuple[int, int, float]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from stratlab.backtest.drawdown import drawdown
 from stratlab.backtest.engine import Costs, FillOrder, Signals, simulate
 from stratlab.backtest.metrics import metrics_from_portfolio
 from stratlab.market.splits import Splits
@@ -129,11 +130,4 @@ def _buy_and_hold(close: pd.Series, init_cash: float) -> pd.Series:
 
 
 def _drawdown(equity: pd.Series, init_cash: float) -> pd.Series:
-    peaks = np.maximum.accumulate(np.maximum(equity.to_numpy(dtype=np.float64), init_cash))
-    values = np.divide(
-        peaks - equity.to_numpy(dtype=np.float64),
-        peaks,
-        out=np.zeros(len(equity)),
-        where=peaks > 0,
-    )
-    return pd.Series(values, index=equity.index, name="drawdown")
+    return pd.Series(drawdown(equity.to_numpy(), init_cash), index=equity.index, name="drawdown")

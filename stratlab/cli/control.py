@@ -22,7 +22,7 @@ from stratlab.cli._common import CliError
 from stratlab.cli.schedule_labels import research_schedule_input, research_schedule_labels
 from stratlab.config import Settings
 from stratlab.models.research import ResearchCycleInput, ResearchCycleResult
-from workflows.constants import (
+from stratlab.temporal_names import (
     RESEARCH_SCHEDULE_ID,
     RESEARCH_SCHEDULE_INTERVAL,
     RESEARCH_WORKFLOW_ID,

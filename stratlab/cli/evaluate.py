@@ -42,7 +42,7 @@ from stratlab.models.research import (
 )
 from stratlab.store.market import MarketRepo
 from stratlab.strategies.validation import StrategyValidationError, validate_spec
-from workflows.constants import EVALUATE_WORKFLOW_ID
+from stratlab.temporal_names import EVALUATE_WORKFLOW_ID
 from workflows.evaluate import EvaluateStrategyWorkflow
 from workflows.labels import evaluate_labels
 

@@ -42,7 +42,7 @@ from stratlab.runtime import StackError
 from stratlab.store.db import Pool
 from stratlab.store.optimization import ExperimentRepo, GenerationRepo
 from stratlab.store.prompts import PromptRepo
-from workflows.constants import NIGHTLY_SCHEDULE_ID, OPTIMIZE_WORKFLOW_ID, REVIEW_WORKFLOW_ID
+from stratlab.temporal_names import NIGHTLY_SCHEDULE_ID, OPTIMIZE_WORKFLOW_ID, REVIEW_WORKFLOW_ID
 from workflows.labels import optimization_labels
 from workflows.optimization import OptimizationGenerationWorkflow
 from workflows.review import PromptReviewWorkflow

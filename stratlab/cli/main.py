@@ -36,7 +36,7 @@ from stratlab.market.datasets import DataImportError, UnknownSymbolError
 from stratlab.runtime import StackError, numba_cache_env
 from stratlab.store.db import SchemaOutOfDateError
 from stratlab.store.roles import RoleSetupError
-from workflows.constants import POOLS
+from stratlab.temporal_names import POOLS
 
 app = typer.Typer(
     help="stratlab: an autonomous research lab for trading strategies.",

@@ -10,7 +10,7 @@ import typer
 
 from stratlab.cli import paper_control, paper_view
 from stratlab.cli._common import check_plot_path, run, settings
-from workflows.constants import PAPER_PAUSE, PAPER_RESUME, PAPER_STOP
+from stratlab.temporal_names import PAPER_PAUSE, PAPER_RESUME, PAPER_STOP
 
 paper_app = typer.Typer(
     help="Paper trading: an LLM composer trades a paper book on replayed or live bars.",

@@ -28,7 +28,7 @@ from stratlab.models.paper import (
 from stratlab.models.trading import GuardrailConfig
 from stratlab.runtime import StackError
 from stratlab.store.trading import PaperRepo
-from workflows.constants import PAPER_PAUSE, PAPER_RESUME, PAPER_STOP
+from stratlab.temporal_names import PAPER_PAUSE, PAPER_RESUME, PAPER_STOP
 from workflows.labels import paper_labels
 
 WORKFLOW_TYPE = "PaperTradingWorkflow"

@@ -8,7 +8,6 @@ Plans, rationales and guardrail details come from LLM output: they are printed a
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from rich.text import Text
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
+from stratlab.backtest.drawdown import max_drawdown
 from stratlab.cli._common import (
     CliError,
     console,
@@ -31,6 +31,7 @@ from stratlab.cli._common import (
     temporal,
 )
 from stratlab.cli.ids import resolve_paper
+from stratlab.cli.plots import plot_equity_and_drawdown
 from stratlab.config import Settings
 from stratlab.models.paper import (
     PaperSummary,
@@ -46,11 +47,11 @@ from stratlab.models.trading import (
 from stratlab.runtime import StackError
 from stratlab.store.db import Pool
 from stratlab.store.trading import EquityPoint, PaperRepo, PaperStrategyRecord
-from stratlab.trading.digest import trades_from_fills
-from workflows.constants import (
+from stratlab.temporal_names import (
     PAPER_SUMMARY,
     PAPER_WORKFLOW_ID,
 )
+from stratlab.trading.digest import trades_from_fills
 
 DECISIONS_SHOWN = 5
 RATIONALE_CHARS = 80
@@ -433,14 +434,6 @@ def _sample(points: Sequence[EquityPoint], n: int) -> list[EquityPoint]:
     return [points[i] for i in picks]
 
 
-def _max_drawdown(values: Sequence[float]) -> float:
-    peak, worst = -math.inf, 0.0
-    for v in values:
-        peak = max(peak, v)
-        worst = min(worst, v / peak - 1.0) if peak > 0 else worst
-    return worst
-
-
 async def equity(cfg: Settings, ref: str, *, plot: Path | None, as_json: bool) -> None:
     async with store(cfg) as db:
         record = await _strategy(db, ref)
@@ -455,7 +448,7 @@ async def equity(cfg: Settings, ref: str, *, plot: Path | None, as_json: bool) -
         "benchmark_return": final.benchmark / capital - 1.0
         if final and final.benchmark is not None
         else None,
-        "max_drawdown": _max_drawdown([p.total_value for p in points]) if points else None,
+        "max_drawdown": max_drawdown([p.total_value for p in points], capital) if points else None,
     }
     if plot is not None:
         if not points:
@@ -498,38 +491,18 @@ async def equity(cfg: Settings, ref: str, *, plot: Path | None, as_json: bool) -
 
 def plot_equity(record: PaperStrategyRecord, points: Sequence[EquityPoint], path: Path) -> Path:
     """Portfolio value and buy-and-hold (top) and the strategy's drawdown (bottom)."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display on servers
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    ts = [p.ts for p in points]
-    values = np.asarray([p.total_value for p in points], dtype=float)
-    drawdown = values / np.maximum.accumulate(values) - 1.0
-    fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(11, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
-    )
-    top.plot(
-        ts, values, label=clean(record.name, 60).replace("$", r"\$"), color="#1f77b4", linewidth=1.4
-    )
-    bench = [(p.ts, p.benchmark) for p in points if p.benchmark is not None]
-    if bench:
-        top.plot(*zip(*bench, strict=True), label="buy and hold", color="#7f7f7f", linewidth=1.0)
-    top.axhline(record.initial_capital, color="#bbbbbb", linewidth=0.8, linestyle="--")
+    values = [p.total_value for p in points]
+    benchmarked = [p for p in points if p.benchmark is not None]
     ret = values[-1] / record.initial_capital - 1.0
-    top.set_title(f"paper {record.strategy_id} ({', '.join(record.symbols)}): return {ret:+.1%}")
-    top.set_ylabel("portfolio value")
-    top.legend(loc="upper left")
-    top.grid(alpha=0.3)
-    bottom.fill_between(ts, drawdown * 100, 0, color="#d62728", alpha=0.4)
-    bottom.set_ylabel("drawdown %")
-    bottom.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return plot_equity_and_drawdown(
+        path,
+        [p.ts for p in points],
+        values,
+        label=clean(record.name, 60),
+        title=f"paper {record.strategy_id} ({', '.join(record.symbols)}): return {ret:+.1%}",
+        benchmark=([p.ts for p in benchmarked], [float(p.benchmark or 0.0) for p in benchmarked]),
+        initial=record.initial_capital,
+    )
 
 
 async def trades(cfg: Settings, ref: str, *, as_json: bool) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from stratlab.cli.generations_view import ParetoPoint
@@ -14,35 +14,59 @@ if TYPE_CHECKING:
 
 def plot_session(detail: SessionDetail, path: Path) -> Path | None:
     """Equity of the session's best backtest against buy-and-hold, and its drawdown."""
+    best = detail.best_backtest()
+    if best is None or best.backtest_id not in detail.equity:
+        return None
+    curve = detail.equity[best.backtest_id]
+    strategy = next((s for s in detail.strategies if s.strategy_id == best.strategy_id), None)
+    m = best.metrics
+    return plot_equity_and_drawdown(
+        path,
+        curve.ts,
+        curve.equity,
+        label=strategy.name if strategy else best.strategy_id,
+        benchmark=(curve.ts, curve.benchmark),
+        title=f"{detail.session.symbol}: walk-forward out-of-sample — sharpe {m.sharpe:.2f}, "
+        f"return {m.total_return:+.1%} (buy-and-hold {m.benchmark_return:+.1%})",
+    )
+
+
+def plot_equity_and_drawdown(
+    path: Path,
+    ts: Sequence[Any],
+    values: Sequence[float],
+    *,
+    label: str,
+    title: str,
+    benchmark: tuple[Sequence[Any], Sequence[float]] | None = None,
+    initial: float | None = None,
+) -> Path:
+    """Portfolio value against buy-and-hold (top) and its drawdown below the running peak
+    (bottom, ``stratlab.backtest.drawdown``): the one equity chart of sessions and paper
+    strategies. ``initial`` draws the starting capital and is the drawdown's first peak."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on servers
     import matplotlib.pyplot as plt
     import numpy as np
 
-    best = detail.best_backtest()
-    if best is None or best.backtest_id not in detail.equity:
-        return None
-    curve = detail.equity[best.backtest_id]
-    equity = np.asarray(curve.equity, dtype=float)
-    drawdown = equity / np.maximum.accumulate(equity) - 1.0
-    strategy = next((s for s in detail.strategies if s.strategy_id == best.strategy_id), None)
-    name = strategy.name if strategy else best.strategy_id
+    from stratlab.backtest.drawdown import drawdown
 
+    equity = np.asarray(values, dtype=float)
+    depth = drawdown(equity, initial if initial is not None else float(equity[0]))
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(11, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )
-    top.plot(curve.ts, equity, label=f"{name}", color="#1f77b4", linewidth=1.4)
-    top.plot(curve.ts, curve.benchmark, label="buy and hold", color="#7f7f7f", linewidth=1.0)
-    m = best.metrics
-    top.set_title(
-        f"{detail.session.symbol}: walk-forward out-of-sample — sharpe {m.sharpe:.2f}, "
-        f"return {m.total_return:+.1%} (buy-and-hold {m.benchmark_return:+.1%})"
-    )
+    top.plot(ts, equity, label=label.replace("$", r"\$"), color="#1f77b4", linewidth=1.4)
+    if benchmark is not None and len(benchmark[0]):
+        top.plot(*benchmark, label="buy and hold", color="#7f7f7f", linewidth=1.0)
+    if initial is not None:
+        top.axhline(initial, color="#bbbbbb", linewidth=0.8, linestyle="--")
+    top.set_title(title)
     top.set_ylabel("portfolio value")
     top.legend(loc="upper left")
     top.grid(alpha=0.3)
-    bottom.fill_between(curve.ts, drawdown * 100, 0, color="#d62728", alpha=0.4)
+    bottom.fill_between(ts, -depth * 100, 0, color="#d62728", alpha=0.4)
     bottom.set_ylabel("drawdown %")
     bottom.grid(alpha=0.3)
     fig.tight_layout()

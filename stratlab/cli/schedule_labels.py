@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from stratlab.models.optimization import OptimizationInput
 from stratlab.models.research import ResearchCycleInput
-from workflows.constants import (
+from stratlab.temporal_names import (
     NIGHTLY_SCHEDULE_ID,
     RESEARCH_SCHEDULE_ID,
     RESEARCH_SCHEDULE_INTERVAL,

@@ -47,7 +47,7 @@ from stratlab.cli.schedule_labels import (
 from stratlab.config import Settings
 from stratlab.models.optimization import OPTIMIZABLE_ROLES, OptimizationInput
 from stratlab.models.research import ResearchCycleInput
-from workflows.constants import (
+from stratlab.temporal_names import (
     NIGHTLY_SCHEDULE_ID,
     RESEARCH_SCHEDULE_ID,
     RESEARCH_SCHEDULE_INTERVAL,

@@ -22,7 +22,7 @@ from stratlab.config import Settings
 from stratlab.runtime import ensure_search_attributes, wait_for_temporal
 from stratlab.store.db import Conn, SchemaOutOfDateError, apply_schema, schema_digest
 from stratlab.store.roles import ensure_app_role
-from workflows.constants import NIGHTLY_SCHEDULE_ID, RESEARCH_SCHEDULE_ID
+from stratlab.temporal_names import NIGHTLY_SCHEDULE_ID, RESEARCH_SCHEDULE_ID
 
 
 async def setup(

@@ -29,8 +29,8 @@ from stratlab.telemetry import configure_logging, get_logger
 from stratlab.telemetry.instruments import Instruments
 from stratlab.telemetry.langfuse import shutdown_langfuse
 from stratlab.telemetry.process import ProcessTelemetry, start_telemetry
+from stratlab.temporal_names import POOLS
 from workers.pools import run_workers
-from workflows.constants import POOLS
 
 log = get_logger("stratlab.worker")
 

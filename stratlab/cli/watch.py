@@ -26,7 +26,7 @@ from stratlab.cli.ids import MIN_PREFIX, SHOWN, ambiguous
 from stratlab.config import Settings
 from stratlab.models.research import CycleStatus
 from stratlab.store.ids import session_matches
-from workflows.constants import SA_OUTCOME
+from stratlab.temporal_names import SA_OUTCOME
 
 
 def _panel(workflow_id: str, status: CycleStatus | None, state: str) -> Panel:

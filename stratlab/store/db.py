@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 Pool: TypeAlias = AsyncConnectionPool[AsyncConnection[DictRow]]
 Conn: TypeAlias = AsyncConnection[DictRow]
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema.sql"
+SCHEMA_PATH = Path(__file__).with_name("schema.sql")
+"""Inside the package (package data), so a wheel install applies the same schema."""
 
 # Any fixed bigint works: it only has to be the same in every process applying the schema.
 SCHEMA_LOCK_KEY = 0x5354_524C_4142  # b"STRLAB"
