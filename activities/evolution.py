@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import random
-
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -148,7 +146,6 @@ class EvolutionLlmActivities:
 class OptimizerActivities:
     @activity.defn(name=names.PROPOSE_OFFSPRING)
     async def propose_offspring(self, inp: ProposeInput) -> list[ProposedChild]:
-        random.seed(inp.seed)
         parents = [
             Parent(
                 prompt_id=p.prompt_id,
@@ -178,7 +175,6 @@ class OptimizerActivities:
 
     @activity.defn(name=names.SELECT_SURVIVORS)
     async def select_survivors(self, inp: SelectInput) -> SelectResult:
-        random.seed(inp.generation)
         members = {m.prompt_id: m for m in inp.individuals if m.fitness is not None}
         points = {pid: m.fitness.objectives() for pid, m in members.items() if m.fitness}
         fronts = nondominated_sort(points)

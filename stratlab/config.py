@@ -23,8 +23,6 @@ from stratlab.models.research import (
 if TYPE_CHECKING:
     from stratlab.sandbox.limits import SandboxLimits
 
-POOLS = ("orchestrator", "llm", "compute", "optimizer")
-
 
 class Settings(BaseModel):
     """Everything the lab can be configured with. Field docs name the environment variable."""

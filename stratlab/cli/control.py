@@ -86,21 +86,3 @@ async def set_schedule_paused(client: Client, *, paused: bool, note: str) -> Non
                 "`stratlab schedule research` creates it (so do `stratlab dev` and `setup`)"
             ) from err
         raise
-
-
-async def schedule_state(client: Client) -> dict[str, object] | None:
-    try:
-        desc = await client.get_schedule_handle(RESEARCH_SCHEDULE_ID).describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
-    upcoming = desc.info.next_action_times[:1]
-    return {
-        "id": RESEARCH_SCHEDULE_ID,
-        "paused": desc.schedule.state.paused,
-        "note": desc.schedule.state.note,
-        "next_run": upcoming[0].isoformat() if upcoming else None,
-        "runs": desc.info.num_actions,
-        "skipped_overlaps": desc.info.num_actions_skipped_overlap,
-    }

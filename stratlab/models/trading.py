@@ -178,18 +178,6 @@ class TradeDigest(BaseModel):
     by_instrument: dict[str, TradeDigestEntry] = Field(default_factory=dict)
 
 
-class ComposeContext(BaseModel):
-    ts: UtcDatetime
-    compose_id: str
-    strategy_id: str | None = None
-    features: list[FeatureVector] = Field(default_factory=list)
-    portfolio: PortfolioView
-    digest: TradeDigest
-    prompt_text: str = ""
-    market_snapshot: dict[str, Any] | None = None
-    constraints: dict[str, Any] | None = None
-
-
 class Fill(BaseModel):
     """One paper fill at the open of the bar after the signal, costs included."""
 

@@ -41,12 +41,6 @@ async def load_frame(symbol: str, market: MarketRepo) -> pd.DataFrame:
     raise UnknownSymbolError(f"unknown symbol {symbol!r}; known: {', '.join(known)}")
 
 
-async def load_splits(
-    symbol: str, market: MarketRepo, *, train: float, validation: float
-) -> Splits:
-    return split_by_time(await load_frame(symbol, market), train=train, validation=validation)
-
-
 def in_window(frame: pd.DataFrame, period: DataWindow | None, symbol: str) -> pd.DataFrame:
     """The bars of ``frame`` inside ``period`` (all of them when there is none)."""
     if period is None or (period.start is None and period.end is None):

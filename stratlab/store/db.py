@@ -13,14 +13,11 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeAlias
+from typing import Protocol, TypeAlias
 
 from psycopg import AsyncConnection, errors
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
-
-if TYPE_CHECKING:
-    pass
 
 Pool: TypeAlias = AsyncConnectionPool[AsyncConnection[DictRow]]
 Conn: TypeAlias = AsyncConnection[DictRow]
