@@ -39,6 +39,7 @@ import signal
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -73,6 +74,8 @@ WEAKER_TASKS_NOTE = (
     "RLIMIT_NPROC does not bind: threads of strategy code are limited only by memory and "
     "time (run the worker as an unprivileged user, or give it a writable pids cgroup)"
 )
+_INPUT_WRITER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox-inputs")
+"""Writes each run's input files off the event loop (see ``run_signals``)."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_ERROR = 1500
 _MAX_CONTROL = 16 * 1024
@@ -165,10 +168,14 @@ async def run_signals(
     # Made here, on the loop, so that the try below owns it from its first moment: made in
     # a thread, a cancellation while the thread ran would lose the path and leak the dir.
     run_dir = make_run_dir()
+    # A future of our own, not asyncio.to_thread: if the run is cancelled while the inputs
+    # are being written, the finally below waits for the writer, which would otherwise
+    # write into (and re-create) the dir after it was removed.
+    writing = _INPUT_WRITER.submit(
+        _inputs.write_inputs, run_dir, source, frame, param_sets, probe_request
+    )
     try:
-        await asyncio.to_thread(
-            _inputs.write_inputs, run_dir, source, frame, param_sets, probe_request
-        )
+        await asyncio.wrap_future(writing)
         outcome = await _execute(run_dir, run_id, bwrap, limits)
         # Off the loop, so heartbeats go on; the result's size was bounded before parsing.
         parsed = await asyncio.to_thread(
@@ -180,6 +187,8 @@ async def run_signals(
         # capped by RLIMIT_FSIZE (the code's own files live in the sandbox's tmpfs), so
         # this is quick; in rlimits mode the code can leave more in work/, and that mode
         # is the weaker one anyway.
+        with contextlib.suppress(BaseException):
+            writing.result()  # milliseconds: the inputs are a few small files
         shutil.rmtree(run_dir, ignore_errors=True)
     if parsed.internal_error is not None:
         raise SandboxUnavailableError(

@@ -44,6 +44,8 @@ pytestmark = [
 ]
 
 LIMITS = SandboxLimits(cpu_seconds=2, wall_seconds=3, memory_mb=768, file_mb=8)
+DOS_SLACK_SECONDS = 3.0
+"""How far past the wall-clock limit a denial-of-service attack may end (a loaded machine)."""
 # An attack that is not a denial of service must fail on its own merits, not on the clock:
 # on a loaded machine the sandbox's numpy/pandas import alone can take seconds.
 ROOMY = SandboxLimits(cpu_seconds=2, wall_seconds=20, memory_mb=768, file_mb=8)
@@ -227,7 +229,10 @@ def test_attack_is_contained(corpus: Corpus, attack: Attack) -> None:
     if attack.expect is not None:
         assert run.error_kind in attack.expect, (run.error_kind, run.error)
     if attack.dos:
-        assert record.seconds <= LIMITS.wall_seconds + 1.0, record.seconds
+        # The wall-clock limit ends it; the slack covers a loaded CI machine (a run of
+        # 4.1 s was seen with the whole suite running beside it), well short of what an
+        # unbounded attack takes.
+        assert record.seconds <= LIMITS.wall_seconds + DOS_SLACK_SECONDS, record.seconds
     # errors never show the worker's own paths
     for path in (str(corpus.runs_root), str(Path.cwd()), sys.prefix, interpreter()[1]):
         assert path not in (run.error or "")
