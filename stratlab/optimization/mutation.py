@@ -42,6 +42,7 @@ from stratlab.research.llm_calls import (
     BudgetedLlm,
     BudgetExhaustedError,
     CallContext,
+    action_id,
 )
 from stratlab.store.db import prompt_content_hash
 from stratlab.store.prompts import PromptRepo
@@ -141,7 +142,7 @@ class PromptMutator:
         answer = await self._llm.ask(
             request,
             lambda n: CallContext(
-                action_id=f"{action}:{n}",
+                action_id=action_id(action, answer=n),
                 session_id=None,
                 iteration=None,
                 prompt_id=prompt.id,

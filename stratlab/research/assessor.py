@@ -8,7 +8,7 @@ from stratlab.llm.parsing import parse_structured
 from stratlab.llm.prompts import AssessorContext, render_prompt
 from stratlab.models.llm import LlmRequest
 from stratlab.models.research import AssessInput, Assessment, AssessResult, TrainingReport
-from stratlab.research.llm_calls import AnswerRejected, BudgetedLlm, CallContext
+from stratlab.research.llm_calls import AnswerRejected, BudgetedLlm, CallContext, action_id
 from stratlab.store.prompts import PromptRepo
 from stratlab.store.research import ResearchRepo
 
@@ -56,7 +56,9 @@ class Assessor:
             answer = await self._llm.ask(
                 request,
                 lambda n: CallContext(
-                    action_id=f"{inp.session_id}:{inp.iteration}:assessor:{attempt}:{n}",
+                    action_id=action_id(
+                        inp.session_id, inp.iteration, "assessor", attempt, answer=n
+                    ),
                     session_id=inp.session_id,
                     iteration=inp.iteration,
                     prompt_id=inp.prompt_id,

@@ -26,7 +26,7 @@ from stratlab.models.records import SkillRecord, StrategySummary
 from stratlab.models.research import DesignInput, DesignResult, StrategySpec
 from stratlab.research.blind import ANONYMOUS_SYMBOL, Blinder, blind_train_summary
 from stratlab.research.data import known_symbols, load_configured_splits
-from stratlab.research.llm_calls import AnswerRejected, BudgetedLlm, CallContext
+from stratlab.research.llm_calls import AnswerRejected, BudgetedLlm, CallContext, action_id
 from stratlab.research.skills import skills_context
 from stratlab.store.market import MarketRepo
 from stratlab.store.prompts import PromptRepo
@@ -102,7 +102,9 @@ class Designer:
             answer = await self._llm.ask(
                 request,
                 lambda n: CallContext(
-                    action_id=f"{inp.session_id}:{inp.iteration}:designer:{attempt}:{n}",
+                    action_id=action_id(
+                        inp.session_id, inp.iteration, "designer", attempt, answer=n
+                    ),
                     session_id=inp.session_id,
                     iteration=inp.iteration,
                     prompt_id=inp.prompt_id,

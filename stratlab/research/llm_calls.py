@@ -29,6 +29,17 @@ class BudgetExhaustedError(Exception):
     """Today's budget cannot cover the worst case of the next call."""
 
 
+def action_id(*parts: object, answer: int) -> str:
+    """An LLM call's idempotency key (``agent_actions.action_id``): what the call is for,
+    colon-joined, then the number of the answer within the step (1, then 2 after a repair).
+
+    Built the same way on every attempt of an activity, so a retry finds the call's row
+    and its budget reservation instead of paying again. The format is frozen: keys
+    already stored must come out the same after an upgrade.
+    """
+    return ":".join(str(part) for part in (*parts, answer))
+
+
 @dataclass(frozen=True)
 class CallContext:
     action_id: str

@@ -54,6 +54,7 @@ from stratlab.research.llm_calls import (
     BudgetedLlm,
     BudgetExhaustedError,
     CallContext,
+    action_id,
 )
 from stratlab.store.db import ConnectionSource, SingleConnection
 from stratlab.store.market import MarketRepo
@@ -271,7 +272,7 @@ class PaperService:
 
         def call(n: int) -> CallContext:
             return CallContext(
-                action_id=f"paper:{inp.compose_id}:composer:{attempt}:{n}",
+                action_id=action_id("paper", inp.compose_id, "composer", attempt, answer=n),
                 session_id=None,
                 iteration=inp.cycle,
                 prompt_id=prompt.id,
