@@ -13,8 +13,13 @@ max_iterations, ``isolated`` so no cycle sees another's strategies), several in 
    ``success`` is the lab's false-discovery rate per cycle (target <= 5 %).
 2. Power: paths with a planted trend edge of known size
    (``stratlab.market.planted.planted_edge_ohlcv``: alternating up/down drift regimes of
-   ``--regime-bars`` bars; the true Sharpe is the annualised Sharpe of the oracle that is
-   long exactly in the up regimes), in two modes (``--power-mode``, default both):
+   ``--regime-bars`` bars), in two modes (``--power-mode``, default both). ``--edge``
+   names what a level's Sharpe is: ``causal`` (default) the Sharpe of the best causal
+   trader, a Bayes filter that knows the true drift, volatility and regime length
+   (``stratlab.market.planted.causal_returns``); ``oracle`` the Sharpe of hindsight, long
+   exactly in the up regimes, which no strategy can approach (the filter takes about
+   0.7 of an oracle Sharpe of 1.5). Both yardsticks are measured on every path's
+   development period and reported:
 
    * ``lab``: whole research cycles with the offline designer. The pass rate mixes two
      things: whether the designer proposes a family that can capture a trend edge at all
@@ -81,6 +86,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from perf._integrity import (  # noqa: E402
+    EDGE_MEANING,
     MODES,
     CycleRecord,
     cycle_times,
@@ -97,6 +103,8 @@ from perf._integrity import (  # noqa: E402
 )
 from stratlab.config import Settings  # noqa: E402
 from stratlab.market.planted import (  # noqa: E402
+    causal_sharpe,
+    drift_for_causal_sharpe,
     drift_for_sharpe,
     oracle_sharpe,
     planted_edge_ohlcv,
@@ -173,7 +181,7 @@ def _seed(*keys: int) -> int:
 
 
 def make_frame(
-    task: Task, settings: Settings, bars: int, regime_bars: tuple[int, int]
+    task: Task, settings: Settings, bars: int, regime_bars: tuple[int, int], edge: str
 ) -> tuple[pd.DataFrame, CycleRecord]:
     record = CycleRecord(
         task.section, task.kind, task.symbol, task.path_seed, task.sharpe, mode=task.mode
@@ -182,13 +190,18 @@ def make_frame(
         frame = synthetic_ohlcv(bars=bars, seed=task.path_seed, regimes=False, drift=0.0)
         return frame, record
     frame, info = planted_edge_ohlcv(
-        bars=bars, seed=task.path_seed, sharpe=task.sharpe, regime_bars=regime_bars
+        bars=bars,
+        seed=task.path_seed,
+        sharpe=task.sharpe,
+        regime_bars=regime_bars,
+        edge=edge,  # type: ignore[arg-type]
     )
     # The development period is what the lab may choose on: train + validation.
     splits = split_by_time(
         frame, train=settings.train_fraction, validation=settings.validation_fraction
     )
     record.oracle_dev_sharpe = oracle_sharpe(frame, info, bars=slice(0, splits.test_start))
+    record.causal_dev_sharpe = causal_sharpe(frame, info, bars=slice(0, splits.test_start))
     record.reference_dev_sharpe = reference_trend_sharpe(
         frame, splits.test_start, cost_bps=settings.fees_bps + settings.slippage_bps
     )
@@ -207,13 +220,14 @@ class Lab:
         *,
         bars: int = BARS,
         regime_bars: tuple[int, int] = REGIME_BARS,
+        edge: str = "causal",
     ) -> None:
         from stratlab.store.market import MarketRepo
         from stratlab.store.research import ResearchRepo
 
         self.services, self.settings = services, settings
         self.workdir, self.timeout = workdir, timeout
-        self.bars, self.regime_bars = bars, regime_bars
+        self.bars, self.regime_bars, self.edge = bars, regime_bars, edge
         self.market, self.research = MarketRepo(services.db), ResearchRepo(services.db)
         self.reused: list[str] = []
 
@@ -238,7 +252,7 @@ class Lab:
         t0 = time.perf_counter()
         try:
             frame, record = await asyncio.to_thread(
-                make_frame, task, self.settings, self.bars, self.regime_bars
+                make_frame, task, self.settings, self.bars, self.regime_bars, self.edge
             )
             t0 = time.perf_counter()
             await self.import_symbol(task.symbol, frame)
@@ -376,6 +390,7 @@ async def run_all(args: argparse.Namespace, progress: Callable[[CycleRecord], No
         args.cycle_timeout,
         bars=args.bars,
         regime_bars=args.regime_bars,
+        edge=args.edge,
     )
     setup_s = time.perf_counter() - t_start
     gate = asyncio.Semaphore(args.concurrency)
@@ -471,9 +486,10 @@ def report(
             "validation_fraction": settings.validation_fraction,
             "fees_bps": settings.fees_bps,
             "slippage_bps": settings.slippage_bps,
+            "edge": args.edge,
             "planted_edge": f"alternating up/down drift regimes of {low}-{high} bars, "
-            f"volatility {VOLATILITY}/bar; true Sharpe = annualised Sharpe of the oracle "
-            "long exactly in the up regimes (stratlab.market.planted)",
+            f"volatility {VOLATILITY}/bar; true Sharpe = {EDGE_MEANING[args.edge]} "
+            "(stratlab.market.planted)",
             "evaluate_spec": sma_cross_spec("<symbol>").model_dump(mode="json"),
             "reused_symbols": reused,
             "gates": {
@@ -561,6 +577,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "EvaluateStrategyWorkflow (evaluate), or both on the same paths",
     )
     parser.add_argument(
+        "--edge",
+        choices=("causal", "oracle"),
+        default="causal",
+        help="what a level's Sharpe names: the best causal trader's (a Bayes filter that "
+        "knows the model) or hindsight's (long exactly in the up regimes)",
+    )
+    parser.add_argument(
         "--regime-bars",
         default=",".join(str(b) for b in REGIME_BARS),
         help="LO,HI: shortest and longest regime of the planted edge, in bars",
@@ -600,7 +623,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.regime_bars = (low, high)
     try:  # every level must be one the generator can plant
         for level in args.levels:
-            drift_for_sharpe(level, volatility=VOLATILITY)
+            if args.edge == "causal":
+                drift_for_causal_sharpe(level, volatility=VOLATILITY, regime_bars=(low, high))
+            else:
+                drift_for_sharpe(level, volatility=VOLATILITY)
     except ValueError as err:
         parser.error(f"--levels: {err}")
     validate_spec(sma_cross_spec("check"))  # the evaluate mode's spec is a valid design
@@ -669,6 +695,7 @@ def main() -> None:
             data["false_discoveries_evaluate"],
             args.plot,
             plot_title(data),
+            edge=data["config"]["edge"],
         )
     if args.json:
         print(json.dumps(data, indent=2, default=str))

@@ -9,6 +9,10 @@ import pytest
 
 from stratlab.market.datasets import normalise_ohlcv
 from stratlab.market.planted import (
+    causal_returns,
+    causal_sharpe,
+    causal_sharpe_of,
+    drift_for_causal_sharpe,
     drift_for_sharpe,
     oracle_sharpe,
     oracle_sharpe_of,
@@ -105,6 +109,47 @@ def test_frames_are_valid_ohlcv_and_reproducible() -> None:
     assert not frame.equals(other)
 
 
+@pytest.mark.parametrize("sharpe", [0.5, 1.5, 3.0])
+def test_an_edge_named_by_the_causal_filter_has_that_size(sharpe: float) -> None:
+    paths = [
+        planted_edge_ohlcv(bars=LONG, seed=s, sharpe=sharpe, start="1850-01-01", edge="causal")
+        for s in SEEDS
+    ]
+    assert all(info.measure == "causal" for _, info in paths)
+    realised = [causal_sharpe(frame, info) for frame, info in paths]
+    # The population value was estimated on a path of its own; these are four others.
+    assert np.mean(realised) == pytest.approx(sharpe, abs=0.15)
+    # Hindsight beats any causal trader, by a wide margin at these sizes.
+    assert all(oracle_sharpe(f, i) > causal_sharpe(f, i) + 0.3 for f, i in paths)
+
+
+def test_the_causal_filter_is_monotone_and_zero_without_drift() -> None:
+    assert drift_for_causal_sharpe(0.0) == 0.0
+    assert causal_sharpe_of(0.0) == 0.0
+    drifts = [drift_for_causal_sharpe(s) for s in (0.5, 1.5, 3.0)]
+    assert drifts == sorted(drifts)
+    # The same drift named by the oracle is a smaller edge for a causal trader.
+    assert all(d > drift_for_sharpe(s) for d, s in zip(drifts, (0.5, 1.5, 3.0), strict=True))
+    assert causal_sharpe_of(drifts[1]) == pytest.approx(1.5, abs=1e-3)
+    with pytest.raises(ValueError, match="sharpe"):
+        drift_for_causal_sharpe(-0.5)
+    with pytest.raises(ValueError, match="beyond"):
+        drift_for_causal_sharpe(50.0)
+
+
+def test_the_causal_filter_decides_a_bar_from_the_bars_before_it() -> None:
+    frame, info = planted_edge_ohlcv(bars=2000, seed=3, sharpe=2.0, edge="causal")
+    returns = causal_returns(frame, info)
+    cut = 1200
+    poisoned = frame.copy()
+    poisoned.iloc[cut:, poisoned.columns.get_loc("close")] *= 3.0
+    again = causal_returns(poisoned, info)
+    # Bars before the cut and the decision to hold the cut bar are unchanged.
+    assert np.array_equal(returns[:cut], again[:cut])
+    assert (returns[cut] != 0.0) == (again[cut] != 0.0)
+    assert not np.array_equal(returns[cut + 1 :], again[cut + 1 :])
+
+
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(ValueError, match="sharpe"):
         planted_edge_ohlcv(sharpe=-1.0)
@@ -114,6 +159,8 @@ def test_bad_arguments_are_refused() -> None:
         planted_edge_ohlcv(regime_bars=(0, 10))
     with pytest.raises(ValueError, match="bars"):
         planted_edge_ohlcv(bars=1)
+    with pytest.raises(ValueError, match="edge"):
+        planted_edge_ohlcv(edge="hindsight")  # type: ignore[arg-type]
 
 
 def test_the_benchmark_trend_follower_is_a_valid_design() -> None:
