@@ -17,6 +17,7 @@ from activities import names
 from activities._errors import llm_application_error
 from optimizer.breeding import Parent, propose
 from optimizer.genome import content_key
+from optimizer.random_search import random_survivors
 from optimizer.selection import (
     archive_update,
     crowding,
@@ -162,6 +163,7 @@ class OptimizerActivities:
             instruction_library(inp.role),
             answer_examples(inp.role),
             exclude=set(inp.exclude_hashes) | {content_key(c.system, c.content) for c in inp.taken},
+            uniform=inp.search == "random",
         )
         return [
             ProposedChild(
@@ -180,9 +182,13 @@ class OptimizerActivities:
         fronts = nondominated_sort(points)
         rank = {pid: r for r, front in enumerate(fronts) for pid in front}
         distance = crowding(points)
+        if inp.search == "random":  # the baseline: no selection pressure
+            chosen = random_survivors(points, inp.population, inp.seed)
+        else:
+            chosen = select_survivors(points, inp.population)
         survivors = [
             members[pid].model_copy(update={"rank": rank[pid], "crowding": distance.get(pid)})
-            for pid in select_survivors(points, inp.population)
+            for pid in chosen
         ]
         previous = {a.prompt_id: a for a in inp.previous_archive if a.fitness is not None}
         kept = archive_update(

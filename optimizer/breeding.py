@@ -63,6 +63,8 @@ def propose(
     library: Library,
     examples: Sequence[str],
     exclude: Collection[str] = (),
+    *,
+    uniform: bool = False,
 ) -> list[Child]:
     """Up to ``n`` children, distinct by ``content_key`` from each other, from every parent
     and from the keys in ``exclude`` (prompts already registered).
@@ -71,10 +73,14 @@ def propose(
     crosses two of them and mutates the child with p=0.5 (always when the cross copied a
     known prompt), else it applies one mutation drawn uniformly, falling back on the
     others when one does not apply. Fewer than ``n`` come back when ``n *
-    ATTEMPTS_PER_CHILD`` tries run out."""
+    ATTEMPTS_PER_CHILD`` tries run out.
+
+    ``uniform`` is the random-search baseline: every parent is drawn uniformly at random
+    instead of by tournament, so fitness plays no part; the operators, their
+    probabilities and the random stream's use are otherwise the same."""
     if n <= 0 or not parents:
         return []
-    breeder = _Breeder(parents, random.Random(seed), library, examples)
+    breeder = _Breeder(parents, random.Random(seed), library, examples, uniform=uniform)
     seen = set(exclude) | {content_key(p.system, p.content) for p in parents}
     children: list[Child] = []
     for _ in range(n * ATTEMPTS_PER_CHILD):
@@ -101,7 +107,10 @@ class _Breeder:
         rng: random.Random,
         library: Library,
         examples: Sequence[str],
+        *,
+        uniform: bool = False,
     ) -> None:
+        self.uniform = uniform
         self.parents = list(parents)
         self.genomes = [parse(p.system, p.content) for p in parents]
         self.rng = rng
@@ -134,7 +143,7 @@ class _Breeder:
             return candidates[0]
         a, b = self.rng.sample(list(candidates), 2)
         fa, fb = self.parents[a].objectives, self.parents[b].objectives
-        if fa is None or fb is None:
+        if self.uniform or fa is None or fb is None:
             return self.rng.choice((a, b))
         rank_a, rank_b = (-fa[0], fa[1], fa[2]), (-fb[0], fb[1], fb[2])
         if rank_a == rank_b:

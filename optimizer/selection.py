@@ -55,7 +55,7 @@ def select_survivors(points: Mapping[str, Point], k: int) -> list[str]:
     if k <= 0 or not points:
         return []
     chosen = tools.selNSGA2(_individuals(points), min(k, len(points)), nd="log")
-    rank = _ranks(points)
+    rank = front_ranks(points)
     return sorted((ind.key for ind in chosen), key=lambda key: (rank[key], key))
 
 
@@ -65,6 +65,12 @@ def nondominated_sort(points: Mapping[str, Point]) -> list[list[str]]:
         return []
     fronts = tools.sortLogNondominated(_individuals(points), len(points))
     return [sorted(ind.key for ind in front) for front in fronts]
+
+
+def front_ranks(points: Mapping[str, Point]) -> dict[str, int]:
+    """Each key's front in ``nondominated_sort``: 0 for the Pareto front, 1 for what only
+    front 0 dominates, and so on."""
+    return {key: rank for rank, front in enumerate(nondominated_sort(points)) for key in front}
 
 
 def crowding(points: Mapping[str, Point]) -> dict[str, float]:
@@ -150,10 +156,6 @@ def logbook_record(gen: int, points: Mapping[str, Point], evaluations: int) -> d
 
 def _individuals(points: Mapping[str, Point]) -> list[PromptIndividual]:
     return [PromptIndividual(key, points[key]) for key in sorted(points)]
-
-
-def _ranks(points: Mapping[str, Point]) -> dict[str, int]:
-    return {key: rank for rank, front in enumerate(nondominated_sort(points)) for key in front}
 
 
 def _checked(key: str, point: Iterable[float]) -> Point:

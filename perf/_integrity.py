@@ -381,7 +381,7 @@ def plot_power(
         xy=(0.0, POWER_TARGET), xycoords=ax.get_yaxis_transform(), xytext=(4, 3),
         textcoords="offset points", fontsize=7, color="grey",
     )  # fmt: skip
-    ax.set_xlabel(f"true annualised Sharpe of the planted edge: {EDGE_MEANING[edge]}")
+    ax.set_xlabel(f"true annualised Sharpe of the planted edge:\n{EDGE_MEANING[edge]}")
     ax.set_ylabel("share of runs ending success")
     ax.set_ylim(-0.02, 1.02)
     ax.set_zorder(right.get_zorder() + 1)

@@ -101,6 +101,12 @@ class Settings(BaseModel):
     mutator_max_output_tokens: int = Field(
         12000, description="STRATLAB_MUTATOR_MAX_TOKENS: the optimizer's mutator writes templates"
     )
+    prompt_max_chars: int = Field(
+        12000,
+        gt=0,
+        description="STRATLAB_PROMPT_MAX_CHARS: an offspring prompt (system + template) "
+        "longer than this is rejected before it is measured",
+    )
     # The offline provider is priced at a shadow price so the budget path is real.
     offline_input_usd_per_mtok: float = Field(3.0, description="STRATLAB_OFFLINE_INPUT_PRICE")
     offline_output_usd_per_mtok: float = Field(15.0, description="STRATLAB_OFFLINE_OUTPUT_PRICE")

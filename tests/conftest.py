@@ -7,6 +7,12 @@ first run on a machine pays for compiling vectorbt's kernels.
 import os
 from pathlib import Path
 
+import pytest
+
+# Helpers shared by test modules live in tests/fixtures/; their asserts explain a failure
+# as a test module's do.
+pytest.register_assert_rewrite("tests.fixtures")
+
 os.environ.setdefault(
     "NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".stratlab" / "numba-cache")
 )
@@ -32,4 +38,9 @@ from tests.fixtures import loopback_only  # noqa: E402
 
 loopback_only.install()
 
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.temporal"]
+pytest_plugins = [
+    "tests.fixtures.postgres",
+    "tests.fixtures.temporal",
+    "tests.fixtures.cli",
+    "tests.fixtures.fake_llm_server",
+]

@@ -120,7 +120,9 @@ def _activities(
         measured = ExperimentService(
             BenchmarkRepo(db), experiments, prompts, actions, langfuse_experiments(settings)
         )
-        bred = GenerationService(prompts, experiments, GenerationRepo(db), measured, derive_seed)
+        bred = GenerationService(
+            prompts, experiments, GenerationRepo(db), measured, derive_seed, actions
+        )
         store = EvolutionStoreActivities(measured, bred)
         acts += [
             store.begin_experiment,

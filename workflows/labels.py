@@ -82,7 +82,7 @@ def optimization_labels(inp: OptimizationInput) -> StartLabels:
 
 
 def regression_labels(inp: RegressionRunInput, campaign_id: str = "") -> StartLabels:
-    tasks = f"{len(inp.task_ids)} tasks" if inp.task_ids else "the whole suite"
+    tasks = f"{len(inp.task_ids)} tasks" if inp.task_ids else "the optimizer's own tasks"
     generation = f"generation {inp.generation} " if inp.generation is not None else ""
     campaign = f" (campaign {campaign_id})" if campaign_id else ""
     return StartLabels(

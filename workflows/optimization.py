@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         ParentsLoaded,
         ProposedChild,
         ProposeInput,
+        RaceAgainst,
         RecordGenerationInput,
         RegisterInput,
         RegressionRunInput,
@@ -56,6 +57,8 @@ with workflow.unsafe.imports_passed_through():
 class OptimizationGenerationWorkflow:
     def __init__(self) -> None:
         self._progress: OptimizationProgress | None = None
+        self._llm_steps: list[str] = []
+        """The keys of this generation's mutation and check steps (their LLM calls)."""
 
     @workflow.query(name="progress")
     def progress(self) -> OptimizationProgress | None:
@@ -101,6 +104,7 @@ class OptimizationGenerationWorkflow:
                 started_at=started_at,
                 # The runs the progress query counts, so the record counts the same cycles.
                 experiment_ids=list(self._progress.experiment_ids),
+                llm_action_ids=list(self._llm_steps),
             )
         )
         await self._open_reviews(inp, result)
@@ -165,6 +169,9 @@ class OptimizationGenerationWorkflow:
                 prompt_ids=plan.parent_ids,
                 experiment_ids=[r.experiment_id for r in parent_runs],
                 generation=plan.generation,
+                search=inp.search,
+                seed=plan.seed,
+                significance=inp.significance,
             ),
             summary=f"load {len(plan.parent_ids)} parents and the failures to fix",
         )
@@ -184,10 +191,13 @@ class OptimizationGenerationWorkflow:
                 role=inp.role,
                 generation=plan.generation,
                 population=inp.population,
-                individuals=evaluated,
+                search=inp.search,
+                seed=plan.seed,
+                # A raced-out offspring is dominated with confidence: it does not compete.
+                individuals=[e for e in evaluated if not e.raced_out],
                 previous_archive=archive,
             ),
-            summary=f"NSGA-II survivors: {inp.population} of {len(evaluated)} measured",
+            summary=f"{_SURVIVORS[inp.search]}: {inp.population} of {len(evaluated)} measured",
         )
 
     async def _record(self, record: RecordGenerationInput) -> GenerationResult:
@@ -216,7 +226,8 @@ class OptimizationGenerationWorkflow:
         new_ids = sorted(
             {o.prompt_id for o in offspring if o.accepted and o.prompt_id} - set(plan.parent_ids)
         )
-        child_runs = await self._regressions(inp, plan, new_ids, selection.task_ids)
+        race = loaded.race if inp.racing else None
+        child_runs = await self._regressions(inp, plan, new_ids, selection.task_ids, race)
         return offspring, new_ids, child_runs
 
     async def _breed(
@@ -232,7 +243,7 @@ class OptimizationGenerationWorkflow:
                     parent=loaded.parents[loaded.mutation_parent],
                     failure_summary=loaded.failure_summary,
                     count=min(inp.meta_mutations, inp.population),
-                    action_id=str(workflow.uuid4()),
+                    action_id=self._llm_step(),
                     exclude_hashes=loaded.known_hashes,
                 ),
                 summary=f"LLM meta-mutation: {min(inp.meta_mutations, inp.population)} variations",
@@ -244,6 +255,7 @@ class OptimizationGenerationWorkflow:
                 role=inp.role,
                 generation=plan.generation,
                 seed=plan.seed,
+                search=inp.search,
                 count=count,
                 parents=loaded.parents,
                 exclude_hashes=loaded.known_hashes,
@@ -258,18 +270,23 @@ class OptimizationGenerationWorkflow:
                 generation=plan.generation,
                 children=children,
                 parents=loaded.parents,
-                action_id=str(workflow.uuid4()),
+                action_id=self._llm_step(),
             ),
             summary=f"check {len(children)} offspring: dummy render, sanity",
         )
 
     async def _regressions(
-        self, inp: OptimizationInput, plan: GenerationPlan, prompt_ids: list[str], tasks: list[str]
+        self,
+        inp: OptimizationInput,
+        plan: GenerationPlan,
+        prompt_ids: list[str],
+        tasks: list[str],
+        race: RaceAgainst | None = None,
     ) -> list[RegressionRunResult]:
         share = max(1, inp.max_parallel // max(len(prompt_ids), 1))
         return list(
             await asyncio.gather(
-                *(self._regression(inp, plan, pid, tasks, share) for pid in prompt_ids)
+                *(self._regression(inp, plan, pid, tasks, share, race) for pid in prompt_ids)
             )
         )
 
@@ -280,6 +297,7 @@ class OptimizationGenerationWorkflow:
         prompt_id: str,
         tasks: list[str],
         parallel: int | None = None,
+        race: RaceAgainst | None = None,
     ) -> RegressionRunResult:
         assert self._progress is not None
         experiment_id = str(workflow.uuid4())
@@ -293,6 +311,7 @@ class OptimizationGenerationWorkflow:
             experiment_id=experiment_id,
             generation=plan.generation,
             max_parallel=parallel or inp.max_parallel,
+            race=race,
         )
         result = await workflow.execute_child_workflow(
             RegressionRunWorkflow.run,
@@ -329,6 +348,12 @@ class OptimizationGenerationWorkflow:
 
     # --- helpers -------------------------------------------------------------------
 
+    def _llm_step(self) -> str:
+        """A new key for an LLM step of this generation, remembered for its cost."""
+        key = str(workflow.uuid4())
+        self._llm_steps.append(key)
+        return key
+
     def _progress_after(self, result: GenerationResult) -> None:
         assert self._progress is not None
         self._progress.history.append(result)
@@ -342,6 +367,9 @@ class OptimizationGenerationWorkflow:
         self._progress.phase = phase
         workflow.upsert_search_attributes([c.SA_PHASE.value_set(phase)])
         workflow.set_current_details(_progress_details(self._progress))
+
+
+_SURVIVORS = {"nsga2": "NSGA-II survivors", "random": "random survivors (baseline)"}
 
 
 def _individuals(
@@ -373,6 +401,7 @@ def _individuals(
                 origin="offspring",
                 operator=made.operator,
                 parent_ids=made.parent_ids,
+                raced_out=run.raced_out,
             )
         )
     return [m for m in members if m.fitness is not None and m.fitness.tasks > 0]

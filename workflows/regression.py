@@ -4,7 +4,10 @@ Each task × rollout is a ``ResearchCycleWorkflow`` child (design → train → 
 task's market period, one iteration, isolated from the lab's memory, charged to the
 optimizer budget), so a regression run exercises exactly the code a research cycle does.
 At most ``max_parallel`` cycles run at once; when one is skipped for budget no further
-cycle is started and the run records why. The workflow only orchestrates: the store
+cycle is started and the run records why. With ``race`` (an offspring racing prod), once
+the results so far show the prompt dominated with confidence
+(``stratlab.optimization.racing``) no further cycle is started either: the run ends
+``raced_out`` and counts the cycles it saved. The workflow only orchestrates: the store
 activities judge each task and aggregate the fitness. What it hands them per task is the
 judged iteration's walk-forward out-of-sample metrics, its gates and its statistical gate
 (whose deflated Sharpe the graded score is made of), never the holdout.
@@ -23,12 +26,15 @@ from workflows.labels import research_labels
 
 with workflow.unsafe.imports_passed_through():
     from activities import signatures as act
+    from stratlab.market.optimizer_slice import OPTIMIZER_TRIGGER
     from stratlab.models.optimization import (
         BenchmarkTask,
         FinishExperimentInput,
         RecordTaskInput,
+        RegressionProgress,
         RegressionRunInput,
         RegressionRunResult,
+        TaskResult,
     )
     from stratlab.models.research import (
         DataWindow,
@@ -36,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         ResearchCycleInput,
         ResearchCycleResult,
     )
+    from stratlab.optimization.racing import raced_out
     from workflows import constants as c
     from workflows.research import ResearchCycleWorkflow
 
@@ -46,11 +53,14 @@ class RegressionRunWorkflow:
         self._done = 0
         self._planned = 0
         self._running = 0
+        self._started = 0
         self._stopped: str | None = None
+        self._raced: str | None = None
+        self._results: list[TaskResult] = []
 
     @workflow.query(name="progress")
-    def progress(self) -> dict[str, int | str | None]:
-        return {"done": self._done, "planned": self._planned, "stopped": self._stopped}
+    def progress(self) -> RegressionProgress:
+        return RegressionProgress(done=self._done, planned=self._planned, stopped=self._stopped)
 
     @workflow.run
     @validated_input
@@ -65,7 +75,7 @@ class RegressionRunWorkflow:
             act.BEGIN_EXPERIMENT,
             inp,
             summary=f"plan: {inp.role} prompt {inp.prompt_id} on "
-            + (f"{len(inp.task_ids)} tasks" if inp.task_ids else "the whole suite"),
+            + (f"{len(inp.task_ids)} tasks" if inp.task_ids else "the optimizer's own tasks"),
         )
         if plan.reused:
             fitness = plan.experiment.fitness
@@ -86,12 +96,18 @@ class RegressionRunWorkflow:
             if self._stopped:
                 break
             self._running += 1
+            self._started += 1
             pending.append(asyncio.create_task(self._evaluate(inp, task, rollout)))
         for job in pending:
             await job
         finished = await execute(
             act.FINISH_EXPERIMENT,
-            FinishExperimentInput(experiment_id=experiment_id, stopped_reason=self._stopped),
+            FinishExperimentInput(
+                experiment_id=experiment_id,
+                stopped_reason=None if self._raced else self._stopped,
+                raced_out=self._raced,
+                saved=self._planned - self._started if self._raced else 0,
+            ),
             summary=f"aggregate the fitness of {self._done} cycles",
         )
         mark_ended(finished.status, "done")
@@ -107,6 +123,11 @@ class RegressionRunWorkflow:
             )
             if result.outcome == "skipped_budget" and self._stopped is None:
                 self._stopped = "the optimizer's daily budget ran out"
+            self._results.append(result)
+            # Racing only decides while some cycle is still to start: that is what it saves.
+            if inp.race is not None and self._stopped is None and self._started < self._planned:
+                self._raced = raced_out(self._results, inp.race, planned=self._planned)
+                self._stopped = self._raced
         finally:
             self._running -= 1
             self._done += 1
@@ -134,7 +155,7 @@ class RegressionRunWorkflow:
             kind=task.kind,
             max_iterations=1,
             session_id=session_id,
-            trigger="regression",
+            trigger=OPTIMIZER_TRIGGER,  # the only trigger the optimizer's own data allows
             period=DataWindow(start=task.start, end=task.end),
             designer_prompt_id=inp.prompt_id if inp.role == "designer" else "",
             assessor_prompt_id=inp.prompt_id if inp.role == "assessor" else "",

@@ -104,7 +104,11 @@ async def evaluate(
     as_json: bool,
 ) -> None:
     spec = load_spec(spec_path, symbol=symbol, max_grid_size=cfg.max_grid_size)
+    from stratlab.market.optimizer_slice import research_refusal
     from stratlab.research.data import known_symbols
+
+    if refusal := research_refusal(spec.symbol, "user"):
+        raise CliError(refusal)
 
     async with store(cfg) as db:
         symbols = await known_symbols(MarketRepo(db))

@@ -213,7 +213,8 @@ async def progress_table(
 
 
 def summary_table(results: list[GenerationResult]) -> Table:
-    table = compact_table("generations")
+    searches = sorted({r.search for r in results})
+    table = compact_table(f"generations ({', '.join(SEARCH_NAMES[s] for s in searches)})")
     # Each generation's seed: `stratlab generations --json`.
     for column in (
         "gen",
@@ -236,6 +237,9 @@ def summary_table(results: list[GenerationResult]) -> Table:
             ", ".join(c[:8] for c in r.candidates) or "-",
         )
     return table
+
+
+SEARCH_NAMES = {"nsga2": "NSGA-II", "random": "random search, the baseline"}
 
 
 async def schedule_nightly(cfg: Settings, *, role: str, hour: int, population: int) -> bool:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,8 +64,11 @@ async def list_generations(cfg: Settings, *, role: str | None, limit: int, as_js
 _CAUSES = {
     "candidate": ("candidate", "candidates"),
     "dominated": ("dominated", "dominated"),
+    "raced_out": ("raced out", "raced out"),
     "not_better_on_targets": ("no better on the targets", "no better on the targets"),
+    "not_significant_on_targets": ("not significantly better", "not significantly better"),
     "loses_control": ("loses a control", "lose a control"),
+    "worse_on_controls": ("worse on the controls", "worse on the controls"),
     "no_targets": ("without targets", "without targets"),
     "failed_checks": ("failed the checks", "failed the checks"),
     "same_as_parent": ("same as a parent", "same as a parent"),
@@ -97,7 +100,8 @@ def verdicts_table(verdicts: Sequence[OffspringVerdict], title: str) -> Table:
 
 def generations_table(gens: Sequence[GenerationRecord]) -> Table:
     """One row per generation, narrow enough for 80 columns."""
-    # Seed, archive hypervolume, front and times: `stratlab pareto` and --json.
+    # Seed, archive hypervolume, front and times: `stratlab pareto` and --json. A
+    # random-search generation (the baseline) says so after its number.
     table = compact_table("Generations, newest first")
     table.add_column("generation", no_wrap=True)
     for col in ("hv", "score", "success", "evals", "cost"):
@@ -105,7 +109,7 @@ def generations_table(gens: Sequence[GenerationRecord]) -> Table:
     table.add_column("candidates", no_wrap=True)
     for g in gens:
         table.add_row(
-            f"{g.role} {g.generation}",
+            f"{g.role} {g.generation}" + (" (random)" if g.search == "random" else ""),
             f"{g.hypervolume:.4f}",
             f"{g.best_score:.3f}",
             f"{g.best_success_rate:.0%}",
@@ -137,26 +141,18 @@ class ParetoPoint:
         return {**asdict(self), "fitness": self.fitness}
 
 
-def dominates(a: Fitness, b: Fitness) -> bool:
-    """Score higher, tokens and latency lower: no worse in all three, better in one
-    (NSGA-II's objectives, ``Fitness.objectives()``)."""
-    x = (a.score, -a.mean_tokens, -a.mean_latency_ms)
-    y = (b.score, -b.mean_tokens, -b.mean_latency_ms)
-    return all(p >= q for p, q in zip(x, y, strict=True)) and x != y
+def rank_points(points: Iterable[ParetoPoint]) -> None:
+    """Set each measured point's front among the measured points: the optimizer's own
+    non-dominated sort on (score ↑, tokens ↓, latency ↓); unmeasured points stay unranked."""
+    # Imported here: DEAP (and the SciPy under it) would slow every other command's start.
+    from optimizer.selection import front_ranks
 
-
-def front_ranks(fitnesses: Sequence[Fitness]) -> list[int]:
-    """Non-dominated sorting: front 0 is what nothing dominates, front 1 what only front 0
-    dominates, and so on (O(n²) per front: generations hold tens of prompts)."""
-    ranks = [-1] * len(fitnesses)
-    left, rank = set(range(len(fitnesses))), 0
-    while left:
-        front = {i for i in left if not any(dominates(fitnesses[j], fitnesses[i]) for j in left)}
-        for i in front:
-            ranks[i] = rank
-        left -= front
-        rank += 1
-    return ranks
+    shown = list(points)
+    ranks = front_ranks(
+        {p.prompt_id: p.fitness.objectives() for p in shown if p.fitness is not None}
+    )
+    for point in shown:
+        point.rank = ranks.get(point.prompt_id)
 
 
 async def _measured(
@@ -196,9 +192,7 @@ async def generation_points(db: Pool, gen: GenerationRecord) -> list[ParetoPoint
         point.prod = point.prompt_id == gen.prod_prompt_id
         point.candidate = point.prompt_id in gen.candidates
         point.verdict = verdict_of.get(point.prompt_id, "")
-    measured = [(p, p.fitness) for p in points.values() if p.fitness is not None]
-    for (point, _), rank in zip(measured, front_ranks([f for _, f in measured]), strict=True):
-        point.rank = rank
+    rank_points(points.values())
 
     def order(p: ParetoPoint) -> tuple[float, ...]:
         f = p.fitness or Fitness()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import enum
 import os
 import sys
 from pathlib import Path
@@ -231,8 +232,10 @@ def trigger(
     """Start a research cycle now."""
     if kind not in (None, "rules", "ml", "code"):
         raise CliError(f"unknown kind {kind!r}; kinds are: rules, ml, code")
+    from stratlab.cli.control import trigger as start_cycle
+
     run(
-        read.trigger(
+        start_cycle(
             settings(), symbol, kind, max_iterations, blind=blind, wait=wait, as_json=as_json
         )
     )
@@ -267,13 +270,24 @@ def evaluate(
 @app.command()
 def pause(reason: Annotated[str, typer.Option(help="note shown in the UI")] = "paused") -> None:
     """Pause the research trigger schedule."""
-    run(read.set_paused(settings(), paused=True, note=reason))
+    from stratlab.cli.control import set_paused
+
+    run(set_paused(settings(), paused=True, note=reason))
 
 
 @app.command()
 def resume(reason: Annotated[str, typer.Option(help="note shown in the UI")] = "resumed") -> None:
     """Resume the research trigger schedule."""
-    run(read.set_paused(settings(), paused=False, note=reason))
+    from stratlab.cli.control import set_paused
+
+    run(set_paused(settings(), paused=False, note=reason))
+
+
+class SearchChoice(enum.StrEnum):
+    """``stratlab optimize --search``: how a generation chooses."""
+
+    nsga2 = "nsga2"
+    random = "random"
 
 
 @app.command()
@@ -282,6 +296,21 @@ def optimize(
     generations: Annotated[int, typer.Option(min=1, max=100, help="generations to run")] = 1,
     population: Annotated[int, typer.Option(min=2, max=64, help="offspring per generation")] = 16,
     seed: Annotated[int, typer.Option(help="campaign seed (same seed, same generations)")] = 0,
+    search: Annotated[
+        SearchChoice,
+        typer.Option(
+            help="nsga2, or random: the baseline with the same operators and budget and no "
+            "selection pressure",
+        ),
+    ] = SearchChoice.nsga2,
+    significance: Annotated[
+        float,
+        typer.Option(
+            min=0.0001,
+            max=1.0,
+            help="a candidate beats prod on the targets with a p-value below this",
+        ),
+    ] = 0.05,
     tasks: Annotated[
         str | None, typer.Option(help="comma-separated benchmark task ids (default: seed 003's)")
     ] = None,
@@ -290,7 +319,8 @@ def optimize(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Evolve a role's prompt with NSGA-II: offspring, regression runs, survivors, candidates."""
+    """Evolve a role's prompt with NSGA-II (or the random-search baseline): offspring,
+    regression runs, survivors, candidates."""
     from stratlab.cli.evolution import optimize as run_optimize
     from stratlab.models.optimization import OPTIMIZABLE_ROLES, OptimizationInput
 
@@ -303,6 +333,8 @@ def optimize(
         generations=generations,
         population=population,
         seed=seed,
+        search=search.value,
+        significance=significance,
         task_ids=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else [],
         meta_mutations=min(4, population // 2),
     )
@@ -414,7 +446,9 @@ def data_import(
     ] = False,
 ) -> None:
     """Import OHLCV bars as a new symbol; --replace replaces your earlier import of it."""
-    run(read.import_data(settings(), file, symbol, replace=replace))
+    from stratlab.cli.data_import import import_data
+
+    run(import_data(settings(), file, symbol, replace=replace))
 
 
 @data_app.command("remove")
@@ -423,7 +457,9 @@ def data_remove(
     as_json: JsonOpt = False,
 ) -> None:
     """Delete an imported data set (refused while a running workflow reads it)."""
-    run(read.remove_data(settings(), symbol, as_json=as_json))
+    from stratlab.cli.data_import import remove_data
+
+    run(remove_data(settings(), symbol, as_json=as_json))
 
 
 @data_app.command("list")

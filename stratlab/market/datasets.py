@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from stratlab.market.optimizer_slice import NOISE_SEEDS, PLANTED_SETS
+from stratlab.market.planted import planted_edge_ohlcv
 from stratlab.market.synthetic import synthetic_ohlcv
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -43,13 +45,14 @@ REAL_SYMBOLS: dict[str, str] = {
 ``arch.data.nasdaq``, originally from Yahoo Finance). Prices are index levels; the
 unadjusted ``Close`` is used (``Adj Close`` is identical for these indices and dropped)."""
 
-NOISE_SEEDS: dict[str, int] = {"noise-a": 20_240_101, "noise-b": 20_240_102}
-"""Synthetic noise: a driftless geometric random walk per symbol (its generator seed),
-``synthetic_ohlcv(regimes=False, drift=0.0, bars=NOISE_BARS, seed=..., start=NOISE_START)``
-with 1.2 % daily volatility, on business days over the real sets' span. Nothing in it
-can be predicted, so the right verdict on it is "no discovery": the prompt optimizer's
-noise tasks and false-discovery checks use it. It is made up, never evidence about real
-markets, and the same on every machine (seeded, built on first use and cached)."""
+# Synthetic sets (``stratlab.market.optimizer_slice``: the prompt optimizer's own data).
+# Noise: a driftless geometric random walk per seed, ``synthetic_ohlcv(regimes=False,
+# drift=0.0, bars=NOISE_BARS, seed=..., start=NOISE_START)`` with 1.2 % daily volatility;
+# nothing in it can be predicted, so the right verdict on it is "no discovery". Planted:
+# trend regimes with an edge of known size (``planted_set_ohlcv``), where the right verdict
+# is a discovery. Both span the real sets' years on business days, are made up (never
+# evidence about real markets) and the same on every machine (seeded, built on first use
+# and cached).
 NOISE_BARS = 5_000
 NOISE_START = "1999-01-04"
 
@@ -60,9 +63,15 @@ BUNDLED_SYMBOLS: dict[str, str] = {
         "from 1999-01-04: noise, not market data"
         for symbol, seed in NOISE_SEEDS.items()
     },
+    **{
+        symbol: f"synthetic trend regimes with a planted edge (causal Sharpe {p.sharpe:g}, "
+        f"seed {p.seed}), 5,000 business days from 1999-01-04: not market data"
+        for symbol, p in PLANTED_SETS.items()
+    },
 }
 """Every data set a cycle can use without an import: the real ``REAL_SYMBOLS`` and the
-synthetic ``NOISE_SEEDS``; the values describe them (``stratlab data list`` shows them)."""
+synthetic ``NOISE_SEEDS`` and ``PLANTED_SETS`` (the optimizer's own); the values describe
+them (``stratlab data list`` shows them)."""
 
 # Header spellings accepted on import, after lower-casing and dropping non-alphanumerics;
 # earlier entries win when a file has several candidates for one column.
@@ -103,12 +112,23 @@ def _load_bundled_cached(symbol: str) -> pd.DataFrame:
         raise UnknownSymbolError(f"unknown symbol {symbol!r}; bundled symbols: {known}")
     if symbol in NOISE_SEEDS:
         return normalise_ohlcv(noise_ohlcv(NOISE_SEEDS[symbol]))
+    if symbol in PLANTED_SETS:
+        return normalise_ohlcv(planted_set_ohlcv(symbol))
     return normalise_ohlcv(_read_arch_data(symbol).drop(columns=["Adj Close"], errors="ignore"))
 
 
 def noise_ohlcv(seed: int) -> pd.DataFrame:
     """The driftless random walk a noise symbol of ``NOISE_SEEDS`` is built from."""
     return synthetic_ohlcv(bars=NOISE_BARS, seed=seed, start=NOISE_START, drift=0.0, regimes=False)
+
+
+def planted_set_ohlcv(symbol: str) -> pd.DataFrame:
+    """The bars of a planted-edge set of ``PLANTED_SETS``."""
+    seed, sharpe = PLANTED_SETS[symbol]
+    frame, _ = planted_edge_ohlcv(
+        bars=NOISE_BARS, seed=seed, sharpe=sharpe, start=NOISE_START, edge="causal"
+    )
+    return frame
 
 
 def _read_arch_data(symbol: str) -> pd.DataFrame:

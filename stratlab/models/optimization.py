@@ -14,9 +14,9 @@ from pydantic import BaseModel, Field, model_validator
 from stratlab.models.llm import Role
 from stratlab.models.research import BacktestMetrics, GateResult, Outcome, StrategyKind
 
-Regime = Literal["bust", "boom", "crash", "recovery", "sideways", "noise"]
+Regime = Literal["bust", "boom", "crash", "recovery", "sideways", "noise", "planted"]
 Expectation = Literal["discovery", "no-discovery"]
-ExperimentStatus = Literal["running", "completed", "stopped_budget", "failed"]
+ExperimentStatus = Literal["running", "completed", "stopped_budget", "raced_out", "failed"]
 OptimizableRole = Literal["designer", "assessor"]
 OPTIMIZABLE_ROLES: tuple[str, ...] = ("designer", "assessor")
 
@@ -189,6 +189,9 @@ class Individual(BaseModel):
     parent_ids: list[str] = Field(default_factory=list)
     rank: int | None = Field(None, description="NSGA-II front, 0 = non-dominated")
     crowding: float | None = None
+    raced_out: str | None = Field(
+        None, description="why its run stopped early: dominated by prod with confidence"
+    )
 
 
 class OffspringRecord(BaseModel):
@@ -211,7 +214,10 @@ NotCandidateCause = Literal[
     "dominated",
     "no_targets",
     "not_better_on_targets",
+    "not_significant_on_targets",
     "loses_control",
+    "worse_on_controls",
+    "raced_out",
 ]
 
 
@@ -227,11 +233,12 @@ class OffspringVerdict(BaseModel):
 
 
 class GenerationRecord(BaseModel):
-    """A row of ``generations``: what one NSGA-II generation of a role did."""
+    """A row of ``generations``: what one generation of a role did."""
 
     role: Role = "designer"
     generation: int
     campaign_id: str = ""
+    search: Search = "nsga2"
     seed: int
     task_ids: list[str] = Field(default_factory=list)
     population: list[Individual] = Field(
@@ -253,7 +260,17 @@ class GenerationRecord(BaseModel):
         description="research cycles measured for this generation: baseline, parents and "
         "offspring (a reused run adds none; a cycle skipped for budget is not measured)",
     )
-    cost_usd: float = 0.0
+    evaluations_saved: int = Field(
+        0, description="planned cycles not run because racing stopped a dominated offspring"
+    )
+    cost_usd: float = Field(
+        0.0,
+        description="every LLM call made for the generation: its research cycles, the "
+        "mutator and the sanity checks",
+    )
+    llm_calls_cost_usd: float = Field(
+        0.0, description="of cost_usd, the mutator's and the sanity checks' calls"
+    )
     candidates: list[str] = Field(default_factory=list)
     verdicts: list[OffspringVerdict] = Field(
         default_factory=list, description="each offspring: why it is or is not a candidate"
@@ -288,17 +305,34 @@ class SanityVerdict(BaseModel):
 # --- workflow and activity payloads --------------------------------------------------------
 
 
+class RaceAgainst(BaseModel):
+    """What a run races against (prod on the same task set): once the prompt is dominated
+    with confidence, its run stops starting cycles (``stratlab.optimization.racing``)."""
+
+    prompt_id: str
+    scores: dict[str, float] = Field(description="mean graded score per task")
+    mean_tokens: float
+    mean_latency_ms: float
+    min_tasks: int = Field(5, ge=1, description="tasks measured before it may stop")
+    significance: float = Field(0.05, gt=0, le=1)
+
+
 class RegressionRunInput(BaseModel):
     """Input of ``RegressionRunWorkflow``: measure one prompt on benchmark tasks."""
 
     prompt_id: str = Field(min_length=1, description="the prompt to measure (required)")
     role: OptimizableRole = "designer"
-    task_ids: list[str] = Field(default_factory=list, description="empty: the whole suite")
+    task_ids: list[str] = Field(
+        default_factory=list, description="empty: the suite's tasks on the optimizer's own data"
+    )
     rollouts: int = Field(1, ge=1, le=10, description="cycles per task")
     experiment_id: str = Field("", description="empty: made by the workflow")
     generation: int | None = None
     max_parallel: int = Field(8, ge=1, le=64, description="research cycles at once")
     reuse: bool = Field(True, description="reuse a completed run of this prompt on these tasks")
+    race: RaceAgainst | None = Field(
+        None, description="stop early once dominated by this with confidence (racing)"
+    )
 
 
 class ExperimentPlan(BaseModel):
@@ -334,6 +368,8 @@ class RecordTaskInput(BaseModel):
 class FinishExperimentInput(BaseModel):
     experiment_id: str
     stopped_reason: str | None = None
+    raced_out: str | None = Field(None, description="why racing stopped the run early")
+    saved: int = Field(0, ge=0, description="planned cycles racing did not start")
 
 
 class RegressionRunResult(BaseModel):
@@ -343,12 +379,45 @@ class RegressionRunResult(BaseModel):
     fitness: Fitness | None = None
     reused: bool = False
     stopped_reason: str | None = None
+    raced_out: str | None = None
+    saved: int = Field(0, description="planned cycles racing did not start")
+
+
+class RegressionProgress(BaseModel):
+    """Answer of the regression run's ``progress`` query."""
+
+    done: int = Field(0, description="research cycles finished, failed ones included")
+    planned: int = Field(
+        0, description="tasks x rollouts; 0 until planned, and for a run that reused a measurement"
+    )
+    stopped: str | None = Field(None, description="why it stopped starting cycles early, if it did")
+
+
+Search = Literal["nsga2", "random"]
+"""How a generation chooses: NSGA-II (tournament parents, non-dominated survivors), or the
+random-search baseline (the same operators and budget, parents and survivors drawn
+uniformly at random: no selection pressure)."""
 
 
 class OptimizationInput(BaseModel):
     """Input of ``OptimizationGenerationWorkflow``; ``{}`` runs one designer generation."""
 
     role: OptimizableRole = "designer"
+    search: Search = Field(
+        "nsga2", description="nsga2, or random: the baseline with no selection pressure"
+    )
+    significance: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="the candidate rule's level: better than prod on the targets with a "
+        "p-value below it (paired randomization test), not worse on the controls",
+    )
+    racing: bool = Field(
+        True,
+        description="stop measuring an offspring once prod dominates it with confidence "
+        "(worse score at the significance level, no fewer tokens, no lower latency)",
+    )
     generations: int = Field(1, ge=1, le=100, description="generations left in this campaign")
     population: int = Field(16, ge=2, le=64, description="offspring per generation, survivors")
     seed: int = Field(0, description="campaign seed; each generation derives its own from it")
@@ -371,6 +440,8 @@ class GenerationPlan(BaseModel):
     generation: int
     seed: int
     campaign_id: str
+    search: Search = "nsga2"
+    significance: float = 0.05
     prod_prompt_id: str
     parent_ids: list[str] = Field(description="prod first, then the last survivors")
     suite_task_ids: list[str]
@@ -403,6 +474,7 @@ class ProposeInput(BaseModel):
     role: OptimizableRole
     generation: int
     seed: int
+    search: Search = "nsga2"
     count: int
     parents: list[ParentSpec]
     exclude_hashes: list[str] = Field(default_factory=list)
@@ -448,6 +520,8 @@ class SelectInput(BaseModel):
     role: OptimizableRole
     generation: int
     population: int
+    search: Search = "nsga2"
+    seed: int = Field(0, description="the generation's: random search draws survivors with it")
     individuals: list[Individual]
     previous_archive: list[Individual] = Field(default_factory=list)
 
@@ -475,12 +549,18 @@ class RecordGenerationInput(BaseModel):
         description="every regression run the generation started (the progress query's); "
         "empty (older runs): count the evaluated members' runs",
     )
+    llm_action_ids: list[str] = Field(
+        default_factory=list,
+        description="the keys of the generation's own LLM steps (mutation, checks): their "
+        "calls' cost is part of the generation's",
+    )
 
 
 class GenerationResult(BaseModel):
     role: OptimizableRole
     generation: int
     seed: int
+    search: Search = "nsga2"
     hypervolume: float
     archive_hypervolume: float
     best_success_rate: float
@@ -574,6 +654,9 @@ class LoadParentsInput(BaseModel):
     prompt_ids: list[str]
     experiment_ids: list[str] = Field(description="each parent's run on this task set")
     generation: int = 0
+    search: Search = "nsga2"
+    seed: int = Field(0, description="the generation's: random search picks the LLM's parent")
+    significance: float = Field(0.05, gt=0, le=1, description="the level racing stops at")
 
 
 class ParentsLoaded(BaseModel):
@@ -581,6 +664,9 @@ class ParentsLoaded(BaseModel):
     mutation_parent: int = Field(0, description="index of the parent the LLM mutates")
     failure_summary: str = Field("", description="the mutation parent's failures")
     known_hashes: list[str] = Field(default_factory=list)
+    race: RaceAgainst | None = Field(
+        None, description="prod on this task set, for the offspring's runs to race against"
+    )
 
 
 class ApplyReviewInput(BaseModel):

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from stratlab.market.optimizer_slice import research_refusal
+
 StrategyKind = Literal["rules", "ml", "code"]
 Outcome = Literal[
     "success",
@@ -372,6 +374,13 @@ class ResearchCycleInput(BaseModel):
         "model that remembers the market cannot trade a known crash or rally by date",
     )
 
+    @model_validator(mode="after")
+    def _not_on_the_optimizers_data(self) -> ResearchCycleInput:
+        refusal = research_refusal(self.symbol, self.trigger)
+        if refusal:
+            raise ValueError(refusal)
+        return self
+
 
 class IterationSummary(BaseModel):
     iteration: int
@@ -642,6 +651,14 @@ class EvaluateStrategyInput(BaseModel):
     training_gate: TrainingGateThresholds | None = None
     backtest_gate: BacktestGateThresholds | None = None
     statistical_gate: StatisticalGateThresholds | None = None
+
+    @model_validator(mode="after")
+    def _not_on_the_optimizers_data(self) -> EvaluateStrategyInput:
+        symbol = self.symbol or (self.spec.symbol if self.spec else "")
+        refusal = research_refusal(symbol, "user")
+        if refusal:
+            raise ValueError(refusal)
+        return self
 
 
 class EvaluateStrategyResult(BaseModel):

@@ -28,13 +28,14 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
+from stratlab.market.optimizer_slice import OPTIMIZER_SYMBOLS
 from stratlab.models.optimization import BenchmarkSuite, BenchmarkTask, Criterion, TaskVerdict
 from stratlab.models.research import BacktestMetrics, GateResult
 
 SUITE_RESOURCE = "suite.toml"
 MIN_WINDOW_BARS = 500
 EXCESS_RETURN = "excess_return"
-REGIMES: tuple[str, ...] = ("bust", "boom", "crash", "recovery", "sideways", "noise")
+REGIMES: tuple[str, ...] = ("bust", "boom", "crash", "recovery", "sideways", "noise", "planted")
 KINDS: tuple[str, ...] = ("rules", "ml", "code")
 EXPECTATIONS: tuple[str, ...] = ("discovery", "no-discovery")
 # Outcomes of a cycle that never had a strategy for the gates to judge: the design was
@@ -397,6 +398,12 @@ def _shown(value: float, threshold: float) -> str:
 def task_set_hash(task_ids: Iterable[str]) -> str:
     """Identifies a set of tasks: sha256 of the sorted ids joined by "," (16 hex chars)."""
     return hashlib.sha256(",".join(sorted(task_ids)).encode()).hexdigest()[:16]
+
+
+def default_tasks(tasks: Iterable[BenchmarkTask]) -> list[BenchmarkTask]:
+    """The task set prompt evolution measures by default: the tasks on the optimizer's own
+    data (``stratlab.market.optimizer_slice``), which research cycles never choose on."""
+    return [t for t in tasks if t.symbol in OPTIMIZER_SYMBOLS]
 
 
 def window(frame: pd.DataFrame, task: BenchmarkTask) -> pd.DataFrame:

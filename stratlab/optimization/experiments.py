@@ -46,7 +46,13 @@ from stratlab.models.research import (
     TrialLedger,
     TrialStats,
 )
-from stratlab.optimization.benchmarks import evaluate, load_suite, task_score, task_set_hash
+from stratlab.optimization.benchmarks import (
+    default_tasks,
+    evaluate,
+    load_suite,
+    task_score,
+    task_set_hash,
+)
 from stratlab.store.actions import ActionRepo
 from stratlab.store.optimization import BenchmarkRepo, ExperimentRepo
 from stratlab.store.prompts import PromptRepo
@@ -92,7 +98,8 @@ class ExperimentService:
         if prompt is None or prompt.role != inp.role:
             raise LookupError(f"no {inp.role} prompt {inp.prompt_id!r} in the registry")
         suite = await self.suite_tasks()
-        tasks = await self._benchmarks.get_many(inp.task_ids) if inp.task_ids else suite
+        named = inp.task_ids
+        tasks = await self._benchmarks.get_many(named) if named else default_tasks(suite)
         ids = [t.task_id for t in tasks]
         digest = task_set_hash(ids)
         if inp.reuse:
@@ -149,12 +156,18 @@ class ExperimentService:
 
     async def finish(self, inp: FinishExperimentInput) -> RegressionRunResult:
         results = await self._experiments.results(inp.experiment_id)
-        status = "stopped_budget" if inp.stopped_reason else "completed"
+        status = (
+            "raced_out"
+            if inp.raced_out
+            else "stopped_budget"
+            if inp.stopped_reason
+            else "completed"
+        )
         record = await self._experiments.finish(
             inp.experiment_id,
             status=status,
             fitness=aggregate(results),
-            stopped_reason=inp.stopped_reason,
+            stopped_reason=inp.raced_out or inp.stopped_reason,
         )
         await self._publish(record, results)
         return RegressionRunResult(
@@ -162,7 +175,9 @@ class ExperimentService:
             prompt_id=record.prompt_id,
             status=record.status,
             fitness=record.fitness,
-            stopped_reason=record.stopped_reason,
+            stopped_reason=record.stopped_reason if status == "stopped_budget" else None,
+            raced_out=inp.raced_out if status == "raced_out" else None,
+            saved=inp.saved if status == "raced_out" else 0,
         )
 
     async def _publish(self, record: ExperimentRecord, results: list[TaskResult]) -> None:

@@ -30,6 +30,7 @@ from stratlab.models.optimization import (
     OptimizationInput,
     ParentsLoaded,
     ParentSpec,
+    RaceAgainst,
     RecordGenerationInput,
     RegisterInput,
     ReviewOutcome,
@@ -37,6 +38,7 @@ from stratlab.models.optimization import (
     TaskResult,
     TaskSelection,
 )
+from stratlab.optimization.benchmarks import default_tasks
 from stratlab.optimization.experiments import ExperimentService
 from stratlab.optimization.verdicts import CONTROL_TOLERANCE as CONTROL_TOLERANCE  # re-export
 from stratlab.optimization.verdicts import (
@@ -45,6 +47,7 @@ from stratlab.optimization.verdicts import (
     offspring_verdicts,
     score_by_task,
 )
+from stratlab.store.actions import ActionRepo
 from stratlab.store.db import default_prompt_id, prompt_content_hash
 from stratlab.store.optimization import ExperimentRepo, GenerationRepo
 from stratlab.store.prompts import PromptRepo
@@ -60,7 +63,9 @@ class GenerationService:
         generations: GenerationRepo,
         experiment_service: ExperimentService,
         derive_seed: Callable[[int, int], int],
+        actions: ActionRepo,
     ) -> None:
+        self._actions = actions
         self._prompts = prompts
         self._experiments = experiments
         self._generations = generations
@@ -85,9 +90,11 @@ class GenerationService:
             generation=generation,
             seed=self._derive_seed(inp.seed, generation),
             campaign_id=inp.campaign_id,
+            search=inp.search,
+            significance=inp.significance,
             prod_prompt_id=prod.id,
             parent_ids=parent_ids,
-            suite_task_ids=[t.task_id for t in suite],
+            suite_task_ids=[t.task_id for t in default_tasks(suite)],
             # Members measured under an older fitness (no score) are not comparable.
             previous_archive=[
                 a for a in previous.archive if a.fitness and a.fitness.version >= FITNESS_VERSION
@@ -132,9 +139,12 @@ class GenerationService:
                 )
             )
         ranked = sorted(parents, key=_rank_key)
-        # The LLM mutates a different parent each generation (best first), so the same
-        # parent and summary are not asked twice in a row.
-        chosen = inp.generation % len(ranked)
+        if inp.search == "random":  # no selection pressure: any parent, drawn by the seed
+            chosen = random.Random(inp.seed).randrange(len(ranked))
+        else:
+            # The LLM mutates a different parent each generation (best first), so the same
+            # parent and summary are not asked twice in a row.
+            chosen = inp.generation % len(ranked)
         run_of = dict(zip(inp.prompt_ids, inp.experiment_ids, strict=True))
         results = await self._experiments.results(run_of[ranked[chosen].prompt_id])
         known = [p.content_hash for p in await self._prompts.list(role=inp.role, limit=100_000)]
@@ -143,6 +153,21 @@ class GenerationService:
             mutation_parent=chosen,
             failure_summary=failure_summary(results),
             known_hashes=known,
+            race=await self._race_bar(inp, run_of),
+        )
+
+    async def _race_bar(self, inp: LoadParentsInput, run_of: dict[str, str]) -> RaceAgainst | None:
+        """Prod on this task set (``prompt_ids[0]``): what offspring race against."""
+        prod_id = inp.prompt_ids[0]
+        run = await self._experiments.get(run_of[prod_id])
+        if run is None or run.fitness is None or run.fitness.tasks == 0:
+            return None
+        return RaceAgainst(
+            prompt_id=prod_id,
+            scores=score_by_task(await self._experiments.results(run.experiment_id)),
+            mean_tokens=run.fitness.mean_tokens,
+            mean_latency_ms=run.fitness.mean_latency_ms,
+            significance=inp.significance,
         )
 
     async def register(self, inp: RegisterInput) -> list[OffspringRecord]:
@@ -211,11 +236,15 @@ class GenerationService:
             elif member.prompt_id not in survivors:
                 await self._archive_if_experimental(member.prompt_id, plan.generation)
         evaluations, cost = await self._measured(inp)
+        saved = await self._saved(inp)
+        # The mutator's and the sanity checks' calls are made for the generation too.
+        calls = (await self._actions.totals_by_prefix(inp.llm_action_ids)).cost_usd
         stored = await self._generations.record(
             GenerationRecord(
                 role=plan.role,
                 generation=plan.generation,
                 campaign_id=plan.campaign_id,
+                search=plan.search,
                 seed=plan.seed,
                 task_ids=inp.selection.task_ids,
                 population=selected.survivors,
@@ -233,7 +262,9 @@ class GenerationService:
                     (m.fitness for m in inp.evaluated if m.prompt_id == plan.prod_prompt_id), None
                 ),
                 evaluations=evaluations,
-                cost_usd=round(cost, 6),
+                evaluations_saved=saved,
+                cost_usd=round(cost + calls, 6),
+                llm_calls_cost_usd=round(calls, 6),
                 candidates=sorted(candidates),
                 verdicts=verdicts,
                 stopped_reason=inp.stopped_reason,
@@ -291,6 +322,7 @@ class GenerationService:
             prod_scores=prod,
             scores=scores,
             stopped_reason=inp.stopped_reason,
+            significance=inp.plan.significance,
         )
         return offspring_verdicts(inp.offspring, measured)
 
@@ -312,6 +344,18 @@ class GenerationService:
             sum(len(r.task_ids) * r.rollouts for r in fresh),
             sum(r.fitness.cost_usd for r in fresh if r.fitness),
         )
+
+    async def _saved(self, inp: RecordGenerationInput) -> int:
+        """Planned cycles racing did not run: per raced-out run of this generation, its
+        tasks x rollouts less the cycles it measured."""
+        saved = 0
+        for member in inp.evaluated:
+            if member.raced_out and member.experiment_id:
+                run = await self._experiments.get(member.experiment_id)
+                if run is not None:
+                    measured = await measured_cycles(self._experiments, [run.experiment_id])
+                    saved += len(run.task_ids) * run.rollouts - measured
+        return saved
 
     async def _archive_if_experimental(self, prompt_id: str, generation: int) -> None:
         found = await self._prompts.get(prompt_id)

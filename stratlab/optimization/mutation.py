@@ -97,7 +97,7 @@ class PromptMutator:
         parents = {p.prompt_id: p for p in inp.parents}
         checked: list[CheckedChild] = []
         for index, child in enumerate(inp.children):
-            problem = dry_render_problem(inp.role, child.content)
+            problem = self._length_problem(child) or dry_render_problem(inp.role, child.content)
             if problem is None:
                 parent = parents.get(child.parent_ids[0]) if child.parent_ids else None
                 problem = await self._sanity_problem(
@@ -107,6 +107,17 @@ class PromptMutator:
                 CheckedChild(child=child, accepted=problem is None, reason=problem or "")
             )
         return checked
+
+    def _length_problem(self, child: ProposedChild) -> str | None:
+        """A prompt may not grow without bound: tokens are an objective, but one long
+        prompt that scores a little better would otherwise be measured at full price."""
+        length = len(child.system) + len(child.content)
+        cap = self._settings.prompt_max_chars
+        if length > cap:
+            return (
+                f"too long: {length:,} characters; the cap is {cap:,} (STRATLAB_PROMPT_MAX_CHARS)"
+            )
+        return None
 
     async def _sanity_problem(
         self, inp: CheckInput, child: ProposedChild, parent_template: str, key: str

@@ -2,11 +2,15 @@
 cycles a generation measured.
 
 The candidate rule: an offspring on the generation's first front whose mean graded score
-on the targets (tasks prod fails) beats prod's, and on no control (a task prod passes)
-falls more than ``CONTROL_TOLERANCE`` below prod's. A verdict names every rule an
-offspring fails ("not on the Pareto front: dominated by prod on tokens; fails control
-task X"), so an offspring that scores more than prod and is still no candidate says why.
-Pure functions of what the generation measured: the store reads are the caller's.
+on the targets (tasks prod fails) beats prod's **significantly** (the paired
+randomization test over the targets, ``paired_test``, p < ``SIGNIFICANCE``), that is not
+significantly worse than prod over the controls (tasks prod passes), and on no control
+falls more than ``CONTROL_TOLERANCE`` below prod's. One lucky task cannot make a
+candidate: with n targets the least p-value is 2^-n, and better on one of six is p = 0.5.
+A verdict names every rule an offspring fails ("not on the Pareto front: dominated by
+prod on tokens; fails control task X"), so an offspring that scores more than prod and
+is still no candidate says why. Pure functions of what the generation measured: the
+store reads are the caller's.
 """
 
 from __future__ import annotations
@@ -22,12 +26,20 @@ from stratlab.models.optimization import (
     OffspringVerdict,
     TaskResult,
 )
+from stratlab.optimization.paired_test import paired_p_value
 
 CONTROL_TOLERANCE = 0.05
 """How far a control's score may fall below prod's before it counts as a regression. One
 rollout of a real model's design moves a little from run to run (a lookback here, a
 threshold there); losing a control moves it by far more (a discovery on noise scores at
 most 0.05 where prod's rejection scored 1 - its deflated Sharpe)."""
+
+SIGNIFICANCE = 0.05
+"""The candidate rule's default level: better on the targets with p below it."""
+CONTROL_SIGNIFICANCE = 0.05
+"""Worse on the controls with p below it loses a candidate. Fixed, not the generation's
+level: loosening the bar for "better" must not make a slight slip on the controls count
+as a proven loss."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,8 @@ class Measured:
     scores: Mapping[str, Mapping[str, float]]
     """Each measured offspring's mean score per task, by prompt id."""
     stopped_reason: str | None = None
+    significance: float = SIGNIFICANCE
+    """The level of the targets' test (``OptimizationInput.significance``)."""
 
 
 def offspring_verdicts(
@@ -88,6 +102,8 @@ def _judge(prompt_id: str, m: Measured) -> tuple[NotCandidateCause, str]:
     scores = m.scores.get(prompt_id)
     if member is None or member.fitness is None or scores is None:
         return "not_measured", f"not measured: {m.stopped_reason or 'its run measured no task'}"
+    if member.raced_out:
+        return "raced_out", f"raced out, not measured on every task: {member.raced_out}"
     if m.prod_scores is None:
         return "no_prod_run", "prod has no run on this task set to compare with"
     prod = m.prod_scores
@@ -104,6 +120,25 @@ def _judge(prompt_id: str, m: Measured) -> tuple[NotCandidateCause, str]:
                 f"no better than prod on the targets (mean score {mine:.3f} vs {prods:.3f})",
             )
         )
+    elif (p := paired_p_value(_differences(scores, prod, m.targets))) >= m.significance:
+        failed.append(
+            (
+                "not_significant_on_targets",
+                f"better than prod on the targets ({mine:.3f} vs {prods:.3f}) but not "
+                f"significantly: p = {p:.3f} over {len(m.targets)} target(s), needs < "
+                f"{m.significance:g}",
+            )
+        )
+    known = [t for t in m.controls if t in prod]
+    worse = paired_p_value(_differences(scores, prod, known), alternative="less")
+    if known and worse < CONTROL_SIGNIFICANCE:
+        failed.append(
+            (
+                "worse_on_controls",
+                f"significantly worse than prod on the controls (mean score "
+                f"{_mean(scores, known):.3f} vs {_mean(prod, known):.3f}, p = {worse:.3f})",
+            )
+        )
     lost = [t for t in m.controls if t in prod and scores.get(t, 0.0) < prod[t] - CONTROL_TOLERANCE]
     if lost:
         more = f", and {len(lost) - 1} more" if len(lost) > 1 else ""
@@ -117,8 +152,8 @@ def _judge(prompt_id: str, m: Measured) -> tuple[NotCandidateCause, str]:
     if failed:
         return failed[0][0], "; ".join(text for _, text in failed)
     return "candidate", (
-        f"on the Pareto front, beats prod on the targets ({mine:.3f} vs {prods:.3f}) and "
-        f"keeps {len(m.controls)} control(s)"
+        f"on the Pareto front, beats prod on the targets ({mine:.3f} vs {prods:.3f}, "
+        f"p = {p:.3f}) and keeps {len(m.controls)} control(s)"
     )
 
 
@@ -159,6 +194,13 @@ def _who(prompt_id: str, m: Measured) -> str:
         return "prod"
     kind = "parent" if prompt_id in m.parent_ids else "offspring"
     return f"{kind} {prompt_id[:8]}"
+
+
+def _differences(
+    scores: Mapping[str, float], prod: Mapping[str, float], tasks: Sequence[str]
+) -> list[float]:
+    """Per task, the offspring's score less prod's (a task not measured counts 0)."""
+    return [scores.get(t, 0.0) - prod.get(t, 0.0) for t in tasks]
 
 
 def _mean(scores: Mapping[str, float], tasks: Sequence[str]) -> float:

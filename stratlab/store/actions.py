@@ -6,7 +6,9 @@ retried activity that records the same call again leaves one row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from stratlab.models.llm import CallOutcome, LlmCallRecord
 from stratlab.models.records import ActionRecord, UsageTotals
@@ -50,6 +52,16 @@ SELECT COALESCE(sum(input_tokens + output_tokens), 0) AS tokens,
   FROM agent_actions WHERE experiment_id = %(experiment_id)s
 """
 
+# The calls a step made: every action id that starts with one of the step's keys and a
+# colon (``llm_calls.action_id`` builds them as "<key>:<what>:...:<answer>").
+_TOTALS_BY_PREFIX = """
+SELECT COALESCE(sum(input_tokens + output_tokens), 0) AS tokens,
+       COALESCE(sum(cost_usd), 0) AS cost_usd
+  FROM agent_actions a
+ WHERE EXISTS (SELECT 1 FROM unnest(%(prefixes)s::text[]) AS p(key)
+                WHERE starts_with(a.action_id, p.key || ':'))
+"""
+
 
 class ActionRepo:
     """Records LLM calls and sums them per session or experiment."""
@@ -88,7 +100,14 @@ class ActionRepo:
     async def totals_by_experiment(self, experiment_id: str) -> UsageTotals:
         return await self._totals(_TOTALS_BY_EXPERIMENT, {"experiment_id": experiment_id})
 
-    async def _totals(self, sql: str, params: dict[str, str]) -> UsageTotals:
+    async def totals_by_prefix(self, prefixes: Sequence[str]) -> UsageTotals:
+        """Every call whose action id starts with one of ``prefixes`` and a colon: the
+        calls of the steps those keys name (a generation's mutator and sanity checks)."""
+        if not prefixes:
+            return UsageTotals(tokens=0, cost_usd=0.0)
+        return await self._totals(_TOTALS_BY_PREFIX, {"prefixes": list(prefixes)})
+
+    async def _totals(self, sql: str, params: dict[str, Any]) -> UsageTotals:
         async with self._pool.connection() as conn:
             row = await (await conn.execute(sql, params)).fetchone()
         assert row is not None  # an aggregate without GROUP BY always returns a row

@@ -36,7 +36,7 @@ __all__ = [
     "benchmark_definition_hash",
 ]
 
-FINAL_STATUSES = ("completed", "stopped_budget", "failed")
+FINAL_STATUSES = ("completed", "stopped_budget", "raced_out", "failed")
 
 # --- benchmarks ----------------------------------------------------------------------------
 

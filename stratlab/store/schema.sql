@@ -489,13 +489,18 @@ CREATE TABLE IF NOT EXISTS experiments (
     task_set_hash  text NOT NULL DEFAULT '',
     rollouts       integer NOT NULL DEFAULT 1 CHECK (rollouts >= 1),
     status         text NOT NULL DEFAULT 'running'
-        CHECK (status IN ('running', 'completed', 'stopped_budget', 'failed')),
+        CHECK (status IN ('running', 'completed', 'stopped_budget', 'raced_out', 'failed')),
     fitness        jsonb NULL,  -- Fitness, once finished
     stopped_reason text NULL,
     workflow_id    text NULL,
     started_at     timestamptz NOT NULL DEFAULT now(),
     finished_at    timestamptz NULL
 );
+-- Databases created before racing gain its status here (raced_out: stopped early, once
+-- the prompt was dominated by prod with confidence).
+ALTER TABLE experiments DROP CONSTRAINT IF EXISTS experiments_status_check;
+ALTER TABLE experiments ADD CONSTRAINT experiments_status_check
+    CHECK (status IN ('running', 'completed', 'stopped_budget', 'raced_out', 'failed'));
 COMMENT ON TABLE experiments IS
     'Regression runs (ExperimentRecord): one prompt measured on one task set with N '
     'rollouts per task. Created running and finished with a status and a Fitness; a '

@@ -3,11 +3,7 @@ Postgres. User errors are one line on stderr and exit code 1, never a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,50 +12,8 @@ from temporalio.client import Client
 
 from stratlab.cli.control import ensure_research_schedule
 from stratlab.market.synthetic import synthetic_ohlcv
-from tests.integration.test_research_cycle import (
-    OPEN_BACKTEST_GATE,
-    OPEN_STATISTICAL_GATE,
-    OPEN_TRAINING_GATE,
-)
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def cli(
-    lab: Any, client: Client, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": lab.settings.database_url,
-        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-        "STRATLAB_TASK_QUEUE_PREFIX": lab.settings.task_queue_prefix,
-        "STRATLAB_HOME": str(lab.settings.home),
-        "COLUMNS": "200",
-        **(env or {}),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "stratlab.cli.main", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-async def run_cli(
-    lab: Any, client: Client, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(cli, lab, client, *args, env=env)
-
-
-def assert_one_line_error(done: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert done.returncode == 1, (done.stdout, done.stderr)
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    assert "Traceback" not in done.stderr
-    for word in words:
-        assert word in lines[0]
+from tests.fixtures.cli import assert_one_line_error, run_cli
+from tests.fixtures.gates import OPEN_BACKTEST_GATE, OPEN_STATISTICAL_GATE, OPEN_TRAINING_GATE
 
 
 async def test_reading_a_finished_session(

@@ -16,7 +16,7 @@ from stratlab.market.synthetic import synthetic_ohlcv
 from stratlab.models.research import ResearchCycleInput
 from stratlab.store.market import MarketRepo
 from stratlab.store.sessions import SessionRepo
-from tests.integration.test_cli import assert_one_line_error, run_cli
+from tests.fixtures.cli import assert_one_line_error, run_cli
 from workflows.research import ResearchCycleWorkflow
 
 

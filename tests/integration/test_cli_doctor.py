@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
+from tests.fixtures.cli import run_cli
 from tests.fixtures.fake_llm_server import FakeLlmServer, FakeReply
 from tests.fixtures.temporal import lab_settings
-from tests.integration.test_cli import run_cli
 
 OPENAI_KEY = "sk-doctor-openai-4f9c2e7b1d"
 ANTHROPIC_KEY = "sk-ant-doctor-8a3e6c0f5b"

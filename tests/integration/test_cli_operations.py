@@ -14,12 +14,8 @@ from temporalio.client import Client
 
 from stratlab.models.research import ResearchCycleInput
 from stratlab.store.sessions import SessionRepo
-from tests.integration.test_cli import assert_one_line_error, run_cli
-from tests.integration.test_research_cycle import (
-    OPEN_BACKTEST_GATE,
-    OPEN_STATISTICAL_GATE,
-    OPEN_TRAINING_GATE,
-)
+from tests.fixtures.cli import assert_one_line_error, run_cli
+from tests.fixtures.gates import OPEN_BACKTEST_GATE, OPEN_STATISTICAL_GATE, OPEN_TRAINING_GATE
 from workflows.research import ResearchCycleWorkflow
 
 

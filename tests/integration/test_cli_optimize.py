@@ -11,8 +11,8 @@ import pytest
 from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverlapPolicy
 
 from stratlab.store.prompts import PromptRepo
-from tests.integration.test_cli import assert_one_line_error, run_cli
-from tests.integration.test_optimization import TASKS
+from tests.fixtures.cli import assert_one_line_error, run_cli
+from tests.fixtures.optimization import CAMPAIGN_TASKS
 
 pytestmark = pytest.mark.slow
 
@@ -23,14 +23,17 @@ async def test_optimize_then_review_from_the_cli(
     done = await run_cli(
         lab, temporal_client,
         "optimize", "--generations", "1", "--population", "6", "--seed", "7",
-        "--tasks", ",".join(TASKS), "--json",
+        "--tasks", ",".join(CAMPAIGN_TASKS), "--significance", "0.2", "--json",
     )  # fmt: skip
+    # The review flow needs a candidate. At the default level of 0.05 this task set has
+    # none in generation 0 (the best offspring: p = 0.117 over 9 targets); the rule
+    # itself is tested in tests/unit/test_generation_verdicts.py.
     assert done.returncode == 0, done.stderr
     body = json.loads(done.stdout)
     assert body["workflow_id"] == "optimize-designer-0"
     (generation,) = body["generations"]
     assert generation["generation"] == 0 and generation["evaluations"] > 0
-    assert generation["candidates"], "this task set has a candidate in generation 0"
+    assert generation["candidates"], [v["reason"] for v in generation["verdicts"]]
     # Every offspring says why it is, or is not, a candidate; the candidates are those.
     verdicts = generation["verdicts"]
     assert verdicts and all(v["reason"] for v in verdicts)
@@ -67,7 +70,7 @@ async def test_optimize_argument_errors_are_one_line(lab: Any, temporal_client: 
     unknown_prompt = await run_cli(lab, temporal_client, "prompts", "approve", "nope-not-an-id")
     assert_one_line_error(unknown_prompt, "no prompt")
     unknown_task = await run_cli(
-        lab, temporal_client, "optimize", "--tasks", f"{TASKS[0]},no-such-task", "--json"
+        lab, temporal_client, "optimize", "--tasks", f"{CAMPAIGN_TASKS[0]},no-such-task", "--json"
     )
     assert_one_line_error(unknown_task, "unknown benchmark task 'no-such-task'")
     # Checked before anything started: no generation workflow on the lab's queue.

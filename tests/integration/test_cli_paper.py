@@ -16,7 +16,7 @@ from temporalio.client import Client
 from stratlab.market.datasets import load_bundled
 from stratlab.models.paper import PaperSummary
 from stratlab.store.trading import PaperRepo
-from tests.integration.test_cli import assert_one_line_error, run_cli
+from tests.fixtures.cli import assert_one_line_error, run_cli
 
 pytestmark = pytest.mark.slow
 T = TypeVar("T")

@@ -17,7 +17,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError
 
-from tests.integration.test_cli import assert_one_line_error, run_cli
+from tests.fixtures.cli import assert_one_line_error, run_cli
 
 NIGHTLY = "stratlab-nightly-optimization-designer"
 RESEARCH = "stratlab-research-trigger"

@@ -8,10 +8,8 @@ from typing import Any
 from stratlab.models.optimization import OffspringVerdict
 from stratlab.store.db import Pool
 from stratlab.store.optimization import GenerationRepo
-from tests.integration import test_cli_prompts
-from tests.integration.test_cli_prompts import P1, P3, cli_json, generation_zero, seed_registry
-
-cli = test_cli_prompts.cli  # the fixture: the CLI in a process against the test's database
+from tests.fixtures.cli import cli_json
+from tests.fixtures.prompt_registry import P1, P3, generation_zero, seed_registry
 
 CONTROL = "sp500-post-gfc-recovery-risk-adjusted"
 WHY_P3 = (

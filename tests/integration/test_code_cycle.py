@@ -19,13 +19,8 @@ from stratlab.store.prompts import PromptRepo
 from stratlab.store.research import ResearchRepo
 from stratlab.store.sessions import SessionRepo
 from stratlab.store.skills import SkillRepo
-from tests.integration.test_research_cycle import (
-    OPEN_BACKTEST_GATE,
-    OPEN_STATISTICAL_GATE,
-    OPEN_TRAINING_GATE,
-    rows,
-    save_history,
-)
+from tests.fixtures.gates import OPEN_BACKTEST_GATE, OPEN_STATISTICAL_GATE, OPEN_TRAINING_GATE
+from tests.fixtures.temporal import rows, save_history
 
 pytestmark = pytest.mark.skipif(
     shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install bubblewrap)"

@@ -40,15 +40,11 @@ from stratlab.store.db import (
 from stratlab.store.optimization import BenchmarkRepo, ExperimentRepo
 from stratlab.store.prompts import PromptRepo
 from stratlab.store.roles import RoleSetupError, ensure_app_role
+from tests.fixtures.cli import assert_one_line_error, run_cli
+from tests.fixtures.gates import OPEN_BACKTEST_GATE, OPEN_STATISTICAL_GATE, OPEN_TRAINING_GATE
+from tests.fixtures.optimization import REGRESSION_TASKS, run_regression
 from tests.fixtures.postgres import create_database, database_url_for, drop_database
 from tests.fixtures.temporal import Lab, lab_settings
-from tests.integration.test_cli import assert_one_line_error, run_cli
-from tests.integration.test_regression_run import TASKS, run_regression
-from tests.integration.test_research_cycle import (
-    OPEN_BACKTEST_GATE,
-    OPEN_STATISTICAL_GATE,
-    OPEN_TRAINING_GATE,
-)
 from workers.pools import run_workers
 from workflows.constants import (
     NIGHTLY_SCHEDULE_ID,
@@ -297,7 +293,7 @@ async def test_the_lab_runs_as_the_app_role(
         )
         prod = await PromptRepo(app_pool).current_prod("designer")
         _, regression = await run_regression(
-            lab, prompt_id=prod.id, task_ids=TASKS[:1], max_parallel=1
+            lab, prompt_id=prod.id, task_ids=REGRESSION_TASKS[:1], max_parallel=1
         )
     assert result.outcome == "success", result
 
@@ -306,7 +302,7 @@ async def test_the_lab_runs_as_the_app_role(
 
     assert regression.status == "completed", regression
     results = await ExperimentRepo(app_pool).results(regression.experiment_id)
-    assert [r.task_id for r in results] == TASKS[:1]
+    assert [r.task_id for r in results] == REGRESSION_TASKS[:1]
     assert results[0].tokens > 0
 
 

@@ -46,35 +46,23 @@ from stratlab.models.research import (
     RegisterStrategyResult,
     StrategySpec,
 )
-from tests.integration.test_cli import assert_one_line_error, run_cli
-from tests.integration.test_research_cycle import (
-    OPEN_BACKTEST_GATE,
-    OPEN_STATISTICAL_GATE,
-    OPEN_TRAINING_GATE,
-    rows,
-    save_history,
-)
-from tests.integration.test_workflow_logic import Script, business_error, scripted_activities
+from tests.fixtures.cli import assert_one_line_error, run_cli
+from tests.fixtures.gates import OPEN_BACKTEST_GATE, OPEN_STATISTICAL_GATE, OPEN_TRAINING_GATE
+from tests.fixtures.scripted_activities import Script, business_error, scripted_activities
+from tests.fixtures.specs import sma_crossover
+from tests.fixtures.temporal import rows, save_history
 from workflows.constants import SA_OUTCOME, task_queue_for
 from workflows.evaluate import EvaluateStrategyWorkflow
 
 ROOT = Path(__file__).resolve().parents[2]
-SMA_CROSSOVER: dict[str, Any] = {
-    "name": "sma crossover",
-    "kind": "rules",
-    "symbol": "nasdaq",  # the workflow's symbol overrides it
-    "rationale": "a user's classic",
-    "indicators": [
-        {"alias": "fast", "kind": "sma", "params": {"window": "fast_window"}},
-        {"alias": "slow", "kind": "sma", "params": {"window": "slow_window"}},
-    ],
-    "entry": "crosses_above(fast, slow)",
-    "exit": "crosses_below(fast, slow)",
-    "parameters": [
-        {"name": "fast_window", "low": 5, "high": 20, "step": 5},
-        {"name": "slow_window", "low": 40, "high": 100, "step": 20},
-    ],
-}
+# A user's spec file (the workflow's symbol overrides its symbol).
+SMA_CROSSOVER: dict[str, Any] = sma_crossover(
+    fast=(5, 20, 5),
+    slow=(40, 100, 20),
+    window_params=("fast_window", "slow_window"),
+    symbol="nasdaq",
+    rationale="a user's classic",
+).model_dump(mode="json", exclude_none=True)
 GRID = 16
 TOMORROWS_CLOSE: dict[str, Any] = {
     "name": "tomorrow's close",

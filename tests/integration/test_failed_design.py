@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from tests.fixtures.fake_llm_server import FakeOpenAIServer, FakeReply
-from tests.integration.test_research_cycle import rows, save_history
+from tests.fixtures.temporal import rows, save_history
 
 
 @pytest.fixture
-def fake_llm() -> Iterator[FakeOpenAIServer]:
+def fake_llm_prose() -> Iterator[FakeOpenAIServer]:
     with FakeOpenAIServer(
         default=FakeReply(content="Sure! Here is a great strategy: buy low.")
     ) as s:
@@ -24,17 +24,17 @@ def fake_llm() -> Iterator[FakeOpenAIServer]:
 
 
 @pytest.fixture
-def lab_overrides(fake_llm: FakeOpenAIServer) -> dict[str, Any]:
+def lab_overrides(fake_llm_prose: FakeOpenAIServer) -> dict[str, Any]:
     return {
         "llm_provider": "openai",
         "llm_model": "gpt-4o-mini",
-        "openai_base_url": fake_llm.base_url,
+        "openai_base_url": fake_llm_prose.base_url,
         "openai_api_key": "sk-test-not-a-secret",
     }
 
 
 async def test_malformed_designer_output_fails_the_design(
-    lab: Any, fake_llm: FakeOpenAIServer
+    lab: Any, fake_llm_prose: FakeOpenAIServer
 ) -> None:
     handle = await lab.start_cycle(symbol="sp500")
     result = await handle.result()
@@ -43,8 +43,8 @@ async def test_malformed_designer_output_fails_the_design(
     assert result.outcome == "failed_design"
     (iteration,) = result.iterations
     assert "no JSON" in (iteration.error or "") or "JSON" in (iteration.error or "")
-    assert len(fake_llm.requests) == 2  # the answer and one repair attempt, no more
-    repair = fake_llm.requests[1].json()["messages"][-1]["content"]
+    assert len(fake_llm_prose.requests) == 2  # the answer and one repair attempt, no more
+    repair = fake_llm_prose.requests[1].json()["messages"][-1]["content"]
     assert "previous answer was rejected" in repair
 
     actions = await rows(

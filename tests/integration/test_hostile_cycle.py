@@ -28,7 +28,7 @@ from stratlab.sandbox import executor, validator
 from stratlab.sandbox._isolation import find_bwrap
 from stratlab.strategies import code as code_strategies
 from stratlab.strategies import validation
-from tests.integration.test_research_cycle import rows
+from tests.fixtures.temporal import rows
 
 pytestmark = pytest.mark.skipif(
     find_bwrap() is None, reason="bubblewrap (bwrap) is not installed: apt-get install bubblewrap"

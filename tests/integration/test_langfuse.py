@@ -31,15 +31,10 @@ from stratlab.store.prompts import PromptRepo
 from stratlab.telemetry.langfuse import langfuse_sink, shutdown_langfuse
 from stratlab.telemetry.tracing import build_tracer_provider
 from tests.fixtures.fake_llm_server import FakeLlmServer, FakeReply
+from tests.fixtures.gates import OPEN_BACKTEST_GATE, OPEN_STATISTICAL_GATE, OPEN_TRAINING_GATE
+from tests.fixtures.optimization import REGRESSION_TASKS, run_regression
 from tests.fixtures.otlp_receiver import TRACES_PATH, LangfuseReceiver
-from tests.fixtures.temporal import Lab, lab_settings, running_traced_lab
-from tests.integration.test_regression_run import TASKS, run_regression
-from tests.integration.test_research_cycle import (
-    OPEN_BACKTEST_GATE,
-    OPEN_STATISTICAL_GATE,
-    OPEN_TRAINING_GATE,
-    rows,
-)
+from tests.fixtures.temporal import Lab, lab_settings, rows, running_traced_lab
 
 
 @pytest.fixture
@@ -247,7 +242,7 @@ async def test_a_regression_run_is_an_experiment_run_over_its_tasks(
     lab: Any, receiver: LangfuseReceiver
 ) -> None:
     prod = await PromptRepo(lab.db).current_prod("designer")
-    tasks = TASKS[:2]
+    tasks = REGRESSION_TASKS[:2]
     _, run = await run_regression(
         lab, prompt_id=prod.id, task_ids=tasks, max_parallel=2, reuse=False
     )
@@ -323,7 +318,9 @@ async def test_a_langfuse_outage_fails_neither_the_cycle_nor_the_run(
 
     monkeypatch.setattr(socket.socket, "connect", counting_connect)
     prod = await PromptRepo(lab.db).current_prod("designer")
-    _, run = await run_regression(lab, prompt_id=prod.id, task_ids=TASKS[:1], reuse=False)
+    _, run = await run_regression(
+        lab, prompt_id=prod.id, task_ids=REGRESSION_TASKS[:1], reuse=False
+    )
     await shutdown_langfuse(lab.settings)
 
     (result,) = await ExperimentRepo(lab.db).results(run.experiment_id)

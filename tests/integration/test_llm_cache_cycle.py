@@ -4,26 +4,15 @@ its calls are recorded as cached at no cost, and it reaches the same outcome."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.fixtures.fake_llm_server import FakeLlmServer, offline_responder
-from tests.integration.test_research_cycle import (
-    OPEN_BACKTEST_GATE,
-    OPEN_STATISTICAL_GATE,
-    OPEN_TRAINING_GATE,
-    rows,
-)
+from tests.fixtures.fake_llm_server import FakeLlmServer
+from tests.fixtures.gates import OPEN_BACKTEST_GATE, OPEN_STATISTICAL_GATE, OPEN_TRAINING_GATE
+from tests.fixtures.temporal import rows
 
 CALLS = "SELECT * FROM agent_actions WHERE session_id = %(s)s ORDER BY created_at, action_id"
-
-
-@pytest.fixture
-def fake_llm() -> Iterator[FakeLlmServer]:
-    with FakeLlmServer(responder=offline_responder()) as server:
-        yield server
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from stratlab.store.trading import PaperRepo
-from tests.integration.test_paper_trading import execution_fills, start_paper
-from tests.integration.test_research_cycle import rows
-from tests.integration.test_worker_faults import start_worker
+from tests.fixtures.paper import execution_fills, start_paper
+from tests.fixtures.temporal import rows
+from tests.fixtures.workers import start_worker
 
 KILLS = 2
 STRATEGY = "faults"

@@ -21,24 +21,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from stratlab.market.datasets import load_bundled
-from stratlab.models.paper import PaperSummary, PaperTradingInput
-from stratlab.models.trading import Fill, GuardrailConfig
+from stratlab.models.paper import PaperSummary
+from stratlab.models.trading import GuardrailConfig
 from stratlab.store.prompts import PromptRepo
 from stratlab.store.trading import PaperRepo
-from tests.integration.test_research_cycle import rows, save_history
-from workflows.constants import PAPER_WORKFLOW_ID
+from tests.fixtures.paper import execution_fills, start_paper
+from tests.fixtures.temporal import rows, save_history
 from workflows.paper import PaperTradingWorkflow
-
-
-async def start_paper(lab: Any, strategy_id: str, **fields: Any) -> WorkflowHandle[Any, Any]:
-    inp = PaperTradingInput(strategy_id=strategy_id, **fields)
-    return await lab.client.start_workflow(
-        "PaperTradingWorkflow",
-        inp,
-        id=PAPER_WORKFLOW_ID.format(strategy_id=strategy_id),
-        task_queue=lab.settings.task_queue("orchestrator"),
-        result_type=PaperSummary,
-    )
 
 
 def common_bars(symbols: list[str], start: str, end: str) -> pd.DatetimeIndex:
@@ -48,11 +37,6 @@ def common_bars(symbols: list[str], start: str, end: str) -> pd.DatetimeIndex:
         index = own if index is None else index.intersection(own)
     assert index is not None
     return index[(index >= pd.Timestamp(start)) & (index < pd.Timestamp(end))]
-
-
-async def execution_fills(lab: Any, strategy_id: str) -> list[Fill]:
-    records = await PaperRepo(lab.db).history(strategy_id, kinds=["execution"])
-    return [Fill.model_validate(f) for r in records for f in r.payload["fills"]]
 
 
 async def test_a_replayed_year_trades_every_bar_and_replays(

@@ -13,20 +13,15 @@ stored, and every billed answer is charged whatever happens to it afterwards.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from stratlab.models.research import ResearchCycleResult
-from tests.fixtures.fake_llm_server import FakeLlmServer, FakeReply, offline_responder
-from tests.integration.test_research_cycle import (
-    OPEN_BACKTEST_GATE,
-    OPEN_STATISTICAL_GATE,
-    OPEN_TRAINING_GATE,
-    rows,
-)
+from tests.fixtures.fake_llm_server import FakeLlmServer, FakeReply
+from tests.fixtures.gates import OPEN_BACKTEST_GATE, OPEN_STATISTICAL_GATE, OPEN_TRAINING_GATE
+from tests.fixtures.temporal import rows
 
 KEYS = {"anthropic_api_key": "sk-ant-test-not-a-secret", "openai_api_key": "sk-test-not-a-secret"}
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -36,12 +31,6 @@ SETTINGS: dict[str, dict[str, Any]] = {
 BOTH = list(SETTINGS)
 TIMEOUT_SECONDS = 1.0
 POLICY_FIRST_RETRY = 2.0  # workflows.constants.LLM_RETRY.initial_interval
-
-
-@pytest.fixture
-def fake_llm() -> Iterator[FakeLlmServer]:
-    with FakeLlmServer(responder=offline_responder()) as server:
-        yield server
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +24,9 @@ from stratlab.llm.pricing import cost_usd
 from stratlab.models.research import ResearchCycleResult
 from stratlab.store.db import make_pool
 from tests.fixtures.fake_llm_server import FakeLlmServer, offline_responder
+from tests.fixtures.gates import OPEN_BACKTEST_GATE, OPEN_STATISTICAL_GATE, OPEN_TRAINING_GATE
 from tests.fixtures.postgres import create_database, database_url_for, drop_database
-from tests.fixtures.temporal import Lab, lab_settings
-from tests.integration.test_research_cycle import (
-    OPEN_BACKTEST_GATE,
-    OPEN_STATISTICAL_GATE,
-    OPEN_TRAINING_GATE,
-    rows,
-)
+from tests.fixtures.temporal import Lab, lab_settings, rows
 from workers.pools import run_workers
 
 CYCLE: dict[str, Any] = {
@@ -116,12 +111,6 @@ async def offline_reference(
         await asyncio.wait_for(workers, timeout=60)
         await pool.close()
         drop_database(postgres_url, name)
-
-
-@pytest.fixture
-def fake_llm() -> Iterator[FakeLlmServer]:
-    with FakeLlmServer(responder=offline_responder()) as server:
-        yield server
 
 
 @pytest.fixture(params=list(PROVIDERS))

@@ -3,44 +3,30 @@ task is a research cycle over its market period; the rows say what passed and wh
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from typing import Any
 
-from stratlab.models.optimization import RegressionRunInput, RegressionRunResult
+from stratlab.models.optimization import RegressionProgress
 from stratlab.store.optimization import ExperimentRepo
 from stratlab.store.prompts import PromptRepo
-from tests.integration.test_research_cycle import rows, save_history
-from workflows.constants import REGRESSION_WORKFLOW_ID
+from tests.fixtures.optimization import REGRESSION_TASKS, run_regression
+from tests.fixtures.temporal import rows, save_history
 from workflows.regression import RegressionRunWorkflow
-
-TASKS = [
-    "sp500-gfc-crash-capital-preservation",
-    "nasdaq-boom-2003-2007-risk-adjusted",
-    "sp500-sideways-2015-active",
-]
-
-
-async def run_regression(lab: Any, **fields: Any) -> tuple[Any, RegressionRunResult]:
-    experiment_id = str(uuid.uuid4())
-    handle = await lab.client.start_workflow(
-        RegressionRunWorkflow.run,
-        RegressionRunInput(experiment_id=experiment_id, **fields),
-        id=REGRESSION_WORKFLOW_ID.format(experiment_id=experiment_id),
-        task_queue=lab.settings.task_queue("orchestrator"),
-    )
-    return handle, await asyncio.wait_for(handle.result(), timeout=300)
 
 
 async def test_regression_run_judges_each_task_and_reuses_a_finished_run(lab: Any) -> None:
     prod = await PromptRepo(lab.db).current_prod("designer")
-    handle, result = await run_regression(lab, prompt_id=prod.id, task_ids=TASKS, max_parallel=3)
+    handle, result = await run_regression(
+        lab, prompt_id=prod.id, task_ids=REGRESSION_TASKS, max_parallel=3
+    )
     await save_history(handle, "regression_run")
     assert result.status == "completed" and not result.reused
     assert result.fitness is not None and result.fitness.tasks == 3
+    # The progress query answers a model, here every planned cycle done.
+    progress = await handle.query(RegressionRunWorkflow.progress)
+    assert progress == RegressionProgress(done=3, planned=3, stopped=None)
 
     results = await ExperimentRepo(lab.db).results(result.experiment_id)
-    assert sorted(r.task_id for r in results) == sorted(TASKS)
+    assert sorted(r.task_id for r in results) == sorted(REGRESSION_TASKS)
     for r in results:
         # Every failure says why; every cycle ran on the task's own window, isolated.
         assert r.passed or r.reasons
@@ -63,9 +49,12 @@ async def test_regression_run_judges_each_task_and_reuses_a_finished_run(lab: An
     assert [s["scope"] for s in scopes] == ["optimizer"]
 
     # The same prompt on the same tasks is not measured twice.
-    _, again = await run_regression(lab, prompt_id=prod.id, task_ids=list(reversed(TASKS)))
+    reuse, again = await run_regression(
+        lab, prompt_id=prod.id, task_ids=list(reversed(REGRESSION_TASKS))
+    )
     assert again.reused and again.experiment_id == result.experiment_id
     assert again.fitness == result.fitness
+    assert await reuse.query(RegressionRunWorkflow.progress) == RegressionProgress()
 
 
 async def test_unknown_prompt_or_task_fails_the_run_with_a_clear_error(lab: Any) -> None:

@@ -8,51 +8,14 @@ that answers garbage. The assertions read the rows a user would look at.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHandle
 
 from stratlab.models.research import CycleStatus
-from tests.fixtures.fake_llm_server import FakeOpenAIServer
+from tests.fixtures.gates import OPEN_BACKTEST_GATE, OPEN_STATISTICAL_GATE, OPEN_TRAINING_GATE
+from tests.fixtures.temporal import rows, save_history
 from workflows.constants import SA_OUTCOME, SA_PHASE
-
-HISTORIES = Path(__file__).resolve().parents[1] / "histories"
-OPEN_TRAINING_GATE = {
-    "min_accuracy": 0.0,
-    "max_final_loss": 100.0,
-    "min_loss_decrease": -100.0,
-    "min_validation_trades": 0,
-    "min_validation_score": -100.0,
-    "ml_skill": "loss_decrease",  # the seed's checks, opened above
-}
-OPEN_BACKTEST_GATE = {"min_win_rate": 0.0, "max_drawdown": 1.0, "min_sharpe": -100.0}
-# Tests of the plumbing (rows, phases, skills) need a success on real data, which the
-# statistical gate rightly refuses to most designs: they open it (it still runs, so a
-# skill can be kept: the library admits only strategies the statistical gate passed).
-OPEN_STATISTICAL_GATE = {
-    "min_deflated_sharpe": 0.0,
-    "min_trades": 0,
-    "max_pbo": 1.0,
-    "implausible_sharpe": 1000.0,
-}
-
-
-async def rows(lab: Any, sql: str, **params: Any) -> list[dict[str, Any]]:
-    async with lab.db.connection() as conn, conn.cursor() as cur:
-        await cur.execute(sql, params)
-        return list(await cur.fetchall())
-
-
-async def save_history(handle: WorkflowHandle, name: str) -> None:
-    """With STRATLAB_RECORD_HISTORIES=1, keep this run's history for the replay test."""
-    if os.environ.get("STRATLAB_RECORD_HISTORIES") != "1":
-        return
-    history = await handle.fetch_history()
-    HISTORIES.mkdir(exist_ok=True)
-    (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
 async def test_success_writes_every_row_a_user_reads(lab: Any) -> None:
@@ -198,12 +161,6 @@ async def _design_inputs(lab: Any, session_id: str) -> list[dict[str, Any]]:
         for event in history.events
         if event.activity_task_scheduled_event_attributes.activity_type.name == "design_strategy"
     ]
-
-
-@pytest.fixture
-def fake_llm() -> Any:
-    with FakeOpenAIServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -22,13 +22,8 @@ from temporalio.client import Client
 from stratlab.config import Settings
 from stratlab.store.db import Pool
 from stratlab.telemetry.tracing import build_tracer_provider
-from tests.fixtures.temporal import Lab, lab_settings, running_traced_lab
-from tests.integration.test_research_cycle import (
-    OPEN_BACKTEST_GATE,
-    OPEN_STATISTICAL_GATE,
-    OPEN_TRAINING_GATE,
-    rows,
-)
+from tests.fixtures.gates import OPEN_BACKTEST_GATE, OPEN_STATISTICAL_GATE, OPEN_TRAINING_GATE
+from tests.fixtures.temporal import Lab, lab_settings, rows, running_traced_lab
 
 pytestmark = pytest.mark.slow
 

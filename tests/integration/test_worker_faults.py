@@ -13,22 +13,16 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.client import Client
 
 from stratlab.store.prompts import PromptRepo
-from tests.integration.test_research_cycle import (
-    OPEN_BACKTEST_GATE,
-    OPEN_STATISTICAL_GATE,
-    OPEN_TRAINING_GATE,
-    rows,
-)
+from tests.fixtures.gates import OPEN_BACKTEST_GATE, OPEN_STATISTICAL_GATE, OPEN_TRAINING_GATE
+from tests.fixtures.temporal import rows
+from tests.fixtures.workers import start_worker
 
-ROOT = Path(__file__).resolve().parents[2]
 KILLS = 3
 
 pytestmark = pytest.mark.slow
@@ -37,23 +31,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def lab_pools() -> tuple[str, ...]:
     return ("orchestrator", "llm", "optimizer")
-
-
-def start_worker(lab: Any, client: Client, pool: str = "compute") -> subprocess.Popen[bytes]:
-    """``python -m workers <pool>`` against the test's lab, as a container runs it."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": lab.settings.database_url,
-        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-        "STRATLAB_TASK_QUEUE_PREFIX": lab.settings.task_queue_prefix,
-        "STRATLAB_HOME": str(lab.settings.home),
-        "STRATLAB_LOG_FORMAT": "json",
-        "STRATLAB_LOG_LEVEL": "WARNING",
-    }
-    log = (lab.settings.home / f"{pool}-worker.log").open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "workers", pool], cwd=ROOT, env=env, stdout=log, stderr=log
-    )
 
 
 async def use_long_training_prompt(lab: Any) -> None:

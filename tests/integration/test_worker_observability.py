@@ -35,14 +35,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
 from stratlab.telemetry.tracing import run_trace_context
+from tests.fixtures.dashboard import SERIES, dashboard_queries
+from tests.fixtures.gates import OPEN_BACKTEST_GATE, OPEN_STATISTICAL_GATE, OPEN_TRAINING_GATE
 from tests.fixtures.otlp_collector import OtlpCollector
-from tests.integration.test_research_cycle import (
-    OPEN_BACKTEST_GATE,
-    OPEN_STATISTICAL_GATE,
-    OPEN_TRAINING_GATE,
-    rows,
-)
-from tests.unit.test_deploy_observability import SERIES, dashboard_queries
+from tests.fixtures.temporal import rows
 from workers.health import check as health_check
 from workflows.constants import POOLS
 

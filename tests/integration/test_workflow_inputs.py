@@ -58,7 +58,7 @@ from stratlab.models.paper import (
     StatusInput,
 )
 from stratlab.models.research import ResearchCycleInput
-from tests.integration.test_workflow_logic import Script, scripted_activities
+from tests.fixtures.scripted_activities import Script, scripted_activities
 from workers.pools import WORKFLOWS
 from workflows.constants import (
     SA_OUTCOME,

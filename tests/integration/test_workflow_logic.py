@@ -8,151 +8,15 @@ stack rarely produces (failed_training, failed_backtest, failed_assessment).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from temporalio import activity
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from activities import names
-from stratlab.models.research import (
-    AnalyseInput,
-    AnalyseResult,
-    AssessInput,
-    Assessment,
-    AssessResult,
-    BacktestInput,
-    BacktestMetrics,
-    BacktestResult,
-    DesignInput,
-    DesignResult,
-    FinishSessionInput,
-    GateCheck,
-    GateResult,
-    HoldoutInput,
-    HoldoutResult,
-    ResearchCycleInput,
-    ResearchCycleResult,
-    SessionStarted,
-    StartSessionInput,
-    StrategySpec,
-    TrainingReport,
-    TrainInput,
-    TrainResult,
-)
+from stratlab.models.research import ResearchCycleInput, ResearchCycleResult
+from tests.fixtures.scripted_activities import Script, business_error, scripted_activities
 from workflows.constants import task_queue_for
 from workflows.research import ResearchCycleWorkflow
-
-
-@dataclass
-class Script:
-    """What each round's activities answer; a callable raises instead."""
-
-    sharpes: list[float] = field(default_factory=lambda: [0.2, 0.4, 0.6])
-    verdicts: list[str] = field(default_factory=lambda: ["refine"] * 3)
-    budget_ok: bool = True
-    fail: dict[str, Callable[[int], Exception | None]] = field(default_factory=dict)
-    backtest_gate: list[bool] = field(default_factory=lambda: [True] * 3)
-    statistical_gate: list[bool] = field(default_factory=lambda: [True] * 3)
-    feedback_seen: list[str] = field(default_factory=list)
-    holdouts: list[HoldoutInput] = field(default_factory=list)
-
-    def raise_if(self, step: str, iteration: int) -> None:
-        error = self.fail.get(step, lambda _: None)(iteration)
-        if error is not None:
-            raise error
-
-
-def business_error(kind: str) -> ApplicationError:
-    return ApplicationError(f"scripted {kind}", type=kind, non_retryable=True)
-
-
-def scripted_activities(script: Script) -> dict[str, list[Any]]:
-    @activity.defn(name=names.START_SESSION)
-    async def start(inp: StartSessionInput) -> SessionStarted:
-        return SessionStarted(
-            session_id=inp.session_id,
-            designer_prompt_id="p-d",
-            assessor_prompt_id="p-a",
-            budget_remaining_usd=1.0 if script.budget_ok else 0.0,
-            budget_ok=script.budget_ok,
-        )
-
-    @activity.defn(name=names.FINISH_SESSION)
-    async def finish(inp: FinishSessionInput) -> ResearchCycleResult:
-        return inp.result.model_copy(update={"tokens": 42, "cost_usd": 0.01})
-
-    @activity.defn(name=names.DESIGN_STRATEGY)
-    async def design(inp: DesignInput) -> DesignResult:
-        script.feedback_seen.append(inp.feedback)
-        script.raise_if("design", inp.iteration)
-        spec = StrategySpec(name=f"s{inp.iteration}", entry="close > 1", exit="close < 1")
-        return DesignResult(strategy_id=inp.strategy_id, spec=spec)
-
-    @activity.defn(name=names.TRAIN_STRATEGY)
-    async def train(inp: TrainInput) -> TrainResult:
-        script.raise_if("train", inp.iteration)
-        return TrainResult(
-            training_run_id=inp.training_run_id,
-            report=TrainingReport(kind="rules"),
-            gate=GateResult(gate="training", passed=True),
-        )
-
-    @activity.defn(name=names.RUN_BACKTEST)
-    async def backtest(inp: BacktestInput) -> BacktestResult:
-        script.raise_if("backtest", inp.iteration)
-        return BacktestResult(
-            backtest_id=inp.backtest_id,
-            metrics=BacktestMetrics(sharpe=script.sharpes[inp.iteration - 1], trades=5),
-            gate=GateResult(gate="backtest", passed=script.backtest_gate[inp.iteration - 1]),
-            statistical_gate=GateResult(
-                gate="statistical",
-                passed=script.statistical_gate[inp.iteration - 1],
-                checks=[
-                    GateCheck(
-                        name="deflated_sharpe",
-                        value=0.5,
-                        threshold=0.95,
-                        op=">=",
-                        passed=script.statistical_gate[inp.iteration - 1],
-                        detail="luck would reach this",
-                    )
-                ],
-            ),
-            trials=7 * inp.iteration,
-        )
-
-    @activity.defn(name=names.EVALUATE_HOLDOUT)
-    async def holdout(inp: HoldoutInput) -> HoldoutResult:
-        script.holdouts.append(inp)
-        return HoldoutResult(
-            holdout_id=inp.holdout_id, strategy_id=inp.strategy_id, metrics=BacktestMetrics()
-        )
-
-    @activity.defn(name=names.ASSESS_STRATEGY)
-    async def assess(inp: AssessInput) -> AssessResult:
-        script.raise_if("assess", inp.iteration)
-        verdict = script.verdicts[inp.iteration - 1]
-        return AssessResult(
-            assessment=Assessment(
-                verdict=verdict,  # type: ignore[arg-type]
-                summary=f"round {inp.iteration}",
-                suggestions=[f"try harder {inp.iteration}"],
-            )
-        )
-
-    @activity.defn(name=names.ANALYSE_STRATEGY)
-    async def analyse(inp: AnalyseInput) -> AnalyseResult:
-        return AnalyseResult(text=f"analyst note {inp.iteration}")
-
-    return {
-        "orchestrator": [start, finish],
-        "llm": [design, assess],
-        "compute": [train, backtest, analyse, holdout],
-    }
 
 
 async def run(client: Client, script: Script, **fields: Any) -> ResearchCycleResult:

@@ -14,7 +14,7 @@ from stratlab.market.splits import Splits, split_by_time
 from stratlab.market.synthetic import synthetic_ohlcv
 from stratlab.models.research import IndicatorRef, ParamRange, StrategySpec
 from stratlab.research.analyst import analyse_conditions, render_suggestions
-from tests.unit.offline_requests import design, designer_request
+from tests.fixtures.offline_requests import design, designer_request
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from stratlab.backtest.metrics import metrics_from_portfolio, score_columns
 from stratlab.backtest.runner import backtest_rules, backtest_signals
 from stratlab.market.splits import split_by_time
 from stratlab.market.synthetic import synthetic_ohlcv
-from stratlab.models.research import IndicatorRef, ParamRange, StrategySpec
 from stratlab.strategies.rules import rules_signals
+from tests.fixtures.specs import sma_crossover
 
 BUY, SELL = 0, 1
 
@@ -336,20 +336,7 @@ def test_bad_inputs_are_rejected() -> None:
         simulate(STAIRS, signal(6), signal(6), costs=Costs(), stop_loss=-0.1)
 
 
-SPEC = StrategySpec(
-    name="sma crossover",
-    indicators=[
-        IndicatorRef(alias="fast", kind="sma", params={"window": "fw"}),
-        IndicatorRef(alias="slow", kind="sma", params={"window": "sw"}),
-    ],
-    entry="crosses_above(fast, slow)",
-    exit="crosses_below(fast, slow)",
-    parameters=[
-        ParamRange(name="fw", low=5, high=15, step=5),
-        ParamRange(name="sw", low=30, high=60, step=30),
-    ],
-    stop_loss=0.08,
-)
+SPEC = sma_crossover(fast=(5, 15, 5), slow=(30, 60, 30), stop_loss=0.08)
 
 
 def test_backtest_rules_runs_on_the_test_window_only() -> None:

@@ -18,6 +18,8 @@ from stratlab.market.datasets import (
     load_bundled,
     noise_ohlcv,
 )
+from stratlab.market.optimizer_slice import PLANTED_SETS
+from stratlab.market.planted import causal_sharpe, oracle_sharpe, planted_edge_ohlcv
 from stratlab.market.splits import split_by_time
 from stratlab.models.optimization import BenchmarkTask, Criterion
 from stratlab.models.research import BacktestMetrics, GateCheck, GateResult
@@ -27,6 +29,7 @@ from stratlab.optimization.benchmarks import (
     BenchmarkSuiteError,
     BenchmarkWindowError,
     criteria_share,
+    default_tasks,
     deflated_sharpe,
     evaluate,
     load_suite,
@@ -60,11 +63,19 @@ def test_packaged_suite_covers_symbols_regimes_and_objectives() -> None:
     assert {t.kind for t in tasks} >= {"rules", "ml"}
     assert all(t.criteria and t.suite_version == SUITE.version for t in tasks)
     assert all(c.metric in CRITERION_METRICS for t in tasks for c in t.criteria)
-    # A few tasks on noise, where the right result is no discovery; the rest on real data.
+    # A few tasks on noise, where the right result is no discovery; some on planted edges,
+    # where it is a discovery; the rest on real data.
     noise = [t for t in tasks if t.expect == "no-discovery"]
     assert 2 <= len(noise) <= 3 and {t.regime for t in noise} == {"noise"}
     assert {t.symbol for t in noise} == set(NOISE_SEEDS)
-    assert all(t.symbol in REAL_SYMBOLS for t in tasks if t.expect == "discovery")
+    planted = [t for t in tasks if t.regime == "planted"]
+    assert len(planted) >= 4 and {t.symbol for t in planted} == set(PLANTED_SETS)
+    assert all(t.expect == "discovery" for t in planted)
+    assert all(t.symbol in REAL_SYMBOLS for t in tasks if t.regime not in ("noise", "planted"))
+    # The default task set is the optimizer's own data, and all of it.
+    defaults = sorted(t.task_id for t in default_tasks(tasks))
+    assert defaults == sorted(t.task_id for t in noise + planted)
+    assert not {t.symbol for t in default_tasks(tasks)} & set(REAL_SYMBOLS)
 
 
 @pytest.mark.parametrize("task", SUITE.tasks, ids=lambda t: t.task_id)
@@ -99,6 +110,19 @@ def test_regime_labels_agree_with_the_prices(task: BenchmarkTask) -> None:
         assert close.iloc[-1] >= 1.30 * close.min() and _ret(test) > 0
     elif task.regime == "sideways":
         assert abs(_ret(test)) <= 0.08 and _max_drawdown(test) <= 0.20
+    elif task.regime == "planted":
+        # A planted edge is synthetic, says so, and a causal trader can take it here.
+        assert task.symbol in PLANTED_SETS and "not market data" in BUNDLED_SYMBOLS[task.symbol]
+        named = PLANTED_SETS[task.symbol]
+        frame, info = planted_edge_ohlcv(
+            bars=5_000, seed=named.seed, sharpe=named.sharpe, start="1999-01-04", edge="causal"
+        )
+        assert np.allclose(full.to_numpy(), frame["close"].to_numpy())
+        inside = np.flatnonzero(frame.index.isin(close.index))
+        taken = causal_sharpe(frame, info, bars=slice(inside[0], inside[-1] + 1))
+        # About ten years: the realised value is within about 0.6 (two standard errors).
+        assert abs(taken - named.sharpe) < 0.6
+        assert oracle_sharpe(frame, info, bars=slice(inside[0], inside[-1] + 1)) > taken
     else:
         # Noise is the bundled driftless random walk, not market data, and says so.
         assert task.regime == "noise" and task.expect == "no-discovery"

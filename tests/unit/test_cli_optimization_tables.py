@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import get_args
 
 import pytest
 from rich.console import Console
 from rich.table import Table
 
 from optimizer.breeding import derive_seed
+from optimizer.selection import nondominated_sort
 from stratlab.cli.evolution import progress_table, summary_table
 from stratlab.cli.generations_view import (
     ParetoPoint,
-    dominates,
-    front_ranks,
     generations_table,
     pareto_table,
+    rank_points,
+    verdict_tally,
 )
 from stratlab.cli.prompts_view import experiments_table, fitness_cells, prompts_table
 from stratlab.models.optimization import (
@@ -26,6 +28,8 @@ from stratlab.models.optimization import (
     Fitness,
     GenerationRecord,
     GenerationResult,
+    NotCandidateCause,
+    OffspringVerdict,
     OptimizationInput,
     OptimizationProgress,
     TaskResult,
@@ -40,12 +44,12 @@ FIT = Fitness(score=0.2134, success_rate=0.05, mean_tokens=12_345, mean_latency_
 GEN = GenerationRecord(
     role="designer", generation=12, seed=derive_seed(3, 12), hypervolume=0.1234,
     archive_hypervolume=0.2345, best_score=0.3125, best_success_rate=0.05, front=IDS,
-    evaluations=1200, cost_usd=12.34, candidates=IDS, finished_at=NOW,
+    evaluations=1200, cost_usd=12.34, candidates=IDS, finished_at=NOW, search="random",
 )  # fmt: skip
 RESULT = GenerationResult(
     role="designer", generation=3, seed=derive_seed(3, 3), hypervolume=0.1,
     archive_hypervolume=0.2, best_success_rate=0.05, best_score=0.3125, front=IDS,
-    candidates=IDS[:1], evaluations=1200,
+    candidates=IDS[:1], evaluations=1200, search="random",
 )  # fmt: skip
 
 
@@ -112,8 +116,38 @@ def test_a_fitness_from_before_scores_shows_no_score() -> None:
 def test_the_front_shown_is_the_one_nsga_ii_climbs_the_score_not_the_success_rate() -> None:
     higher_score = Fitness(score=0.4, success_rate=0.0, mean_tokens=1000, mean_latency_ms=800)
     more_passes = Fitness(score=0.1, success_rate=0.5, mean_tokens=1000, mean_latency_ms=800)
-    assert dominates(higher_score, more_passes) and not dominates(more_passes, higher_score)
-    assert front_ranks([more_passes, higher_score]) == [1, 0]
+    assert higher_score.dominates(more_passes) and not more_passes.dominates(higher_score)
+    points = [ParetoPoint("more-passes", "survivor", fitness=more_passes),
+              ParetoPoint("higher-score", "offspring", fitness=higher_score)]  # fmt: skip
+    rank_points(points)
+    assert [p.rank for p in points] == [1, 0]
+
+
+def _fit(score: float, tokens: float, latency: float) -> Fitness:
+    return Fitness(score=score, mean_tokens=tokens, mean_latency_ms=latency)
+
+
+def test_the_fronts_shown_are_the_optimizers_fronts() -> None:
+    """`stratlab pareto` ranks by the selection module's non-dominated sort: a trade-off
+    front, a copy of a front point beside it, what only the front beats, one unmeasured."""
+    fitness = {
+        "cheap": _fit(0.2, 1_000, 900),
+        "cheap-copy": _fit(0.2, 1_000, 900),
+        "best": _fit(0.6, 4_000, 2_000),
+        "fast": _fit(0.3, 3_000, 500),
+        "beaten-by-cheap": _fit(0.2, 1_500, 900),
+        "beaten-by-best": _fit(0.5, 4_000, 2_500),
+        "beaten-by-all": _fit(0.1, 5_000, 3_000),
+    }
+    points = [ParetoPoint(key, "survivor", fitness=f) for key, f in fitness.items()]
+    points.append(ParetoPoint("unmeasured", "offspring"))
+    rank_points(points)
+
+    fronts = nondominated_sort({key: f.objectives() for key, f in fitness.items()})
+    shown = {p.prompt_id: p.rank for p in points}
+    assert [sorted(k for k, r in shown.items() if r == i) for i in range(len(fronts))] == fronts
+    assert fronts[0] == ["best", "cheap", "cheap-copy", "fast"]
+    assert shown["beaten-by-all"] == 2 and shown["unmeasured"] is None
 
 
 async def test_the_live_count_is_cycles_measured_as_the_record_counts_them() -> None:
@@ -125,3 +159,19 @@ async def test_the_live_count_is_cycles_measured_as_the_record_counts_them() -> 
     inp = OptimizationInput(generations=5, generation=4)
     text = _render(await progress_table(progress, _Results(), inp, {}))  # type: ignore[arg-type]
     assert "18 / 20" in text
+
+
+def test_a_random_search_generation_says_so() -> None:
+    assert "designer 12 (random)" in _render(generations_table([GEN]))
+    nsga2 = GEN.model_copy(update={"search": "nsga2"})
+    assert "(random)" not in _render(generations_table([nsga2]))
+    assert "random search, the baseline" in _render(summary_table([RESULT]))
+
+
+def test_every_cause_has_words_in_the_tally() -> None:
+    causes = get_args(NotCandidateCause)
+    verdicts = [OffspringVerdict(operator="add", cause=c, reason="r") for c in causes]
+    tally = verdict_tally(verdicts)
+    assert tally.startswith(f"{len(causes)}: ")
+    # One part per cause: none is counted silently into the total only.
+    assert len(tally.split(": ", 1)[1].split(", ")) == len(causes)

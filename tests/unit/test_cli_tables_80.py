@@ -249,7 +249,7 @@ def test_the_check_catches_a_cut_cell(width: int) -> None:
 
 def test_trigger_wait_prints_the_cycles_figures() -> None:
     """`trigger --wait` ends with the chosen iteration's walk-forward figures and cost."""
-    from stratlab.cli.read import result_lines
+    from stratlab.cli.control import result_lines
     from stratlab.models.research import IterationSummary, ResearchCycleResult
 
     metrics = BacktestMetrics(sharpe=1.234, total_return=0.5, benchmark_return=0.25,

@@ -8,31 +8,12 @@ definitions); the ``temporal_*`` ones are checked against a real worker's /metri
 from __future__ import annotations
 
 import json
-import re
-from pathlib import Path
-from typing import Any
 
 import yaml
 
 from stratlab.telemetry.metrics import METRICS
+from tests.fixtures.dashboard import DASHBOARD, DEPLOY, SERIES, dashboard_queries
 from workflows.constants import POOLS
-
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-DASHBOARD = DEPLOY / "grafana" / "dashboards" / "stratlab.json"
-SERIES = re.compile(r"\b((?:stratlab|temporal)_[a-z0-9_]+)\b")
-
-
-def dashboard_queries(path: Path = DASHBOARD) -> list[str]:
-    """The PromQL expressions of every panel (rows included)."""
-    found: list[str] = []
-
-    def walk(panels: list[dict[str, Any]]) -> None:
-        for panel in panels:
-            found.extend(t["expr"] for t in panel.get("targets", []))
-            walk(panel.get("panels", []))
-
-    walk(json.loads(path.read_text())["panels"])
-    return found
 
 
 def dashboard_series(prefix: str) -> set[str]:

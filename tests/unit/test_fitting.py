@@ -11,27 +11,15 @@ from stratlab.backtest.engine import Costs
 from stratlab.backtest.runner import backtest_signals
 from stratlab.market.splits import split_by_time
 from stratlab.market.synthetic import synthetic_ohlcv
-from stratlab.models.research import IndicatorRef, ParamRange, StrategySpec, TrainingReport
+from stratlab.models.research import ParamRange, StrategySpec, TrainingReport
 from stratlab.strategies.fitting import fit_rules, trial_stats
 from stratlab.strategies.rules import parameter_grid, rules_signals
 from stratlab.strategies.validation import StrategyValidationError
+from tests.fixtures.specs import sma_crossover
 
 COSTS = Costs.from_bps(5, 5)
 
-CROSSOVER = StrategySpec(
-    name="sma crossover",
-    indicators=[
-        IndicatorRef(alias="fast", kind="sma", params={"window": "fw"}),
-        IndicatorRef(alias="slow", kind="sma", params={"window": "sw"}),
-    ],
-    entry="crosses_above(fast, slow)",
-    exit="crosses_below(fast, slow)",
-    parameters=[
-        ParamRange(name="fw", low=3, high=18, step=3),
-        ParamRange(name="sw", low=20, high=60, step=20),
-    ],
-    stop_loss=0.1,
-)
+CROSSOVER = sma_crossover(fast=(3, 18, 3), slow=(20, 60, 20), stop_loss=0.1)
 
 
 @pytest.fixture(scope="module")

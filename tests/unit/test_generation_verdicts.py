@@ -20,7 +20,7 @@ from stratlab.models.optimization import (
 from stratlab.optimization.verdicts import Measured, measured_cycles, offspring_verdicts
 from stratlab.store.db import Pool
 from stratlab.store.optimization import ExperimentRepo, GenerationRepo
-from tests.unit.test_optimization_services import (
+from tests.fixtures.generations import (
     CONTROLS,
     TARGETS,
     experiment_service,
@@ -38,10 +38,13 @@ def fit(score: float, tokens: float, latency: float = 500.0) -> Fitness:
                    version=FITNESS_VERSION)  # fmt: skip
 
 
+TARGETS5 = ["t1", "t2", "t3", "t4", "t5"]
+
+
 def measured(**fields: object) -> Measured:
-    """Prod and two offspring on two targets and one control. Prod scores 0.1 on the
-    targets and 0.8 on the control; KID beats prod on the targets and keeps the control,
-    RIVAL too, with the same score in fewer tokens."""
+    """Prod and two offspring on five targets and one control. Prod scores 0.1 on the
+    targets and 0.8 on the control; KID beats prod on every target (p = 1/32) and keeps
+    the control, RIVAL too, with the same score in fewer tokens."""
     base: dict[str, object] = {
         "prod_prompt_id": PROD,
         "parent_ids": [PROD],
@@ -51,12 +54,12 @@ def measured(**fields: object) -> Measured:
             Individual(prompt_id=KID, fitness=fit(0.5, 2000), origin="offspring"),
             Individual(prompt_id=RIVAL, fitness=fit(0.5, 900), origin="offspring"),
         ],
-        "targets": ["t1", "t2"],
+        "targets": TARGETS5,
         "controls": ["c1"],
-        "prod_scores": {"t1": 0.1, "t2": 0.1, "c1": 0.8},
+        "prod_scores": {**dict.fromkeys(TARGETS5, 0.1), "c1": 0.8},
         "scores": {
-            KID: {"t1": 0.5, "t2": 0.3, "c1": 0.8},
-            RIVAL: {"t1": 0.5, "t2": 0.3, "c1": 0.8},
+            KID: {"t1": 0.5, "t2": 0.3, "t3": 0.2, "t4": 0.2, "t5": 0.2, "c1": 0.8},
+            RIVAL: {"t1": 0.5, "t2": 0.3, "t3": 0.2, "t4": 0.2, "t5": 0.2, "c1": 0.8},
         },
     }
     return Measured(**{**base, **fields})  # type: ignore[arg-type]
@@ -83,7 +86,7 @@ def test_prod_is_named_when_prod_dominates() -> None:
 
 
 def test_every_failed_rule_is_named_the_first_is_the_cause() -> None:
-    scores = {KID: {"t1": 0.1, "t2": 0.1, "c1": 0.2}}
+    scores = {KID: {**dict.fromkeys(TARGETS5, 0.1), "c1": 0.2}}
     (kid,) = offspring_verdicts(kids(KID), measured(scores=scores))
     assert kid.cause == "dominated"
     assert "dominated by offspring 33333333" in kid.reason
@@ -92,10 +95,41 @@ def test_every_failed_rule_is_named_the_first_is_the_cause() -> None:
 
 
 def test_an_offspring_on_the_front_that_loses_a_control_names_the_control() -> None:
-    scores = {**measured().scores, KID: {"t1": 0.9, "t2": 0.9, "c1": 0.7}}
+    scores = {**measured().scores, KID: {**dict.fromkeys(TARGETS5, 0.9), "c1": 0.7}}
     (kid,) = offspring_verdicts(kids(KID), measured(front=[PROD, KID, RIVAL], scores=scores))
     assert (kid.cause, kid.candidate) == ("loses_control", False)
     assert kid.reason == "fails control task c1 (score 0.700 vs prod 0.800)"
+
+
+def test_one_lucky_target_does_not_make_a_candidate() -> None:
+    # Far better on one target, equal on four: half of all sign assignments do as well.
+    lucky = {**dict.fromkeys(TARGETS5, 0.1), "t1": 1.0, "c1": 0.8}
+    front = [PROD, KID, RIVAL]
+    (kid,) = offspring_verdicts(kids(KID), measured(front=front, scores={KID: lucky}))
+    assert (kid.cause, kid.candidate) == ("not_significant_on_targets", False)
+    assert kid.reason == (
+        "better than prod on the targets (0.280 vs 0.100) but not significantly: "
+        "p = 0.500 over 5 target(s), needs < 0.05"
+    )
+    # Four of four better is still short of significance; five of five is a candidate.
+    four = measured(front=front, targets=TARGETS5[:4])
+    assert offspring_verdicts(kids(KID), four)[0].cause == "not_significant_on_targets"
+    assert offspring_verdicts(kids(KID), measured(front=front))[0].candidate
+
+
+def test_an_offspring_significantly_worse_on_the_controls_is_no_candidate() -> None:
+    controls = [f"c{i}" for i in range(1, 6)]
+    prod = {**dict.fromkeys(TARGETS5, 0.1), **dict.fromkeys(controls, 0.8)}
+    # Within the per-control tolerance on each, but worse on all five: p = 1/32.
+    slipping = {**dict.fromkeys(TARGETS5, 0.5), **dict.fromkeys(controls, 0.78)}
+    (kid,) = offspring_verdicts(
+        kids(KID),
+        measured(front=[PROD, KID], controls=controls, prod_scores=prod, scores={KID: slipping}),
+    )
+    assert (kid.cause, kid.candidate) == ("worse_on_controls", False)
+    assert kid.reason == (
+        "significantly worse than prod on the controls (mean score 0.780 vs 0.800, p = 0.031)"
+    )
 
 
 def test_without_targets_nothing_is_a_candidate_and_it_says_so() -> None:
@@ -139,10 +173,15 @@ async def test_the_recorded_generation_says_why_each_offspring_is_not_a_candidat
     assert stored is not None and stored.verdicts == done.verdicts
     by_id = {v.prompt_id: v for v in stored.verdicts}
     assert set(by_id) == {"kid-good", "kid-bad", "kid-same", "kid-survivor"}
-    assert [p for p, v in by_id.items() if v.candidate] == stored.candidates == ["kid-good"]
+    # kid-good beats prod on one target and ties on the other: not significant (and two
+    # targets never could be: the least p-value is 1/4).
+    assert [p for p, v in by_id.items() if v.candidate] == stored.candidates == []
+    assert by_id["kid-good"].cause == "not_significant_on_targets"
+    assert "p = 0.500 over 2 target(s)" in by_id["kid-good"].reason
     # kid-bad passes both targets, more than prod, and is still no candidate: it says why.
-    assert by_id["kid-bad"].cause == "loses_control"
-    assert by_id["kid-bad"].reason.startswith(f"fails control task {CONTROLS[1]} (score 0.020")
+    # The first rule it fails is the cause; the lost control is named too.
+    assert by_id["kid-bad"].cause == "not_significant_on_targets"
+    assert f"fails control task {CONTROLS[1]} (score 0.020" in by_id["kid-bad"].reason
     assert by_id["kid-same"].cause == "not_better_on_targets"
     assert "no better than prod on the targets (mean score 0.100 vs 0.100)" in (
         by_id["kid-same"].reason

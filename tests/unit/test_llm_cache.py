@@ -13,7 +13,7 @@ from stratlab.llm.cache import CachedProvider, cache_key
 from stratlab.llm.factory import build_provider
 from stratlab.llm.offline import OfflineProvider
 from stratlab.models.llm import LlmRequest, LlmResponse, StopReason
-from tests.unit.offline_requests import designer_request
+from tests.fixtures.offline_requests import designer_request
 
 BASE = LlmRequest(
     role="designer",

@@ -24,7 +24,7 @@ from stratlab.llm.prompts import (
 )
 from stratlab.models.research import StrategySpec
 from stratlab.strategies.validation import validate_spec
-from tests.unit.offline_requests import (
+from tests.fixtures.offline_requests import (
     FEEDBACK,
     SETTINGS,
     SYMBOLS,
@@ -67,7 +67,7 @@ async def test_same_prompt_gives_identical_response_whatever_the_global_state() 
 
 _SUBPROCESS = """
 import asyncio, sys
-from tests.unit.test_llm_offline import FEEDBACK, complete, designer_request
+from tests.fixtures.offline_requests import FEEDBACK, complete, designer_request
 request = designer_request(symbol="nasdaq", kind="any", feedback=FEEDBACK[2])
 sys.stdout.write(asyncio.run(complete(request)).text)
 """

@@ -23,7 +23,7 @@ from stratlab.llm.prompts import RecentStrategy
 from stratlab.market.synthetic import synthetic_ohlcv
 from stratlab.models.research import StrategySpec
 from stratlab.strategies.rules import range_values
-from tests.unit.offline_requests import DIRECTIVE_TEXTS, SYMBOLS, design, designer_request
+from tests.fixtures.offline_requests import DIRECTIVE_TEXTS, SYMBOLS, design, designer_request
 
 ALLOWED_IMPORTS = {"numpy", "pandas", "math"}
 CODE_FEEDBACK = [

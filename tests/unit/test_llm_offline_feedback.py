@@ -24,7 +24,7 @@ from stratlab.llm.prompts import (
 )
 from stratlab.models.llm import LlmRequest
 from stratlab.models.research import Assessment, BacktestMetrics, StrategySpec
-from tests.unit.offline_requests import (
+from tests.fixtures.offline_requests import (
     FEEDBACK,
     MA_CROSS,
     SETTINGS,

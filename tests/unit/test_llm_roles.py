@@ -14,7 +14,7 @@ from stratlab.llm.roles import DEFAULT_MODELS, RoleChoice, parse_role_models, ro
 from stratlab.llm.routing import RoutingProvider
 from stratlab.models.llm import LlmRequest, Role
 from tests.fixtures.fake_llm_server import FakeLlmServer, FakeReply
-from tests.unit.offline_requests import designer_request
+from tests.fixtures.offline_requests import designer_request
 
 
 def request(role: Role, prompt: str = "p") -> LlmRequest:
@@ -110,17 +110,17 @@ def test_unknown_default_provider_lists_the_choices() -> None:
 
 
 @pytest.fixture
-def fake_llm() -> Iterator[FakeLlmServer]:
+def fake_llm_ok() -> Iterator[FakeLlmServer]:
     with FakeLlmServer(default=FakeReply(content='{"ok": true}')) as server:
         yield server
 
 
-async def test_router_sends_each_role_to_its_provider_and_model(fake_llm: FakeLlmServer) -> None:
+async def test_router_sends_each_role_to_its_provider_and_model(fake_llm_ok: FakeLlmServer) -> None:
     settings = Settings(
         llm_provider="offline",
         llm_model="ignored-by-offline",
-        openai_base_url=fake_llm.base_url,
-        anthropic_base_url=fake_llm.anthropic_base_url,
+        openai_base_url=fake_llm_ok.base_url,
+        anthropic_base_url=fake_llm_ok.anthropic_base_url,
         anthropic_api_key="sk-ant-test-router",
         role_models="sanity=openai:gpt-4.1-mini,mutator=openai,assessor=anthropic:claude-haiku-4-5",
     )
@@ -132,7 +132,7 @@ async def test_router_sends_each_role_to_its_provider_and_model(fake_llm: FakeLl
     assessed = await router.complete(request("assessor"))
     assert (sanity.provider, sanity.model) == ("openai", "gpt-4.1-mini")
     assert (assessed.provider, assessed.model) == ("anthropic", "claude-haiku-4-5")
-    sent = [(r.path, r.json()["model"]) for r in fake_llm.requests]
+    sent = [(r.path, r.json()["model"]) for r in fake_llm_ok.requests]
     assert sent == [("/v1/chat/completions", "gpt-4.1-mini"), ("/v1/messages", "claude-haiku-4-5")]
     # Not STRATLAB_LLM_MODEL: that names the default provider's model.
     assert router.model_for(request("mutator")) == DEFAULT_MODELS["openai"]
@@ -140,7 +140,7 @@ async def test_router_sends_each_role_to_its_provider_and_model(fake_llm: FakeLl
     designed = await router.complete(designer_request())
     assert (designed.provider, designed.model) == ("offline", OFFLINE_MODEL)
     assert router.model_for(designer_request()) == OFFLINE_MODEL
-    assert len(fake_llm.requests) == 2  # the designer never reached the server
+    assert len(fake_llm_ok.requests) == 2  # the designer never reached the server
 
     # One provider per name, shared by its roles.
     (sanity_provider, _), (mutator_provider, _) = (

@@ -31,6 +31,7 @@ from stratlab.strategies.lookahead import (
 )
 from stratlab.strategies.ml import MlTrainer
 from stratlab.strategies.rules import parameter_grid
+from tests.fixtures.specs import sma_crossover
 
 Signals = tuple[np.ndarray, np.ndarray]
 
@@ -43,22 +44,6 @@ def frame() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def cuts(frame: pd.DataFrame) -> list[int]:
     return cut_points(len(frame))
-
-
-def crossover() -> StrategySpec:
-    return StrategySpec(
-        name="sma crossover",
-        indicators=[
-            IndicatorRef(alias="fast", kind="sma", params={"window": "fw"}),
-            IndicatorRef(alias="slow", kind="sma", params={"window": "sw"}),
-        ],
-        entry="crosses_above(fast, slow)",
-        exit="crosses_below(fast, slow)",
-        parameters=[
-            ParamRange(name="fw", low=5, high=15, step=5),
-            ParamRange(name="sw", low=20, high=60, step=20),
-        ],
-    )
 
 
 def close_rule(close_fn: Callable[[pd.Series], pd.Series]) -> Callable[[pd.DataFrame], Signals]:
@@ -257,7 +242,7 @@ def test_outcome_keeps_intraday_times() -> None:
 
 
 def test_rules_crossover_passes_for_every_grid_point(frame: pd.DataFrame, cuts: list[int]) -> None:
-    spec = crossover()
+    spec = sma_crossover(fast=(5, 15, 5), slow=(20, 60, 20))
     for params in parameter_grid(spec):
         probe = probe_rules(spec, params, frame, cuts)
         assert probe.passed, (params, probe.detail)

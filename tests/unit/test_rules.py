@@ -10,22 +10,7 @@ from stratlab.market.synthetic import synthetic_ohlcv
 from stratlab.models.research import IndicatorRef, ParamRange, StrategySpec
 from stratlab.strategies.expr import ExpressionError
 from stratlab.strategies.rules import indicator_env, parameter_grid, range_values, rules_signals
-
-
-def crossover(fast: tuple[int, int, int], slow: tuple[int, int, int]) -> StrategySpec:
-    return StrategySpec(
-        name="sma crossover",
-        indicators=[
-            IndicatorRef(alias="fast", kind="sma", params={"window": "fw"}),
-            IndicatorRef(alias="slow", kind="sma", params={"window": "sw"}),
-        ],
-        entry="crosses_above(fast, slow)",
-        exit="crosses_below(fast, slow)",
-        parameters=[
-            ParamRange(name="fw", low=fast[0], high=fast[1], step=fast[2]),
-            ParamRange(name="sw", low=slow[0], high=slow[1], step=slow[2]),
-        ],
-    )
+from tests.fixtures.specs import sma_crossover
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +19,7 @@ def frame() -> pd.DataFrame:
 
 
 def test_grid_is_the_cartesian_product_with_integral_ints() -> None:
-    grid = parameter_grid(crossover((5, 15, 5), (20, 30, 10)))
+    grid = parameter_grid(sma_crossover(fast=(5, 15, 5), slow=(20, 30, 10)))
     assert grid == [
         {"fw": 5, "sw": 20},
         {"fw": 5, "sw": 30},
@@ -72,7 +57,7 @@ def hand_crossover(close: np.ndarray, fw: int, sw: int) -> tuple[np.ndarray, np.
 
 
 def test_rules_signals_match_a_hand_built_crossover(frame: pd.DataFrame) -> None:
-    spec = crossover((5, 20, 5), (30, 60, 15))
+    spec = sma_crossover(fast=(5, 20, 5), slow=(30, 60, 15))
     grid = parameter_grid(spec)
     entries, exits = rules_signals(spec, frame, grid)
     assert entries.shape == exits.shape == (len(frame), len(grid)) and entries.dtype == bool
@@ -85,7 +70,7 @@ def test_rules_signals_match_a_hand_built_crossover(frame: pd.DataFrame) -> None
 
 
 def test_signals_never_use_later_bars(frame: pd.DataFrame) -> None:
-    spec = crossover((5, 10, 5), (30, 40, 10)).model_copy(
+    spec = sma_crossover(fast=(5, 10, 5), slow=(30, 40, 10)).model_copy(
         update={"entry": "crosses_above(fast, slow) and close > lag(close, 3)"}
     )
     grid = parameter_grid(spec)
@@ -124,7 +109,7 @@ def test_parameters_can_appear_in_expressions(frame: pd.DataFrame) -> None:
 
 
 def test_bad_expressions_surface_as_expression_errors(frame: pd.DataFrame) -> None:
-    spec = crossover((5, 5, 1), (20, 20, 1)).model_copy(update={"exit": "fast +"})
+    spec = sma_crossover(fast=(5, 5, 1), slow=(20, 20, 1)).model_copy(update={"exit": "fast +"})
     with pytest.raises(ExpressionError):
         rules_signals(spec, frame, parameter_grid(spec))
 
@@ -132,7 +117,7 @@ def test_bad_expressions_surface_as_expression_errors(frame: pd.DataFrame) -> No
 def test_a_thousand_combination_grid_on_5000_bars_runs() -> None:
     # Speed is measured in perf/, not asserted; this only proves the large shape works.
     frame = synthetic_ohlcv(bars=5000, seed=1)
-    spec = crossover((5, 54, 1), (60, 250, 10))
+    spec = sma_crossover(fast=(5, 54, 1), slow=(60, 250, 10))
     grid = parameter_grid(spec)
     assert len(grid) == 1000
     entries, exits = rules_signals(spec, frame, grid)

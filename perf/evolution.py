@@ -1,0 +1,255 @@
+"""Benchmark: does NSGA-II prompt evolution beat random search at equal evaluations?
+
+For each campaign seed, two campaigns run from the default designer prompt with the same
+population, generations, task set and seed: ``search = "nsga2"`` and ``search =
+"random"`` (the baseline: the same operators and budget, parents and survivors drawn
+uniformly, no selection pressure; ``optimizer.random_search``). Each campaign gets a
+fresh lab (``perf/generation.py``'s: a new database, a Temporal dev server, all pools in
+this process, the offline provider), so neither sees the other's prompts.
+
+The task set is the optimizer's own slice of the suite (``default_tasks``: noise, where
+the right result is no discovery, and planted edges, where it is a discovery; research
+cycles never choose on these data). Per generation it reads the recorded generation:
+research cycles measured (cumulative) and the archive's hypervolume (everything found so
+far, normalised to [0, 1]). At equal budget, the smaller of the two campaigns' total
+evaluations, each search's hypervolume is that of its last generation within the budget;
+the ratio NSGA-II / random is printed per seed with the median and range.
+
+    .venv/bin/python perf/evolution.py --seeds 1,2,3 --generations 4 --population 8
+
+Writes perf/results/evolution.json and docs/evolution-hv.png (hypervolume against
+evaluations, one line per campaign). DATABASE_URL (a server where it may create
+databases) is faster than the embedded pgserver it starts otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from perf.generation import fresh_lab, run_guarded
+from stratlab.models.optimization import GenerationRecord, OptimizationInput
+from stratlab.optimization.benchmarks import default_tasks, load_suite
+from stratlab.store.optimization import GenerationRepo
+from workflows import constants as c
+from workflows.optimization import OptimizationGenerationWorkflow
+
+ROLE = "designer"
+SEARCHES = ("nsga2", "random")
+TARGET_RATIO = 1.2
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def campaign(args: argparse.Namespace, seed: int, search: str) -> dict[str, Any]:
+    """One campaign in a fresh lab: per generation, cumulative evaluations and hypervolume."""
+    tasks = [t.task_id for t in default_tasks(load_suite().tasks)]
+    t0 = time.perf_counter()
+    async with fresh_lab(args) as lab:
+        handle = await lab.client.start_workflow(
+            OptimizationGenerationWorkflow.run,
+            OptimizationInput(
+                role=ROLE,
+                search=search,  # type: ignore[arg-type]  # one of SEARCHES
+                generations=args.generations,
+                population=args.population,
+                meta_mutations=min(4, args.population // 2),
+                seed=seed,
+                task_ids=tasks,
+                max_parallel=args.max_parallel,
+                generation=0,
+            ),
+            id=c.OPTIMIZE_WORKFLOW_ID.format(role=ROLE, generation=0),
+            task_queue=lab.settings.task_queue(c.ORCHESTRATOR),
+        )
+        await asyncio.wait_for(handle.result(), timeout=args.timeout * 60)
+        records = sorted(
+            await GenerationRepo(lab.db).list(role=ROLE, limit=1000), key=lambda g: g.generation
+        )
+    return {
+        "seed": seed,
+        "search": search,
+        "tasks": tasks,
+        "wall_s": time.perf_counter() - t0,
+        "generations": [_generation_row(g, records) for g in records],
+    }
+
+
+def _generation_row(g: GenerationRecord, records: list[GenerationRecord]) -> dict[str, Any]:
+    spent = sum(r.evaluations for r in records if r.generation <= g.generation)
+    assert g.started_at and g.finished_at
+    return {
+        "generation": g.generation,
+        "search": g.search,
+        "evaluations": g.evaluations,
+        "evaluations_saved": g.evaluations_saved,
+        "cumulative_evaluations": spent,
+        "archive_hypervolume": g.archive_hypervolume,
+        "hypervolume": g.hypervolume,
+        "best_score": g.best_score,
+        "candidates": len(g.candidates),
+        "offspring": len(g.offspring),
+        "wall_s": (g.finished_at - g.started_at).total_seconds(),
+    }
+
+
+def hypervolume_at(run: dict[str, Any], budget: int) -> float:
+    """The archive hypervolume of the run's last generation within ``budget`` evaluations
+    (0 when even the first generation spent more)."""
+    within = [g for g in run["generations"] if g["cumulative_evaluations"] <= budget]
+    return within[-1]["archive_hypervolume"] if within else 0.0
+
+
+def compare(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per seed: the equal budget, both hypervolumes at it and their ratio; then the median
+    and range of the ratios."""
+    per_seed = []
+    for seed in sorted({r["seed"] for r in runs}):
+        pair = {r["search"]: r for r in runs if r["seed"] == seed}
+        if set(pair) != set(SEARCHES) or not all(p["generations"] for p in pair.values()):
+            continue
+        budget = min(p["generations"][-1]["cumulative_evaluations"] for p in pair.values())
+        hv = {s: hypervolume_at(pair[s], budget) for s in SEARCHES}
+        ratio = hv["nsga2"] / hv["random"] if hv["random"] > 0 else None
+        # What search added after generation 0 (the same for both: one parent, one seed).
+        gain = {s: hv[s] - pair[s]["generations"][0]["archive_hypervolume"] for s in SEARCHES}
+        saved = {s: sum(g["evaluations_saved"] for g in pair[s]["generations"]) for s in SEARCHES}
+        per_seed.append(
+            {"seed": seed, "budget": budget, "hypervolume": hv, "ratio": ratio, "gain": gain,
+             "evaluations_saved": saved}
+        )  # fmt: skip
+    ratios = [p["ratio"] for p in per_seed if p["ratio"] is not None]
+    return {
+        "per_seed": per_seed,
+        "ratio_median": statistics.median(ratios) if ratios else None,
+        "ratio_range": [min(ratios), max(ratios)] if ratios else None,
+        "target": TARGET_RATIO,
+    }
+
+
+def plot(runs: list[dict[str, Any]], summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120, layout="constrained")
+    colours = {"nsga2": "C0", "random": "C3"}
+    names = {"nsga2": "NSGA-II", "random": "random search (baseline)"}
+    shown: set[str] = set()
+    for run in runs:
+        xs = [g["cumulative_evaluations"] for g in run["generations"]]
+        ys = [g["archive_hypervolume"] for g in run["generations"]]
+        label = names[run["search"]] if run["search"] not in shown else None
+        shown.add(run["search"])
+        ax.step(xs, ys, where="post", color=colours[run["search"]], alpha=0.8, label=label)
+        ax.plot(xs, ys, "o", color=colours[run["search"]], markersize=3)
+        ax.annotate(f"seed {run['seed']}", (xs[-1], ys[-1]), fontsize=7, color="0.4",
+                    xytext=(3, 0), textcoords="offset points")  # fmt: skip
+    median = summary["ratio_median"]
+    ratio = f"{median:.2f}x" if median is not None else "n/a"
+    ax.set_title(
+        f"Prompt evolution against random search, offline provider, optimizer's own tasks\n"
+        f"median hypervolume ratio at equal evaluations: {ratio} (target {TARGET_RATIO}x)",
+        fontsize=10,
+    )
+    ax.set_xlabel("research cycles measured (cumulative)")
+    ax.set_ylabel("archive hypervolume (score, tokens, latency; normalised)")
+    ax.legend(fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def print_summary(runs: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    print("\nhypervolume of the archive against research cycles measured")
+    for run in runs:
+        steps = ", ".join(
+            f"{g['cumulative_evaluations']}: {g['archive_hypervolume']:.4f}"
+            for g in run["generations"]
+        )
+        print(f"  seed {run['seed']} {run['search']:>6} ({run['wall_s'] / 60:.1f} min): {steps}")
+    print("\nat equal evaluations (the smaller campaign's total)")
+    for p in summary["per_seed"]:
+        hv = p["hypervolume"]
+        ratio = f"{p['ratio']:.3f}" if p["ratio"] is not None else "n/a (random 0)"
+        gain, saved = p["gain"], p["evaluations_saved"]
+        print(
+            f"  seed {p['seed']}: budget {p['budget']} cycles, NSGA-II {hv['nsga2']:.4f}, "
+            f"random {hv['random']:.4f}, ratio {ratio}; gained over generation 0: NSGA-II "
+            f"{gain['nsga2']:+.4f}, random {gain['random']:+.4f}; cycles saved by racing: "
+            f"NSGA-II {saved['nsga2']}, random {saved['random']}"
+        )
+    if summary["ratio_median"] is not None:
+        low, high = summary["ratio_range"]
+        verdict = "meets" if summary["ratio_median"] >= TARGET_RATIO else "misses"
+        print(
+            f"median ratio {summary['ratio_median']:.3f} (range {low:.3f}-{high:.3f}): "
+            f"{verdict} the {TARGET_RATIO}x target"
+        )
+    walls = [g["wall_s"] for r in runs for g in r["generations"]]
+    if walls:
+        print(f"a generation took {statistics.median(walls):.0f} s (median of {len(walls)})")
+
+
+async def main(args: argparse.Namespace) -> None:
+    runs = []
+    for seed in args.seeds:
+        for search in SEARCHES:
+            print(f"== seed {seed}, {search}", flush=True)
+            runs.append(await campaign(args, seed, search))
+            last = runs[-1]["generations"][-1] if runs[-1]["generations"] else None
+            if last:
+                print(
+                    f"   {last['cumulative_evaluations']} cycles, archive hypervolume "
+                    f"{last['archive_hypervolume']:.4f}",
+                    flush=True,
+                )
+    summary = compare(runs)
+    data = {
+        "config": {
+            "seeds": args.seeds,
+            "generations": args.generations,
+            "population": args.population,
+            "max_parallel": args.max_parallel,
+            "provider": "offline",
+            "label": args.label,
+            "date": time.strftime("%Y-%m-%d"),
+        },
+        "summary": summary,
+        "runs": runs,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    plot(runs, summary, args.plot)
+    print_summary(runs, summary)
+    print(f"figures: {args.out}, plot: {args.plot}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="1,2,3", help="comma-separated campaign seeds")
+    parser.add_argument("--generations", type=int, default=4)
+    parser.add_argument("--population", type=int, default=8, help="offspring per generation")
+    parser.add_argument("--max-parallel", type=int, default=16, help="research cycles at once")
+    parser.add_argument("--timeout", type=float, default=60, help="minutes per campaign")
+    parser.add_argument("--label", default="", help="a note stored with the figures")
+    parser.add_argument("--out", type=Path, default=ROOT / "perf/results/evolution.json")
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs/evolution-hv.png")
+    args = parser.parse_args(argv)
+    args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if len(args.seeds) < 1 or args.generations < 1 or args.population < 2:
+        parser.error("--seeds needs one or more, --generations >= 1, --population >= 2")
+    args.cold_jit = False  # fresh_lab's option: the shared numba cache
+    return args
+
+
+if __name__ == "__main__":
+    run_guarded(main, parse_args())
