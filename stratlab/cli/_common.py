@@ -11,9 +11,10 @@ from contextlib import asynccontextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import psycopg
+import typer
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import BaseModel
 from rich import box
@@ -25,6 +26,9 @@ from temporalio.client import Client
 from stratlab.config import Settings
 from stratlab.runtime import LocalStack, connect_client
 from stratlab.store.db import Pool, apply_schema, make_pool
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+"""The ``--json`` flag every listing command takes: one definition, one help text."""
 
 T = TypeVar("T")
 console = Console()

@@ -21,6 +21,7 @@ import typer
 from stratlab.cli import read
 from stratlab.cli._common import (
     CliError,
+    JsonOpt,
     check_plot_path,
     console,
     err_console,
@@ -54,7 +55,6 @@ app.add_typer(prompts_app, name="prompts")
 app.add_typer(paper_app, name="paper")
 app.add_typer(schedule_app, name="schedule")
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 MetricsPortOpt = Annotated[
     int | None,
     typer.Option(

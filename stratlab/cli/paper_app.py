@@ -9,14 +9,13 @@ from typing import Annotated
 import typer
 
 from stratlab.cli import paper_control, paper_view
-from stratlab.cli._common import check_plot_path, run, settings
+from stratlab.cli._common import JsonOpt, check_plot_path, run, settings
 from stratlab.temporal_names import PAPER_PAUSE, PAPER_RESUME, PAPER_STOP
 
 paper_app = typer.Typer(
     help="Paper trading: an LLM composer trades a paper book on replayed or live bars.",
     no_args_is_help=True,
 )
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 StrategyArg = Annotated[
     str, typer.Argument(help="strategy id or a unique prefix (see `stratlab paper list`)")
 ]

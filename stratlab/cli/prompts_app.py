@@ -11,13 +11,12 @@ from typing import Annotated
 import typer
 
 from stratlab.cli import prompts_view
-from stratlab.cli._common import run, settings
+from stratlab.cli._common import JsonOpt, run, settings
 
 prompts_app = typer.Typer(
     help="The prompt registry: prompts, their fitness, differences and lineage.",
     no_args_is_help=True,
 )
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 PromptArg = Annotated[str, typer.Argument(help="prompt id, or a unique prefix of 6+ characters")]
 
 

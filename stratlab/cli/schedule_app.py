@@ -7,13 +7,12 @@ from typing import Annotated
 
 import typer
 
-from stratlab.cli._common import CliError, run, settings
+from stratlab.cli._common import CliError, JsonOpt, run, settings
 
 schedule_app = typer.Typer(
     help="The lab's Temporal Schedules: list, create, update, pause, resume, trigger, delete.",
     no_args_is_help=True,
 )
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 ScheduleArg = Annotated[
     str,

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from stratlab.cli._common import (
     CliError,
+    JsonOpt,
     console,
     fmt_num,
     fmt_pct,
@@ -31,7 +32,6 @@ KINDS = ("rules", "ml", "code")
 skills_app = typer.Typer(
     help="The skill library: strategies that passed every gate.", no_args_is_help=True
 )
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
 @skills_app.command("list")

@@ -104,7 +104,7 @@ class TriggerRecord(BaseModel):
     created_at: datetime
 
 
-class StrategySummary(BaseModel):
+class PastStrategy(BaseModel):
     """A past strategy as the designer sees it: what was tried and how it went.
     ``outcome`` is its iteration's outcome (null while unknown), ``sharpe`` the
     out-of-sample Sharpe of its latest backtest (null if it never got that far)."""

@@ -22,7 +22,7 @@ from stratlab.market.character import describe_persistence
 from stratlab.market.indicators import describe_indicators
 from stratlab.market.splits import Splits
 from stratlab.models.llm import LlmRequest
-from stratlab.models.records import SkillRecord, StrategySummary
+from stratlab.models.records import PastStrategy, SkillRecord
 from stratlab.models.research import DesignInput, DesignResult, StrategySpec
 from stratlab.research.blind import ANONYMOUS_SYMBOL, Blinder, blind_train_summary
 from stratlab.research.data import known_symbols, load_configured_splits
@@ -163,7 +163,7 @@ def designer_context(
     inp: DesignInput,
     splits: Splits,
     *,
-    recent: Sequence[StrategySummary] = (),
+    recent: Sequence[PastStrategy] = (),
     previous: StrategySpec | None = None,
     skills: Sequence[SkillRecord] = (),
     blinder: Blinder | None = None,

@@ -15,11 +15,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from stratlab.models.records import (
+    PastStrategy,
     PhaseRecord,
     PhaseStatus,
     SessionMetrics,
     SessionRecord,
-    StrategySummary,
     TriggerDecision,
     TriggerRecord,
 )
@@ -363,10 +363,10 @@ class SessionRepo:
             rows = await (await conn.execute(_PHASES, {"session_id": session_id})).fetchall()
         return [PhaseRecord.model_validate(r) for r in rows]
 
-    async def recent_strategies(self, symbol: str, limit: int = 10) -> list[StrategySummary]:
+    async def recent_strategies(self, symbol: str, limit: int = 10) -> list[PastStrategy]:
         """The latest strategies designed for ``symbol`` with how each went: the
         designer's memory of what was already tried."""
         async with self._pool.connection() as conn:
             cur = await conn.execute(_RECENT_STRATEGIES, {"symbol": symbol, "limit": limit})
             rows = await cur.fetchall()
-        return [StrategySummary.model_validate(r) for r in rows]
+        return [PastStrategy.model_validate(r) for r in rows]

@@ -16,7 +16,7 @@ from stratlab.llm.prompts import DEFAULT_PROMPTS, render_prompt
 from stratlab.market.datasets import load_bundled
 from stratlab.market.splits import Splits, split_by_time
 from stratlab.models.llm import LlmRequest, LlmResponse
-from stratlab.models.records import SkillRecord, StrategySummary
+from stratlab.models.records import PastStrategy, SkillRecord
 from stratlab.models.research import (
     BacktestMetrics,
     DesignInput,
@@ -103,8 +103,8 @@ def skill(name: str, symbol: str) -> SkillRecord:
     )
 
 
-def summary(name: str, **extra: object) -> StrategySummary:
-    return StrategySummary.model_validate(
+def summary(name: str, **extra: object) -> PastStrategy:
+    return PastStrategy.model_validate(
         {
             "strategy_id": name,
             "iteration": 1,
