@@ -162,6 +162,8 @@ class RegressionRunWorkflow:
             assess=inp.role == "assessor",
             isolated=True,
             budget_scope="optimizer",
+            # Tasks that share a window differ in what they ask: the designer is told.
+            objective=task.describe_objective(),
         )
         try:
             result = await workflow.execute_child_workflow(

@@ -216,6 +216,7 @@ class ResearchCycleWorkflow(CycleSteps):
                 isolated=cycle.isolated,
                 budget_scope=cycle.budget_scope,
                 blind=cycle.blind,
+                objective=cycle.objective,
             ),
             summary=f"design iteration {iteration}: {cycle.kind or 'rules or ml'} "
             f"on {cycle.symbol}" + (" (refining)" if feedback else ""),

@@ -57,6 +57,8 @@ class DesignerContext(BaseModel):
     previous_spec_json: str = ""
     # Rendered by stratlab.research.skills.skills_context: past winners, shown as data.
     skills: str = ""
+    objective: str = ""
+    """What the strategy is asked to achieve; empty: no section in the prompt."""
 
 
 class AssessorContext(BaseModel):

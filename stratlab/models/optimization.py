@@ -62,6 +62,12 @@ class BenchmarkTask(BaseModel):
         "discovery", description="no-discovery: synthetic noise, the right result is nothing"
     )
 
+    def describe_objective(self) -> str:
+        """The objective in words, as the designer is told it: what is asked and the
+        criteria the walk-forward result is judged by (never whether the data is noise)."""
+        criteria = ", ".join(c.describe() for c in self.criteria)
+        return f"{self.objective}: {criteria} (walk-forward out-of-sample)"
+
     @model_validator(mode="after")
     def _expect_follows_the_regime(self) -> BenchmarkTask:
         noise = self.regime == "noise"

@@ -373,6 +373,12 @@ class ResearchCycleInput(BaseModel):
         description="the designer sees an anonymised symbol and relative dates, so a "
         "model that remembers the market cannot trade a known crash or rally by date",
     )
+    objective: str = Field(
+        "",
+        max_length=1_000,
+        description="what the strategy is asked to achieve, in words; the designer reads it "
+        "(a regression run passes its task's objective)",
+    )
 
     @model_validator(mode="after")
     def _not_on_the_optimizers_data(self) -> ResearchCycleInput:
@@ -468,6 +474,7 @@ class DesignInput(BaseModel):
     isolated: bool = False
     budget_scope: BudgetScope = "research"
     blind: bool = False
+    objective: str = ""
 
 
 class DesignResult(BaseModel):

@@ -203,6 +203,7 @@ def designer_context(
         feedback=hide_text(inp.feedback),
         previous_spec_json=previous.model_dump_json(indent=2) if previous is not None else "",
         skills=hide_text(skills_context(skills)) if skills else "",
+        objective=hide_text(inp.objective),
     )
 
 

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 
 from stratlab.models.optimization import RaceAgainst, RegressionProgress
+from stratlab.models.research import ResearchCycleInput
 from stratlab.optimization.benchmarks import default_tasks, load_suite
 from stratlab.store.optimization import ExperimentRepo
 from stratlab.store.prompts import PromptRepo
 from tests.fixtures.optimization import run_regression
+from workflows.constants import RESEARCH_WORKFLOW_ID
 
 pytestmark = pytest.mark.slow
 
@@ -54,3 +56,15 @@ async def test_a_run_that_is_not_dominated_measures_every_task(lab: Any) -> None
     )
     assert result.status == "completed" and result.raced_out is None and result.saved == 0
     assert result.fitness is not None and result.fitness.tasks == 5
+
+    # Each research cycle was told its task's objective.
+    suite = {t.task_id: t for t in load_suite().tasks}
+    for row in await ExperimentRepo(lab.db).results(result.experiment_id):
+        history = await lab.client.get_workflow_handle(
+            RESEARCH_WORKFLOW_ID.format(session_id=row.session_id)
+        ).fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes
+        (cycle,) = await lab.client.data_converter.decode(
+            started.input.payloads, [ResearchCycleInput]
+        )
+        assert cycle.objective == suite[row.task_id].describe_objective()

@@ -29,6 +29,7 @@ from stratlab.llm.offline._optimizer import (
     mutate,
     remove_instruction,
 )
+from stratlab.llm.offline._prompt import read_designer
 
 __all__ = [
     "BREAKOUT",
@@ -46,6 +47,7 @@ __all__ = [
     "instruction_lines",
     "is_window_key",
     "mutate",
+    "read_designer",
     "read_feedback",
     "remove_instruction",
     "style_of",
