@@ -6,7 +6,7 @@ dropped at the end; all four pools in this process; the offline provider) and ru
 campaign of ``--generations`` NSGA-II generations from the default designer prompt. It
 prints, per generation, the wall time and new evaluations from the generation record,
 the fronts' hypervolumes and the best success rate; then a summary that keeps the first
-generation apart (it also measures prod on the whole suite, with a JIT cache that may be
+generation apart (it also measures prod on the default task set, with a JIT cache that may be
 cold), the time each phase took, where the research cycles' time went, and the same
 lab's speed on plain research cycles run one after another.
 
@@ -47,8 +47,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from optimizer.selection import hypervolume
 from stratlab.config import Settings
+from stratlab.market.optimizer_slice import OPTIMIZER_TRIGGER
 from stratlab.models.optimization import ExperimentRecord, GenerationRecord, OptimizationInput
 from stratlab.models.research import DataWindow, ResearchCycleInput
+from stratlab.optimization.benchmarks import default_tasks
 from stratlab.runtime import LocalStack, temporal_binary
 from stratlab.store.db import Pool, apply_schema, make_pool
 from stratlab.store.optimization import BenchmarkRepo, ExperimentRepo, GenerationRepo
@@ -255,8 +257,9 @@ async def _watch(
 
 
 async def baseline_run(db: Pool, first: GenerationRecord) -> ExperimentRecord | None:
-    """Prod measured on the whole suite: the first generation's extra regression run."""
-    suite = len(await BenchmarkRepo(db).list())
+    """Prod measured on the default task set (the optimizer's own tasks): the first
+    generation's extra regression run."""
+    suite = len(default_tasks(await BenchmarkRepo(db).list()))
     assert first.prod_prompt_id
     runs = await ExperimentRepo(db).by_prompt(first.prod_prompt_id)
     return next(
@@ -421,8 +424,11 @@ async def sequential_cycles(
                 kind=task.kind,
                 max_iterations=1,
                 session_id=session_id,
-                trigger="perf",
+                # As a regression run starts them: the only trigger the optimizer's own
+                # data (the default task set) allows.
+                trigger=OPTIMIZER_TRIGGER,
                 period=DataWindow(start=task.start, end=task.end),
+                objective=task.describe_objective(),
                 assess=False,
                 isolated=True,
                 budget_scope="optimizer",
