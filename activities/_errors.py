@@ -14,7 +14,7 @@ from datetime import timedelta
 from temporalio.exceptions import ApplicationError
 
 from stratlab.llm.base import LlmError, LlmOutputError
-from stratlab.research.llm_calls import BudgetExhaustedError
+from stratlab.llm.budgeted import BudgetExhaustedError
 
 MAX_RETRY_DELAY = timedelta(minutes=10)
 """A retry-after longer than this is cut to it: a runaway header must not park a cycle."""

@@ -27,6 +27,7 @@ from optimizer.selection import (
     select_survivors,
 )
 from stratlab.llm.base import LlmError
+from stratlab.llm.budgeted import BudgetExhaustedError
 from stratlab.models.optimization import (
     ApplyReviewInput,
     CheckedChild,
@@ -60,7 +61,6 @@ from stratlab.optimization.experiments import ExperimentService
 from stratlab.optimization.generations import GenerationService
 from stratlab.optimization.library import answer_examples, instruction_library
 from stratlab.optimization.mutation import PromptMutator
-from stratlab.research.llm_calls import BudgetExhaustedError
 from stratlab.store.optimization import BenchmarkConflictError
 from stratlab.telemetry.instruments import current
 

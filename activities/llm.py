@@ -9,13 +9,13 @@ from activities import names
 from activities._errors import llm_application_error
 from activities._phases import recorded_phase
 from stratlab.llm.base import LlmError
+from stratlab.llm.budgeted import BudgetExhaustedError
 from stratlab.llm.prompts import PromptRenderError
 from stratlab.market.datasets import UnknownSymbolError
 from stratlab.models.research import AssessInput, AssessResult, DesignInput, DesignResult
 from stratlab.research.assessor import AssessmentError, Assessor
 from stratlab.research.data import DataWindowError
 from stratlab.research.designer import Designer, StrategyDesignError
-from stratlab.research.llm_calls import BudgetExhaustedError
 from stratlab.store.sessions import SessionRepo
 
 

@@ -41,6 +41,7 @@ from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 
 from activities import names
+from stratlab.llm.budgeted import BudgetedLlm
 from stratlab.llm.factory import build_provider
 from stratlab.models.paper import (
     CycleStepInput,
@@ -49,7 +50,6 @@ from stratlab.models.paper import (
     PaperSummary,
     PaperTradingInput,
 )
-from stratlab.research.llm_calls import BudgetedLlm
 from stratlab.store.actions import ActionRepo
 from stratlab.store.budget import BudgetRepo
 from stratlab.store.market import MarketRepo

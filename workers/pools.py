@@ -32,6 +32,7 @@ from activities.orchestrator import SessionActivities, StrategyActivities
 from activities.paper import PaperComputeActivities, PaperLlmActivities, PaperStoreActivities
 from optimizer.breeding import derive_seed
 from stratlab.config import Settings
+from stratlab.llm.budgeted import BudgetedLlm
 from stratlab.llm.cache import CachedProvider
 from stratlab.llm.factory import build_provider
 from stratlab.optimization.experiments import ExperimentService
@@ -42,7 +43,6 @@ from stratlab.research.analysis import AnalysisStep
 from stratlab.research.assessor import Assessor
 from stratlab.research.backtesting import Backtester, HoldoutEvaluator
 from stratlab.research.designer import Designer
-from stratlab.research.llm_calls import BudgetedLlm
 from stratlab.research.sessions import SessionService
 from stratlab.research.training import Trainer
 from stratlab.sandbox.rundirs import sweep_stale_runs

@@ -17,6 +17,13 @@ from pydantic import BaseModel
 
 from stratlab.config import Settings
 from stratlab.llm.base import LlmOutputError
+from stratlab.llm.budgeted import (
+    AnswerRejected,
+    BudgetedLlm,
+    BudgetExhaustedError,
+    CallContext,
+    action_id,
+)
 from stratlab.llm.parsing import parse_structured
 from stratlab.llm.pricing import estimate_tokens
 from stratlab.llm.prompts import (
@@ -36,13 +43,6 @@ from stratlab.models.optimization import (
     PromptVariations,
     ProposedChild,
     SanityVerdict,
-)
-from stratlab.research.llm_calls import (
-    AnswerRejected,
-    BudgetedLlm,
-    BudgetExhaustedError,
-    CallContext,
-    action_id,
 )
 from stratlab.store.db import prompt_content_hash
 from stratlab.store.prompts import PromptRepo

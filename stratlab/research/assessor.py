@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from stratlab.config import Settings
 from stratlab.llm.base import LlmOutputError
+from stratlab.llm.budgeted import AnswerRejected, BudgetedLlm, CallContext, action_id
 from stratlab.llm.parsing import parse_structured
 from stratlab.llm.prompts import AssessorContext, render_prompt
 from stratlab.models.llm import LlmRequest
 from stratlab.models.research import AssessInput, Assessment, AssessResult, TrainingReport
-from stratlab.research.llm_calls import AnswerRejected, BudgetedLlm, CallContext, action_id
 from stratlab.store.prompts import PromptRepo
 from stratlab.store.research import ResearchRepo
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from stratlab.config import Settings
 from stratlab.llm.base import LlmOutputError
+from stratlab.llm.budgeted import AnswerRejected, BudgetedLlm, CallContext, action_id
 from stratlab.llm.parsing import parse_structured
 from stratlab.llm.prompts import DesignerContext, RecentStrategy, render_prompt
 from stratlab.market.character import describe_persistence
@@ -26,7 +27,6 @@ from stratlab.models.records import PastStrategy, SkillRecord
 from stratlab.models.research import DesignInput, DesignResult, StrategySpec
 from stratlab.research.blind import ANONYMOUS_SYMBOL, Blinder, blind_train_summary
 from stratlab.research.data import known_symbols, load_configured_splits
-from stratlab.research.llm_calls import AnswerRejected, BudgetedLlm, CallContext, action_id
 from stratlab.research.skills import skills_context
 from stratlab.store.market import MarketRepo
 from stratlab.store.prompts import PromptRepo

@@ -24,6 +24,13 @@ import pandas as pd
 
 from stratlab.config import Settings
 from stratlab.llm.base import LlmError
+from stratlab.llm.budgeted import (
+    AnswerRejected,
+    BudgetedLlm,
+    BudgetExhaustedError,
+    CallContext,
+    action_id,
+)
 from stratlab.llm.parsing import parse_structured
 from stratlab.llm.prompts import ComposerContext, ComposerInstrument, render_prompt
 from stratlab.market.datasets import DataImportError, UnknownSymbolError
@@ -48,13 +55,6 @@ from stratlab.models.trading import (
     PortfolioView,
     TradeDigest,
     TradeInstruction,
-)
-from stratlab.research.llm_calls import (
-    AnswerRejected,
-    BudgetedLlm,
-    BudgetExhaustedError,
-    CallContext,
-    action_id,
 )
 from stratlab.store.db import ConnectionSource, SingleConnection
 from stratlab.store.market import MarketRepo

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from stratlab.llm.budgeted import BudgetedLlm
 from stratlab.llm.factory import build_provider
 from stratlab.models.research import DesignInput
 from stratlab.research.designer import Designer
-from stratlab.research.llm_calls import BudgetedLlm
 from stratlab.store.actions import ActionRepo
 from stratlab.store.budget import BudgetRepo
 from stratlab.store.market import MarketRepo

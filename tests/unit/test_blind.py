@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from stratlab.config import Settings
+from stratlab.llm.budgeted import BudgetedLlm
 from stratlab.llm.offline import OfflineProvider
 from stratlab.llm.parsing import parse_structured
 from stratlab.llm.prompts import DEFAULT_PROMPTS, render_prompt
@@ -26,7 +27,6 @@ from stratlab.models.research import (
 )
 from stratlab.research.blind import Blinder, blind_train_summary
 from stratlab.research.designer import Designer, designer_context
-from stratlab.research.llm_calls import BudgetedLlm
 from stratlab.store.actions import ActionRepo
 from stratlab.store.budget import BudgetRepo
 from stratlab.store.db import Pool

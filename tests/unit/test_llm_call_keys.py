@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from stratlab.research.llm_calls import action_id
+from stratlab.llm.budgeted import action_id
 
 
 def test_the_stored_formats_are_kept() -> None:

@@ -14,11 +14,11 @@ from activities._errors import MAX_RETRY_DELAY, llm_application_error
 from stratlab.config import Settings
 from stratlab.llm.anthropic_provider import AnthropicProvider
 from stratlab.llm.base import LlmOutputError, LlmRequestError, LlmTransientError
+from stratlab.llm.budgeted import BudgetedLlm, BudgetExhaustedError, CallContext
 from stratlab.llm.parsing import parse_structured
 from stratlab.llm.pricing import cost_usd
 from stratlab.models.llm import LlmRequest
 from stratlab.models.research import Assessment
-from stratlab.research.llm_calls import BudgetedLlm, BudgetExhaustedError, CallContext
 from stratlab.store.actions import ActionRepo
 from stratlab.store.budget import BudgetRepo
 from stratlab.store.db import Pool
