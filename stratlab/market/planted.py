@@ -80,11 +80,6 @@ class PlantedEdge:
     """Whose Sharpe ``sharpe`` is: the oracle's, or the causal filter's."""
 
     @property
-    def mean_regime_bars(self) -> float:
-        """The regime length the filter assumes: the mean of the uniform length law."""
-        return (self.regime_bars[0] + self.regime_bars[1]) / 2.0
-
-    @property
     def regimes(self) -> int:
         """Number of regimes in the frame."""
         return int(np.count_nonzero(np.diff(self.up.astype(np.int8)))) + 1
@@ -154,9 +149,7 @@ def planted_edge_ohlcv(
     else:
         raise ValueError(f"edge must be 'oracle' or 'causal', got {edge!r}")
     rng = np.random.default_rng(seed)
-    up = _regime_labels(rng, bars, shortest, longest)
-    drift = np.where(up, mu, -mu)
-    log_returns = drift - 0.5 * volatility**2 + volatility * rng.standard_normal(bars)
+    up, log_returns = _planted_log_returns(rng, bars, mu, volatility, (shortest, longest))
     frame = ohlcv_around(rng, np.exp(np.cumsum(log_returns)) * 100.0, volatility, start)
     info = PlantedEdge(
         sharpe=float(sharpe),
@@ -192,7 +185,7 @@ def causal_returns(frame: pd.DataFrame, info: PlantedEdge) -> np.ndarray:
     previous = np.concatenate(([100.0], close[:-1]))
     simple = close / previous - 1.0
     held = _filter_holds(
-        np.log(close / previous), info.drift, info.volatility, 1.0 / info.mean_regime_bars
+        np.log(close / previous), info.drift, info.volatility, _hazard(info.regime_bars)
     )
     return np.where(held, simple, 0.0)
 
@@ -215,11 +208,8 @@ def causal_sharpe_of(
     simulated path of ``POPULATION_BARS`` bars (always the same regimes and noise, so the
     estimate moves smoothly with the drift)."""
     rng = np.random.default_rng(20_261_205)
-    up = _regime_labels(rng, POPULATION_BARS, *regime_bars)
-    noise = rng.standard_normal(POPULATION_BARS)
-    log_returns = np.where(up, drift, -drift) - 0.5 * volatility**2 + volatility * noise
-    hazard = 2.0 / (regime_bars[0] + regime_bars[1])
-    held = _filter_holds(log_returns, drift, volatility, hazard)
+    _, log_returns = _planted_log_returns(rng, POPULATION_BARS, drift, volatility, regime_bars)
+    held = _filter_holds(log_returns, drift, volatility, _hazard(regime_bars))
     returns = np.where(held, np.expm1(log_returns), 0.0)
     return _annualised(returns, periods_per_year)
 
@@ -288,6 +278,24 @@ def _annualised(returns: np.ndarray, periods_per_year: int) -> float:
     if std < 1e-12:
         return 0.0
     return float(returns.mean() / std * math.sqrt(periods_per_year))
+
+
+def _planted_log_returns(
+    rng: np.random.Generator,
+    bars: int,
+    drift: float,
+    volatility: float,
+    regime_bars: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The up-regime labels and the bars' log returns: ``+-drift - sigma**2 / 2 + sigma z``."""
+    up = _regime_labels(rng, bars, *regime_bars)
+    noise = rng.standard_normal(bars)
+    return up, np.where(up, drift, -drift) - 0.5 * volatility**2 + volatility * noise
+
+
+def _hazard(regime_bars: tuple[int, int]) -> float:
+    """The filter's chance of a switch per bar: one over the mean regime length."""
+    return 2.0 / (regime_bars[0] + regime_bars[1])
 
 
 def _regime_labels(rng: np.random.Generator, bars: int, shortest: int, longest: int) -> np.ndarray:

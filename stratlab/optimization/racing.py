@@ -23,17 +23,16 @@ from statistics import fmean
 
 from stratlab.models.optimization import RaceAgainst, TaskResult
 from stratlab.optimization.paired_test import paired_p_value
+from stratlab.optimization.verdicts import score_by_task
 
 
 def raced_out(results: Sequence[TaskResult], against: RaceAgainst, *, planned: int) -> str | None:
     """Why the run of these ``results`` should start no more cycles (None: go on)."""
     measured = [r for r in results if r.outcome != "skipped_budget" and r.task_id in against.scores]
-    by_task: dict[str, list[float]] = {}
-    for r in measured:
-        by_task.setdefault(r.task_id, []).append(r.score)
+    by_task = score_by_task(measured)
     if len(by_task) < against.min_tasks:
         return None
-    differences = [fmean(v) - against.scores[t] for t, v in by_task.items()]
+    differences = [score - against.scores[t] for t, score in by_task.items()]
     p = paired_p_value(differences, alternative="less")
     tokens = fmean(r.tokens for r in measured)
     latency = fmean(r.latency_ms for r in measured)
@@ -41,7 +40,7 @@ def raced_out(results: Sequence[TaskResult], against: RaceAgainst, *, planned: i
         return None
     if latency < against.mean_latency_ms:
         return None
-    mine = fmean(fmean(v) for v in by_task.values())
+    mine = fmean(by_task.values())
     theirs = fmean(against.scores[t] for t in by_task)
     return (
         f"dominated by prod with confidence after {len(measured)} of {planned} cycles: "
