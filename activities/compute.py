@@ -28,8 +28,8 @@ from stratlab.models.research import (
     TrainResult,
 )
 from stratlab.research.analysis import AnalysisStep
-from stratlab.research.backtesting import Backtester, BacktestError, HoldoutEvaluator
 from stratlab.research.data import DataWindowError
+from stratlab.research.evaluation import Backtester, BacktestError, HoldoutEvaluator
 from stratlab.research.training import Trainer, TrainingError
 from stratlab.store.sessions import SessionRepo
 from stratlab.telemetry.instruments import current

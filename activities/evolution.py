@@ -26,6 +26,11 @@ from optimizer.selection import (
     nondominated_sort,
     select_survivors,
 )
+from stratlab.evolution.benchmarks import BenchmarkSuiteError
+from stratlab.evolution.experiments import ExperimentService
+from stratlab.evolution.generations import GenerationService
+from stratlab.evolution.library import answer_examples, instruction_library
+from stratlab.evolution.mutation import PromptMutator
 from stratlab.llm.base import LlmError
 from stratlab.llm.budgeted import BudgetExhaustedError
 from stratlab.models.optimization import (
@@ -56,11 +61,6 @@ from stratlab.models.optimization import (
     TaskResult,
     TaskSelection,
 )
-from stratlab.optimization.benchmarks import BenchmarkSuiteError
-from stratlab.optimization.experiments import ExperimentService
-from stratlab.optimization.generations import GenerationService
-from stratlab.optimization.library import answer_examples, instruction_library
-from stratlab.optimization.mutation import PromptMutator
 from stratlab.store.optimization import BenchmarkConflictError
 from stratlab.telemetry.instruments import current
 

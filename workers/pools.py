@@ -32,17 +32,17 @@ from activities.orchestrator import SessionActivities, StrategyActivities
 from activities.paper import PaperComputeActivities, PaperLlmActivities, PaperStoreActivities
 from optimizer.breeding import derive_seed
 from stratlab.config import Settings
+from stratlab.evolution.experiments import ExperimentService
+from stratlab.evolution.generations import GenerationService
+from stratlab.evolution.langfuse_runs import langfuse_experiments
+from stratlab.evolution.mutation import PromptMutator
 from stratlab.llm.budgeted import BudgetedLlm
 from stratlab.llm.cache import CachedProvider
 from stratlab.llm.factory import build_provider
-from stratlab.optimization.experiments import ExperimentService
-from stratlab.optimization.generations import GenerationService
-from stratlab.optimization.langfuse_runs import langfuse_experiments
-from stratlab.optimization.mutation import PromptMutator
 from stratlab.research.analysis import AnalysisStep
 from stratlab.research.assessor import Assessor
-from stratlab.research.backtesting import Backtester, HoldoutEvaluator
 from stratlab.research.designer import Designer
+from stratlab.research.evaluation import Backtester, HoldoutEvaluator
 from stratlab.research.sessions import SessionService
 from stratlab.research.training import Trainer
 from stratlab.sandbox.rundirs import sweep_stale_runs

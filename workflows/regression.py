@@ -6,7 +6,7 @@ optimizer budget), so a regression run exercises exactly the code a research cyc
 At most ``max_parallel`` cycles run at once; when one is skipped for budget no further
 cycle is started and the run records why. With ``race`` (an offspring racing prod), once
 the results so far show the prompt dominated with confidence
-(``stratlab.optimization.racing``) no further cycle is started either: the run ends
+(``stratlab.evolution.racing``) no further cycle is started either: the run ends
 ``raced_out`` and counts the cycles it saved. The workflow only orchestrates: the store
 activities judge each task and aggregate the fitness. What it hands them per task is the
 judged iteration's walk-forward out-of-sample metrics, its gates and its statistical gate
@@ -26,6 +26,7 @@ from workflows.labels import research_labels
 
 with workflow.unsafe.imports_passed_through():
     from activities import signatures as act
+    from stratlab.evolution.racing import raced_out
     from stratlab.market.optimizer_slice import OPTIMIZER_TRIGGER
     from stratlab.models.optimization import (
         BenchmarkTask,
@@ -42,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
         ResearchCycleInput,
         ResearchCycleResult,
     )
-    from stratlab.optimization.racing import raced_out
     from workflows import constants as c
     from workflows.research import ResearchCycleWorkflow
 

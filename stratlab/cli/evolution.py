@@ -30,6 +30,7 @@ from stratlab.cli.generations_view import verdict_tally
 from stratlab.cli.prompts_view import compact_table, resolve_prompt
 from stratlab.cli.schedule_labels import nightly_schedule_labels
 from stratlab.config import Settings
+from stratlab.evolution.verdicts import measured_cycles
 from stratlab.models.optimization import (
     GenerationResult,
     OptimizationInput,
@@ -37,7 +38,6 @@ from stratlab.models.optimization import (
     ReviewDecision,
     ReviewOutcome,
 )
-from stratlab.optimization.verdicts import measured_cycles
 from stratlab.runtime import StackError
 from stratlab.store.db import Pool
 from stratlab.store.optimization import ExperimentRepo, GenerationRepo
@@ -71,7 +71,7 @@ async def _lab(cfg: Settings, *, local: bool) -> AsyncIterator[tuple[Client, Poo
 async def check_task_ids(db: Pool, task_ids: list[str]) -> None:
     """``CliError`` naming the first unknown benchmark task, before any workflow starts
     (the regression runs would otherwise fail one by one after the generation began)."""
-    from stratlab.optimization.benchmarks import load_suite
+    from stratlab.evolution.benchmarks import load_suite
     from stratlab.store.optimization import BenchmarkRepo
 
     suite = [t.task_id for t in load_suite().tasks]

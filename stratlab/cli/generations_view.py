@@ -20,13 +20,13 @@ from stratlab.cli.prompts_view import (
     short,
 )
 from stratlab.config import Settings
+from stratlab.evolution.verdicts import CONTROL_TOLERANCE
 from stratlab.models.optimization import (
     ExperimentRecord,
     Fitness,
     GenerationRecord,
     OffspringVerdict,
 )
-from stratlab.optimization.verdicts import CONTROL_TOLERANCE
 from stratlab.store.db import Pool
 from stratlab.store.optimization import ExperimentRepo, GenerationRepo
 

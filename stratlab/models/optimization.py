@@ -313,7 +313,7 @@ class SanityVerdict(BaseModel):
 
 class RaceAgainst(BaseModel):
     """What a run races against (prod on the same task set): once the prompt is dominated
-    with confidence, its run stops starting cycles (``stratlab.optimization.racing``)."""
+    with confidence, its run stops starting cycles (``stratlab.evolution.racing``)."""
 
     prompt_id: str
     scores: dict[str, float] = Field(description="mean graded score per task")

@@ -529,7 +529,7 @@ COMMENT ON TABLE experiment_results IS
     'One row per task and rollout of an experiment (TaskResult): pass/fail with reasons, '
     'the graded score, out-of-sample metrics, tokens, LLM latency and cost. The first write '
     'of a key wins, so a retried activity adds nothing.';
--- The graded task score in [0, 1] (stratlab.optimization.benchmarks.task_score): the
+-- The graded task score in [0, 1] (stratlab.evolution.benchmarks.task_score): the
 -- deflated Sharpe probability times the share of criteria met, on noise one minus it.
 ALTER TABLE experiment_results ADD COLUMN IF NOT EXISTS score double precision NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS experiment_results_prompt_idx

@@ -8,7 +8,7 @@ Off unless ``LANGFUSE_PUBLIC_KEY`` and ``LANGFUSE_SECRET_KEY`` are set
   never re-prices a call), the lab's latency, the research session as Langfuse session
   and prompt id and version in metadata. An answer rejected afterwards gets an
   ``outcome`` score on its generation.
-- ``stratlab.optimization.langfuse_runs`` publishes each finished regression run as an
+- ``stratlab.evolution.langfuse_runs`` publishes each finished regression run as an
   experiment run over the benchmark dataset, through the same sink.
 
 The v5 SDK is OpenTelemetry: generations are spans exported by a span processor on a

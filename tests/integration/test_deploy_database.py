@@ -28,7 +28,7 @@ from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverl
 from temporalio.service import RPCError
 
 from stratlab.config import Settings
-from stratlab.optimization.benchmarks import load_suite
+from stratlab.evolution.benchmarks import load_suite
 from stratlab.store.db import (
     Pool,
     SchemaOutOfDateError,

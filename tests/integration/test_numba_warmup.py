@@ -43,7 +43,7 @@ with install_recorder("numba:compile") as compiles:
         BacktestInput, HoldoutInput, IndicatorRef, MlSpec, ParamRange, StrategySpec,
         TrainInput, TrialLedger,
     )
-    from stratlab.research.backtesting import Backtester, HoldoutEvaluator
+    from stratlab.research.evaluation import Backtester, HoldoutEvaluator
     from stratlab.research.training import Trainer
 
     CODE = """

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from optimizer.selection import hypervolume
+from stratlab.evolution.verdicts import measured_cycles
 from stratlab.models.optimization import OptimizationInput, OptimizationProgress, ReviewDecision
-from stratlab.optimization.verdicts import measured_cycles
 from stratlab.store.optimization import ExperimentRepo, GenerationRepo
 from stratlab.store.prompts import PromptRepo
 from tests.fixtures.optimization import CAMPAIGN_TASKS

@@ -70,7 +70,7 @@ def empty_database(postgres_url: str) -> Iterator[str]:
 def test_the_wheel_carries_the_schema_templates_and_suite(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "stratlab/store/schema.sql" in names
-    assert "stratlab/optimization/suite.toml" in names
+    assert "stratlab/evolution/suite.toml" in names
     for role in ROLES:
         assert f"stratlab/llm/templates/{role}.j2" in names
         assert f"stratlab/llm/templates/{role}.system.j2" in names

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from stratlab.evolution.benchmarks import default_tasks, load_suite
 from stratlab.models.optimization import RaceAgainst, RegressionProgress
 from stratlab.models.research import ResearchCycleInput
-from stratlab.optimization.benchmarks import default_tasks, load_suite
 from stratlab.store.optimization import ExperimentRepo
 from stratlab.store.prompts import PromptRepo
 from tests.fixtures.optimization import run_regression

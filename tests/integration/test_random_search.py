@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from optimizer.operators import MUTATIONS, OPERATORS
+from stratlab.evolution.verdicts import measured_cycles
 from stratlab.models.optimization import (
     GenerationResult,
     OptimizationInput,
     OptimizationProgress,
 )
-from stratlab.optimization.verdicts import measured_cycles
 from stratlab.store.optimization import ExperimentRepo, GenerationRepo
 from workflows.constants import OPTIMIZE_WORKFLOW_ID
 from workflows.optimization import OptimizationGenerationWorkflow

@@ -11,19 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stratlab.market.datasets import (
-    BUNDLED_SYMBOLS,
-    NOISE_SEEDS,
-    REAL_SYMBOLS,
-    load_bundled,
-    noise_ohlcv,
-)
-from stratlab.market.optimizer_slice import PLANTED_SETS
-from stratlab.market.planted import causal_sharpe, oracle_sharpe, planted_edge_ohlcv
-from stratlab.market.splits import split_by_time
-from stratlab.models.optimization import BenchmarkTask, Criterion
-from stratlab.models.research import BacktestMetrics, GateCheck, GateResult
-from stratlab.optimization.benchmarks import (
+from stratlab.evolution.benchmarks import (
     CRITERION_METRICS,
     REGIMES,
     BenchmarkSuiteError,
@@ -38,6 +26,18 @@ from stratlab.optimization.benchmarks import (
     task_set_hash,
     window,
 )
+from stratlab.market.datasets import (
+    BUNDLED_SYMBOLS,
+    NOISE_SEEDS,
+    REAL_SYMBOLS,
+    load_bundled,
+    noise_ohlcv,
+)
+from stratlab.market.optimizer_slice import PLANTED_SETS
+from stratlab.market.planted import causal_sharpe, oracle_sharpe, planted_edge_ohlcv
+from stratlab.market.splits import split_by_time
+from stratlab.models.optimization import BenchmarkTask, Criterion
+from stratlab.models.research import BacktestMetrics, GateCheck, GateResult
 
 SUITE = load_suite()
 

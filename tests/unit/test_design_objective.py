@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from stratlab.evolution.benchmarks import load_suite
 from stratlab.llm.offline.inspect import read_designer
 from stratlab.llm.prompts import DEFAULT_PROMPTS, DesignerContext, render_prompt
 from stratlab.models.research import ResearchCycleInput
-from stratlab.optimization.benchmarks import load_suite
 
 DESIGNER = DEFAULT_PROMPTS["designer"]
 BASE = {"symbol": "sp500", "indicator_catalogue": "sma(window)", "data_summary": "5,000 bars"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from stratlab.evolution.verdicts import Measured, measured_cycles, offspring_verdicts
 from stratlab.models.optimization import (
     FITNESS_VERSION,
     Fitness,
@@ -17,7 +18,6 @@ from stratlab.models.optimization import (
     RegressionRunInput,
     TaskResult,
 )
-from stratlab.optimization.verdicts import Measured, measured_cycles, offspring_verdicts
 from stratlab.store.db import Pool
 from stratlab.store.optimization import ExperimentRepo, GenerationRepo
 from tests.fixtures.generations import (

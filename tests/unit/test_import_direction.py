@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("stratlab", "activities", "workflows", "workers")
 DOMAIN = ("models", "market", "backtest", "strategies", "sandbox")
 """stratlab's domain: data, markets, the engine, strategies and their sandbox."""
-ADAPTERS = ("store", "research", "optimization", "trading", "telemetry", "llm", "cli")
+ADAPTERS = ("store", "research", "evolution", "trading", "telemetry", "llm", "cli")
 ENTRY_POINTS = ("workers.__main__",)
 """``python -m workers``: an entry point like the CLI, which it runs."""
 

@@ -19,10 +19,10 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from stratlab.config import Settings
+from stratlab.evolution.langfuse_runs import langfuse_experiments
 from stratlab.llm.observe import CallTrace, observed
 from stratlab.models.llm import LlmCallRecord, LlmRequest, LlmResponse
 from stratlab.models.prompts import PromptRecord
-from stratlab.optimization.langfuse_runs import langfuse_experiments
 from stratlab.telemetry.langfuse import (
     LangfuseObserver,
     LangfuseSink,
@@ -136,7 +136,7 @@ def test_without_keys_the_sdk_is_not_even_imported() -> None:
     code = (
         "import sys\n"
         "from stratlab.config import Settings\n"
-        "from stratlab.optimization.langfuse_runs import langfuse_experiments\n"
+        "from stratlab.evolution.langfuse_runs import langfuse_experiments\n"
         "from stratlab.telemetry.observers import call_observers\n"
         "call_observers(Settings()); langfuse_experiments(Settings())\n"
         "print('langfuse' in sys.modules)\n"

@@ -14,10 +14,10 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.evolution import EvolutionLlmActivities
 from stratlab.config import Settings
+from stratlab.evolution.mutation import PromptMutator
 from stratlab.llm.anthropic_provider import AnthropicProvider
 from stratlab.llm.budgeted import BudgetedLlm
 from stratlab.models.optimization import CheckInput, MutateInput, ParentSpec, ProposedChild
-from stratlab.optimization.mutation import PromptMutator
 from stratlab.store.actions import ActionRepo
 from stratlab.store.budget import BudgetRepo
 from stratlab.store.db import Pool

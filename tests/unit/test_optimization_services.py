@@ -11,6 +11,16 @@ from psycopg import sql
 
 from optimizer.breeding import derive_seed
 from stratlab.backtest.statistical_gate import statistical_gate as judge_statistically
+from stratlab.evolution.benchmarks import default_tasks, load_suite, task_set_hash
+from stratlab.evolution.experiments import (
+    aggregate,
+    judge,
+    own_trials_gate,
+)
+from stratlab.evolution.generations import (
+    _cause,
+    failure_summary,
+)
 from stratlab.market.optimizer_slice import OPTIMIZER_SYMBOLS
 from stratlab.models.llm import LlmCallRecord
 from stratlab.models.optimization import (
@@ -46,16 +56,6 @@ from stratlab.models.research import (
     TrialLedger,
     TrialStats,
     WalkForwardReport,
-)
-from stratlab.optimization.benchmarks import default_tasks, load_suite, task_set_hash
-from stratlab.optimization.experiments import (
-    aggregate,
-    judge,
-    own_trials_gate,
-)
-from stratlab.optimization.generations import (
-    _cause,
-    failure_summary,
 )
 from stratlab.store.actions import ActionRepo
 from stratlab.store.db import Pool, default_prompt_id, prompt_content_hash

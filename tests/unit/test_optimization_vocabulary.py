@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from stratlab.evolution.library import instruction_library
+from stratlab.evolution.vocabulary import INSTRUCTIONS, instructions_for
 from stratlab.llm.offline import DIRECTIVES
-from stratlab.optimization.library import instruction_library
-from stratlab.optimization.vocabulary import INSTRUCTIONS, instructions_for
 
 
 def test_every_key_is_unique_and_every_phrase_a_fragment() -> None:
@@ -37,7 +37,7 @@ def test_the_stand_in_reacts_to_vocabulary_phrases_only() -> None:
 
 def test_the_vocabulary_does_not_import_the_llm_layer() -> None:
     code = (
-        "import sys, stratlab.optimization.library;"
+        "import sys, stratlab.evolution.library;"
         "print(sorted(m for m in sys.modules if m.startswith('stratlab.llm')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -29,8 +29,8 @@ from optimizer.operators import (
     mutate_rephrase,
     mutate_swap_example,
 )
+from stratlab.evolution.library import instruction_library
 from stratlab.llm.prompts import DEFAULT_PROMPTS, example_context
-from stratlab.optimization.library import instruction_library
 
 ENV = SandboxedEnvironment(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from stratlab.optimization.paired_test import EXACT_UP_TO, paired_p_value
+from stratlab.evolution.paired_test import EXACT_UP_TO, paired_p_value
 
 
 def test_all_better_on_n_tasks_gives_the_smallest_p_of_two_to_the_minus_n() -> None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from stratlab.config import Settings
+from stratlab.evolution.mutation import PromptMutator, dry_render_problem
 from stratlab.llm.budgeted import BudgetedLlm
 from stratlab.llm.offline import OfflineProvider
 from stratlab.llm.prompts import DEFAULT_PROMPTS
 from stratlab.models.optimization import CheckInput, MutateInput, ParentSpec, ProposedChild
 from stratlab.models.prompts import PromptRecord
-from stratlab.optimization.mutation import PromptMutator, dry_render_problem
 from stratlab.store.actions import ActionRepo
 from stratlab.store.budget import BudgetRepo
 from stratlab.store.db import Pool, prompt_content_hash

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any, cast
 
 from stratlab.config import Settings
+from stratlab.evolution.mutation import PromptMutator
 from stratlab.llm.budgeted import BudgetedLlm
 from stratlab.llm.prompts import DEFAULT_PROMPTS
 from stratlab.models.optimization import CheckInput, ParentSpec, ProposedChild
-from stratlab.optimization.mutation import PromptMutator
 from stratlab.store.db import Pool
 from stratlab.store.prompts import PromptRepo
 

@@ -3,6 +3,8 @@ only then."""
 
 from __future__ import annotations
 
+from stratlab.evolution.racing import raced_out
+from stratlab.evolution.verdicts import Measured, offspring_verdicts
 from stratlab.models.optimization import (
     Fitness,
     Individual,
@@ -10,8 +12,6 @@ from stratlab.models.optimization import (
     RaceAgainst,
     TaskResult,
 )
-from stratlab.optimization.racing import raced_out
-from stratlab.optimization.verdicts import Measured, offspring_verdicts
 
 TASKS = [f"t{i}" for i in range(1, 10)]
 PROD = RaceAgainst(

@@ -9,9 +9,9 @@ from activities.evolution import OptimizerActivities
 from optimizer.breeding import Parent, propose
 from optimizer.genome import parse, render, with_instructions
 from optimizer.random_search import random_survivors
+from stratlab.evolution.library import answer_examples, instruction_library
 from stratlab.llm.prompts import DEFAULT_PROMPTS
 from stratlab.models.optimization import Fitness, Individual, SelectInput
-from stratlab.optimization.library import answer_examples, instruction_library
 
 LIBRARY = instruction_library("designer")
 EXAMPLES = answer_examples("designer")

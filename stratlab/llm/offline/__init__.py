@@ -11,7 +11,7 @@ of the prompt, and the directives then act on those choices: a rephrased prompt 
 same directives designs the same strategy and differs only in tokens, while a directive changes the
 designs it applies to, the same way wherever it appears. That consistency is what gives
 the prompt optimizer a landscape to climb. Directives in the prompt (``DIRECTIVES``:
-instructions of the optimizer's vocabulary, ``stratlab.optimization.vocabulary``, with
+instructions of the optimizer's vocabulary, ``stratlab.evolution.vocabulary``, with
 what the stand-in does for each) change what it designs or how long it answers; the
 designs are then measured by real backtests on real data. The prompt line formats it
 reads are documented in the private modules ``_prompt`` (designer, assessor),

@@ -1,7 +1,7 @@
 """The directives the offline provider recognises in a prompt, and what each one does.
 
 A directive is an instruction of the optimizer's vocabulary
-(``stratlab.optimization.vocabulary``) that the stand-in reacts to: its phrases and roles
+(``stratlab.evolution.vocabulary``) that the stand-in reacts to: its phrases and roles
 come from there, its ``effect`` (what the stand-in then does) from here. Vocabulary
 instructions without an effect here (general advice) change nothing but length.
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from stratlab.optimization.vocabulary import INSTRUCTIONS
+from stratlab.evolution.vocabulary import INSTRUCTIONS
 
 
 @dataclass(frozen=True)

@@ -82,8 +82,8 @@ class BenchmarkWindowError(ValueError):
 def load_suite(path: Path | None = None) -> BenchmarkSuite:
     """The suite in ``path``, or the packaged ``suite.toml`` when ``path`` is None."""
     if path is None:
-        source = f"stratlab/optimization/{SUITE_RESOURCE}"
-        text = resources.files("stratlab.optimization").joinpath(SUITE_RESOURCE).read_text("utf-8")
+        source = f"stratlab/evolution/{SUITE_RESOURCE}"
+        text = resources.files("stratlab.evolution").joinpath(SUITE_RESOURCE).read_text("utf-8")
     else:
         source = str(path)
         try:

@@ -21,9 +21,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from statistics import fmean
 
+from stratlab.evolution.paired_test import paired_p_value
+from stratlab.evolution.verdicts import score_by_task
 from stratlab.models.optimization import RaceAgainst, TaskResult
-from stratlab.optimization.paired_test import paired_p_value
-from stratlab.optimization.verdicts import score_by_task
 
 
 def raced_out(results: Sequence[TaskResult], against: RaceAgainst, *, planned: int) -> str | None:

@@ -18,6 +18,15 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from stratlab.evolution.benchmarks import default_tasks
+from stratlab.evolution.experiments import ExperimentService
+from stratlab.evolution.verdicts import CONTROL_TOLERANCE as CONTROL_TOLERANCE  # re-export
+from stratlab.evolution.verdicts import (
+    Measured,
+    measured_cycles,
+    offspring_verdicts,
+    score_by_task,
+)
 from stratlab.models.optimization import (
     FITNESS_VERSION,
     ApplyReviewInput,
@@ -37,15 +46,6 @@ from stratlab.models.optimization import (
     SelectTasksInput,
     TaskResult,
     TaskSelection,
-)
-from stratlab.optimization.benchmarks import default_tasks
-from stratlab.optimization.experiments import ExperimentService
-from stratlab.optimization.verdicts import CONTROL_TOLERANCE as CONTROL_TOLERANCE  # re-export
-from stratlab.optimization.verdicts import (
-    Measured,
-    measured_cycles,
-    offspring_verdicts,
-    score_by_task,
 )
 from stratlab.store.actions import ActionRepo
 from stratlab.store.db import default_prompt_id, prompt_content_hash

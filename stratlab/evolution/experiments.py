@@ -24,6 +24,13 @@ from typing import Protocol
 import structlog
 
 from stratlab.backtest.statistical_gate import statistical_gate
+from stratlab.evolution.benchmarks import (
+    default_tasks,
+    evaluate,
+    load_suite,
+    task_score,
+    task_set_hash,
+)
 from stratlab.models.optimization import (
     FITNESS_VERSION,
     BenchmarkTask,
@@ -45,13 +52,6 @@ from stratlab.models.research import (
     TrainingReport,
     TrialLedger,
     TrialStats,
-)
-from stratlab.optimization.benchmarks import (
-    default_tasks,
-    evaluate,
-    load_suite,
-    task_score,
-    task_set_hash,
 )
 from stratlab.store.actions import ActionRepo
 from stratlab.store.optimization import BenchmarkRepo, ExperimentRepo

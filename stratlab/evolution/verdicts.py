@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from stratlab.evolution.paired_test import paired_p_value
 from stratlab.models.optimization import (
     Individual,
     NotCandidateCause,
@@ -26,7 +27,6 @@ from stratlab.models.optimization import (
     OffspringVerdict,
     TaskResult,
 )
-from stratlab.optimization.paired_test import paired_p_value
 
 CONTROL_TOLERANCE = 0.05
 """How far a control's score may fall below prod's before it counts as a regression. One

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from stratlab.optimization.vocabulary import instructions_for
+from stratlab.evolution.vocabulary import instructions_for
 
 
 def _sentence(phrase: str) -> str:
