@@ -48,8 +48,8 @@ from temporalio.testing import WorkflowEnvironment
 from optimizer.selection import hypervolume
 from stratlab.config import Settings
 from stratlab.evolution.benchmarks import default_tasks
-from stratlab.market.optimizer_slice import OPTIMIZER_TRIGGER
 from stratlab.models.optimization import ExperimentRecord, GenerationRecord, OptimizationInput
+from stratlab.models.optimizer_slice import OPTIMIZER_TRIGGER
 from stratlab.models.research import DataWindow, ResearchCycleInput
 from stratlab.runtime import LocalStack, temporal_binary
 from stratlab.store.db import Pool, apply_schema, make_pool

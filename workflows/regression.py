@@ -27,7 +27,6 @@ from workflows.labels import research_labels
 with workflow.unsafe.imports_passed_through():
     from activities import signatures as act
     from stratlab.evolution.racing import raced_out
-    from stratlab.market.optimizer_slice import OPTIMIZER_TRIGGER
     from stratlab.models.optimization import (
         BenchmarkTask,
         FinishExperimentInput,
@@ -37,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         RegressionRunResult,
         TaskResult,
     )
+    from stratlab.models.optimizer_slice import OPTIMIZER_TRIGGER
     from stratlab.models.research import (
         DataWindow,
         IterationSummary,

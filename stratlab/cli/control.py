@@ -36,7 +36,7 @@ from stratlab.cli._common import (
 )
 from stratlab.cli.schedule_labels import research_schedule_input, research_schedule_labels
 from stratlab.config import Settings
-from stratlab.market.optimizer_slice import research_refusal
+from stratlab.models.optimizer_slice import research_refusal
 from stratlab.models.research import ResearchCycleInput, ResearchCycleResult
 from stratlab.store.market import MarketRepo
 from stratlab.temporal_names import (

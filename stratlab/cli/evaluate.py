@@ -104,7 +104,7 @@ async def evaluate(
     as_json: bool,
 ) -> None:
     spec = load_spec(spec_path, symbol=symbol, max_grid_size=cfg.max_grid_size)
-    from stratlab.market.optimizer_slice import research_refusal
+    from stratlab.models.optimizer_slice import research_refusal
     from stratlab.research.data import known_symbols
 
     if refusal := research_refusal(spec.symbol, "user"):

@@ -28,8 +28,8 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
-from stratlab.market.optimizer_slice import OPTIMIZER_SYMBOLS
 from stratlab.models.optimization import BenchmarkSuite, BenchmarkTask, Criterion, TaskVerdict
+from stratlab.models.optimizer_slice import OPTIMIZER_SYMBOLS
 from stratlab.models.research import BacktestMetrics, GateResult
 
 SUITE_RESOURCE = "suite.toml"
@@ -402,7 +402,7 @@ def task_set_hash(task_ids: Iterable[str]) -> str:
 
 def default_tasks(tasks: Iterable[BenchmarkTask]) -> list[BenchmarkTask]:
     """The task set prompt evolution measures by default: the tasks on the optimizer's own
-    data (``stratlab.market.optimizer_slice``), which research cycles never choose on."""
+    data (``stratlab.models.optimizer_slice``), which research cycles never choose on."""
     return [t for t in tasks if t.symbol in OPTIMIZER_SYMBOLS]
 
 

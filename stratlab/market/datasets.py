@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stratlab.market.optimizer_slice import NOISE_SEEDS, PLANTED_SETS
 from stratlab.market.planted import planted_edge_ohlcv
 from stratlab.market.synthetic import synthetic_ohlcv
+from stratlab.models.optimizer_slice import NOISE_SEEDS, PLANTED_SETS
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 OHLCV_COLUMNS = (*PRICE_COLUMNS, "volume")
@@ -45,7 +45,7 @@ REAL_SYMBOLS: dict[str, str] = {
 ``arch.data.nasdaq``, originally from Yahoo Finance). Prices are index levels; the
 unadjusted ``Close`` is used (``Adj Close`` is identical for these indices and dropped)."""
 
-# Synthetic sets (``stratlab.market.optimizer_slice``: the prompt optimizer's own data).
+# Synthetic sets (``stratlab.models.optimizer_slice``: the prompt optimizer's own data).
 # Noise: a driftless geometric random walk per seed, ``synthetic_ohlcv(regimes=False,
 # drift=0.0, bars=NOISE_BARS, seed=..., start=NOISE_START)`` with 1.2 % daily volatility;
 # nothing in it can be predicted, so the right verdict on it is "no discovery". Planted:

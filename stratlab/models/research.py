@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stratlab.market.optimizer_slice import research_refusal
+from stratlab.models.optimizer_slice import research_refusal
 
 StrategyKind = Literal["rules", "ml", "code"]
 Outcome = Literal[

@@ -33,10 +33,10 @@ from stratlab.market.datasets import (
     load_bundled,
     noise_ohlcv,
 )
-from stratlab.market.optimizer_slice import PLANTED_SETS
 from stratlab.market.planted import causal_sharpe, oracle_sharpe, planted_edge_ohlcv
 from stratlab.market.splits import split_by_time
 from stratlab.models.optimization import BenchmarkTask, Criterion
+from stratlab.models.optimizer_slice import PLANTED_SETS
 from stratlab.models.research import BacktestMetrics, GateCheck, GateResult
 
 SUITE = load_suite()

@@ -21,7 +21,6 @@ from stratlab.evolution.generations import (
     _cause,
     failure_summary,
 )
-from stratlab.market.optimizer_slice import OPTIMIZER_SYMBOLS
 from stratlab.models.llm import LlmCallRecord
 from stratlab.models.optimization import (
     FITNESS_VERSION,
@@ -44,6 +43,7 @@ from stratlab.models.optimization import (
     TaskResult,
     TaskVerdict,
 )
+from stratlab.models.optimizer_slice import OPTIMIZER_SYMBOLS
 from stratlab.models.research import (
     BacktestMetrics,
     GateCheck,

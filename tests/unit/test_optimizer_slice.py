@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from stratlab.market.datasets import BUNDLED_SYMBOLS, load_bundled
-from stratlab.market.optimizer_slice import (
+from stratlab.models.optimizer_slice import (
     NOISE_SEEDS,
     OPTIMIZER_SYMBOLS,
     OPTIMIZER_TRIGGER,
