@@ -26,11 +26,11 @@ from optimizer.selection import (
     nondominated_sort,
     select_survivors,
 )
-from stratlab.evolution.benchmarks import BenchmarkSuiteError
 from stratlab.evolution.experiments import ExperimentService
 from stratlab.evolution.generations import GenerationService
 from stratlab.evolution.library import answer_examples, instruction_library
 from stratlab.evolution.mutation import PromptMutator
+from stratlab.evolution.suite import BenchmarkSuiteError
 from stratlab.llm.base import LlmError
 from stratlab.llm.budgeted import BudgetExhaustedError
 from stratlab.models.optimization import (
@@ -61,7 +61,7 @@ from stratlab.models.optimization import (
     TaskResult,
     TaskSelection,
 )
-from stratlab.store.optimization import BenchmarkConflictError
+from stratlab.store.benchmarks import BenchmarkConflictError
 from stratlab.telemetry.instruments import current
 
 

@@ -1,4 +1,5 @@
-"""Paper-trading activities: thin wrappers around ``PaperService``, one class per pool.
+"""Paper-trading activities: one class per pool, each a thin wrapper around its pool's
+service (``stratlab.trading.execution``, ``.bars`` and ``.composer``).
 
 A strategy that cannot start (unknown symbol, prompt or skill; no data; a taken id) is a
 non-retryable ``PaperSetupError``; everything else is retried by Temporal, which is safe
@@ -25,13 +26,16 @@ from stratlab.models.paper import (
     PaperOpenInput,
     StatusInput,
 )
-from stratlab.trading.service import PaperService, PaperSetupError
+from stratlab.trading.bars import PaperBarService
+from stratlab.trading.composer import PaperComposerService
+from stratlab.trading.execution import PaperExecutionService
+from stratlab.trading.reads import PaperSetupError
 
 
 class PaperStoreActivities:
     """Orchestrator pool: set-up, execution and guardrails (light store work)."""
 
-    def __init__(self, service: PaperService) -> None:
+    def __init__(self, service: PaperExecutionService) -> None:
         self._service = service
 
     @activity.defn(name=names.PAPER_OPEN)
@@ -57,7 +61,7 @@ class PaperStoreActivities:
 class PaperComputeActivities:
     """Compute pool: bars and features."""
 
-    def __init__(self, service: PaperService) -> None:
+    def __init__(self, service: PaperBarService) -> None:
         self._service = service
 
     @activity.defn(name=names.PAPER_OBSERVE)
@@ -71,7 +75,7 @@ class PaperComputeActivities:
 class PaperLlmActivities:
     """LLM pool: the composer."""
 
-    def __init__(self, service: PaperService) -> None:
+    def __init__(self, service: PaperComposerService) -> None:
         self._service = service
 
     @activity.defn(name=names.PAPER_COMPOSE)

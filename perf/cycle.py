@@ -40,9 +40,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from stratlab.config import Settings
+from stratlab.llm.seeding import prepare_database
 from stratlab.models.research import ResearchCycleInput
 from stratlab.runtime import LocalStack, numba_cache_env, temporal_binary
-from stratlab.store.db import Pool, apply_schema, make_pool
+from stratlab.store.db import Pool, make_pool
 from stratlab.telemetry import configure_logging
 from workers.pools import run_workers
 from workflows.constants import POOLS, SEARCH_ATTRIBUTES
@@ -149,7 +150,7 @@ async def start_services(prefix: str) -> Services:
     )
     db = make_pool(stack.database_url, max_size=16)
     await db.open(wait=True)
-    await apply_schema(db)
+    await prepare_database(db)
     return Services(settings, stack, env, db)
 
 

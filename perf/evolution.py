@@ -36,9 +36,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from perf.generation import fresh_lab, run_guarded
-from stratlab.evolution.benchmarks import default_tasks, load_suite
+from stratlab.evolution.suite import default_tasks, load_suite
 from stratlab.models.optimization import GenerationRecord, OptimizationInput
-from stratlab.store.optimization import GenerationRepo
+from stratlab.store.generations import GenerationRepo
 from workflows import constants as c
 from workflows.optimization import OptimizationGenerationWorkflow
 

@@ -47,13 +47,16 @@ from temporalio.testing import WorkflowEnvironment
 
 from optimizer.selection import hypervolume
 from stratlab.config import Settings
-from stratlab.evolution.benchmarks import default_tasks
+from stratlab.evolution.suite import default_tasks
+from stratlab.llm.seeding import prepare_database
 from stratlab.models.optimization import ExperimentRecord, GenerationRecord, OptimizationInput
 from stratlab.models.optimizer_slice import OPTIMIZER_TRIGGER
 from stratlab.models.research import DataWindow, ResearchCycleInput
 from stratlab.runtime import LocalStack, temporal_binary
-from stratlab.store.db import Pool, apply_schema, make_pool
-from stratlab.store.optimization import BenchmarkRepo, ExperimentRepo, GenerationRepo
+from stratlab.store.benchmarks import BenchmarkRepo
+from stratlab.store.db import Pool, make_pool
+from stratlab.store.experiments import ExperimentRepo
+from stratlab.store.generations import GenerationRepo
 from stratlab.telemetry import configure_logging
 from workflows import constants as c
 from workflows.optimization import OptimizationGenerationWorkflow
@@ -147,7 +150,7 @@ async def fresh_lab(args: argparse.Namespace) -> AsyncIterator[Lab]:
         db = make_pool(database_url, max_size=12)
         await db.open(wait=True)
         exits.push_async_callback(db.close)
-        await apply_schema(db)
+        await prepare_database(db)
         stop = asyncio.Event()
         workers = asyncio.create_task(run_workers(c.POOLS, env.client, db, settings, stop))
         exits.push_async_callback(_stop_workers, stop, workers)

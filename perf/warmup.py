@@ -110,11 +110,11 @@ def _step() -> None:
     """In a fresh process: the first compute step, timed per kind, as one JSON line."""
     sys.path.insert(0, str(ROOT))
     from stratlab.backtest.engine import Costs
-    from stratlab.backtest.runner import backtest_rules, backtest_test_split
+    from stratlab.backtest.runner import backtest_test_split
     from stratlab.market.datasets import load_bundled
     from stratlab.market.splits import split_by_time
     from stratlab.models.research import IndicatorRef, MlSpec, ParamRange, StrategySpec
-    from stratlab.strategies.fitting import fit_rules
+    from stratlab.strategies.fitting import backtest_rules, fit_rules
     from stratlab.strategies.ml import MlTrainer, ml_signals
 
     rules = StrategySpec(

@@ -47,20 +47,25 @@ from stratlab.research.sessions import SessionService
 from stratlab.research.training import Trainer
 from stratlab.sandbox.rundirs import sweep_stale_runs
 from stratlab.store.actions import ActionRepo
+from stratlab.store.benchmarks import BenchmarkRepo
 from stratlab.store.budget import BudgetRepo
 from stratlab.store.db import Pool
+from stratlab.store.experiments import ExperimentRepo
+from stratlab.store.generations import GenerationRepo
 from stratlab.store.llm_cache import LlmCacheRepo
 from stratlab.store.market import MarketRepo
-from stratlab.store.optimization import BenchmarkRepo, ExperimentRepo, GenerationRepo
 from stratlab.store.prompts import PromptRepo
 from stratlab.store.research import ResearchRepo
 from stratlab.store.sessions import SessionRepo
 from stratlab.store.skills import SkillRepo
+from stratlab.store.trading import PaperRepo
 from stratlab.store.trials import IntegrityRepo
 from stratlab.telemetry.instruments import Instruments
 from stratlab.telemetry.interceptor import TelemetryInterceptor
 from stratlab.telemetry.observers import call_observers
-from stratlab.trading.service import PaperService
+from stratlab.trading.bars import PaperBarService
+from stratlab.trading.composer import PaperComposerService
+from stratlab.trading.execution import PaperExecutionService
 from workflows import constants
 from workflows.evaluate import EvaluateStrategyWorkflow
 from workflows.optimization import OptimizationGenerationWorkflow
@@ -103,40 +108,7 @@ def _activities(
     prompts, budget, actions = PromptRepo(db), BudgetRepo(db), ActionRepo(db)
     acts: list[Callable] = [_pool_info_activity(pool)]
     if pool == constants.ORCHESTRATOR:
-        service = SessionService(
-            sessions,
-            prompts,
-            budget,
-            actions,
-            build_provider(settings),
-            settings,
-            research,
-            SkillRepo(db),
-        )
-        box = SessionActivities(service)
-        acts += [box.start_session, box.finish_session]
-        acts += [StrategyActivities(research, market, sessions, settings).register_strategy]
-        experiments = ExperimentRepo(db)
-        measured = ExperimentService(
-            BenchmarkRepo(db), experiments, prompts, actions, langfuse_experiments(settings)
-        )
-        bred = GenerationService(
-            prompts, experiments, GenerationRepo(db), measured, derive_seed, actions
-        )
-        store = EvolutionStoreActivities(measured, bred)
-        acts += [
-            store.begin_experiment,
-            store.record_task_result,
-            store.finish_experiment,
-            store.begin_generation,
-            store.select_tasks,
-            store.load_parents,
-            store.register_offspring,
-            store.record_generation,
-            store.apply_review,
-        ]
-        paper = PaperStoreActivities(PaperService(db, market, prompts, SkillRepo(db), settings))
-        acts += [paper.paper_open, paper.paper_execute, paper.paper_decide, paper.paper_status]
+        acts += _orchestrator_activities(db, settings, sessions, research, market)
     elif pool == constants.LLM:
         provider = build_provider(settings)
         if settings.llm_cache:
@@ -150,33 +122,73 @@ def _activities(
         acts += [llm_box.design_strategy, llm_box.assess_strategy]
         evolution = EvolutionLlmActivities(PromptMutator(llm, prompts, settings))
         acts += [evolution.mutate_prompt, evolution.check_offspring]
-        composer = PaperLlmActivities(
-            PaperService(db, market, prompts, SkillRepo(db), settings, llm)
-        )
-        acts += [composer.paper_compose]
+        paper = PaperComposerService(PaperRepo(db), prompts, SkillRepo(db), settings, llm)
+        acts += [PaperLlmActivities(paper).paper_compose]
     elif pool == constants.COMPUTE:
-        integrity = IntegrityRepo(db)
-        compute = ComputeActivities(
-            Trainer(research, market, settings, integrity),
-            Backtester(research, market, settings, integrity),
-            AnalysisStep(research, market, settings),
-            sessions,
-            HoldoutEvaluator(research, market, settings, integrity),
-        )
-        acts += [
-            compute.train_strategy,
-            compute.run_backtest,
-            compute.analyse_strategy,
-            compute.evaluate_holdout,
-        ]
-        bars = PaperComputeActivities(PaperService(db, market, prompts, SkillRepo(db), settings))
-        acts += [bars.paper_observe]
+        acts += _compute_activities(db, settings, sessions, research, market)
     elif pool == constants.OPTIMIZER:
         breeder = OptimizerActivities()
         acts += [breeder.propose_offspring, breeder.select_survivors]
     else:
         raise ValueError(f"unknown pool {pool!r}; pools are: {', '.join(constants.POOLS)}")
     return acts
+
+
+def _orchestrator_activities(
+    db: Pool, settings: Settings, sessions: SessionRepo, research: ResearchRepo, market: MarketRepo
+) -> list[Callable]:
+    """Session start and finish, strategy registration, the evolution store steps and the
+    paper set-up, execution and guardrails."""
+    prompts, budget, actions, skills = PromptRepo(db), BudgetRepo(db), ActionRepo(db), SkillRepo(db)
+    service = SessionService(
+        sessions, prompts, budget, actions, build_provider(settings), settings, research, skills
+    )
+    box = SessionActivities(service)
+    acts: list[Callable] = [box.start_session, box.finish_session]
+    acts += [StrategyActivities(research, market, sessions, settings).register_strategy]
+    experiments = ExperimentRepo(db)
+    measured = ExperimentService(
+        BenchmarkRepo(db), experiments, prompts, actions, langfuse_experiments(settings)
+    )
+    bred = GenerationService(
+        prompts, experiments, GenerationRepo(db), measured, derive_seed, actions
+    )
+    store = EvolutionStoreActivities(measured, bred)
+    acts += [
+        store.begin_experiment,
+        store.record_task_result,
+        store.finish_experiment,
+        store.begin_generation,
+        store.select_tasks,
+        store.load_parents,
+        store.register_offspring,
+        store.record_generation,
+        store.apply_review,
+    ]
+    paper = PaperStoreActivities(PaperExecutionService(db, market, prompts, skills))
+    return [*acts, paper.paper_open, paper.paper_execute, paper.paper_decide, paper.paper_status]
+
+
+def _compute_activities(
+    db: Pool, settings: Settings, sessions: SessionRepo, research: ResearchRepo, market: MarketRepo
+) -> list[Callable]:
+    """Training, backtests, analysis and the holdout, and paper trading's bars."""
+    integrity = IntegrityRepo(db)
+    compute = ComputeActivities(
+        Trainer(research, market, settings, integrity),
+        Backtester(research, market, settings, integrity),
+        AnalysisStep(research, market, settings),
+        sessions,
+        HoldoutEvaluator(research, market, settings, integrity),
+    )
+    bars = PaperComputeActivities(PaperBarService(PaperRepo(db), market, SkillRepo(db)))
+    return [
+        compute.train_strategy,
+        compute.run_backtest,
+        compute.analyse_strategy,
+        compute.evaluate_holdout,
+        bars.paper_observe,
+    ]
 
 
 def build_worker(

@@ -49,6 +49,11 @@ with workflow.unsafe.imports_passed_through():
         TaskSelection,
     )
     from workflows import constants as c
+    from workflows.generation_decisions import (
+        measured_individuals,
+        progress_details,
+        stopped_reason,
+    )
     from workflows.regression import RegressionRunWorkflow
     from workflows.review import PromptReviewWorkflow
 
@@ -81,15 +86,15 @@ class OptimizationGenerationWorkflow:
         loaded = await self._load_parents(inp, plan, parent_runs)
         # Once the optimizer budget is spent, nothing more is bred or measured: the
         # generation records what it has and why it stopped.
-        stopped = _stopped_reason([baseline, *parent_runs])
+        stopped = stopped_reason([baseline, *parent_runs])
         offspring: list[OffspringRecord] = []
         new_ids: list[str] = []
         child_runs: list[RegressionRunResult] = []
         if stopped is None:
             offspring, new_ids, child_runs = await self._offspring(inp, plan, loaded, selection)
-            stopped = _stopped_reason(child_runs)
+            stopped = stopped_reason(child_runs)
         self._phase("selecting")
-        evaluated = _individuals(plan, parent_runs, new_ids, child_runs, offspring)
+        evaluated = measured_individuals(plan, parent_runs, new_ids, child_runs, offspring)
         selected = await self._select_survivors(inp, plan, selection, evaluated)
         self._phase("recording")
         result = await self._record(
@@ -366,64 +371,7 @@ class OptimizationGenerationWorkflow:
         assert self._progress is not None
         self._progress.phase = phase
         workflow.upsert_search_attributes([c.SA_PHASE.value_set(phase)])
-        workflow.set_current_details(_progress_details(self._progress))
+        workflow.set_current_details(progress_details(self._progress))
 
 
 _SURVIVORS = {"nsga2": "NSGA-II survivors", "random": "random survivors (baseline)"}
-
-
-def _individuals(
-    plan: GenerationPlan,
-    parent_runs: list[RegressionRunResult],
-    new_ids: list[str],
-    child_runs: list[RegressionRunResult],
-    offspring: list[OffspringRecord],
-) -> list[Individual]:
-    """Everyone measured this generation (a run that measured nothing is left out)."""
-    origin = {o.prompt_id: o for o in offspring if o.prompt_id}
-    members: list[Individual] = []
-    for pid, run in zip(plan.parent_ids, parent_runs, strict=True):
-        members.append(
-            Individual(
-                prompt_id=pid,
-                fitness=run.fitness,
-                experiment_id=run.experiment_id,
-                origin="prod" if pid == plan.prod_prompt_id else "survivor",
-            )
-        )
-    for pid, run in zip(new_ids, child_runs, strict=True):
-        made = origin[pid]
-        members.append(
-            Individual(
-                prompt_id=pid,
-                fitness=run.fitness,
-                experiment_id=run.experiment_id,
-                origin="offspring",
-                operator=made.operator,
-                parent_ids=made.parent_ids,
-                raced_out=run.raced_out,
-            )
-        )
-    return [m for m in members if m.fitness is not None and m.fitness.tasks > 0]
-
-
-def _stopped_reason(runs: list[RegressionRunResult]) -> str | None:
-    """Why the first of ``runs`` that stopped early stopped (the optimizer budget ran out)."""
-    return next((r.stopped_reason for r in runs if r.stopped_reason), None)
-
-
-def _progress_details(progress: OptimizationProgress) -> str:
-    """The UI's current details of a generation (what the ``progress`` query answers)."""
-    parts = [
-        f"**{progress.phase}** · {progress.role} generation {progress.generation}",
-        f"{len(progress.experiment_ids)} regression runs"
-        + (f" ({progress.reused_runs} reused)" if progress.reused_runs else "")
-        + f", {progress.planned_evaluations} cycles planned",
-    ]
-    if progress.generations_left > 1:
-        parts.append(f"{progress.generations_left - 1} more generations in this campaign")
-    if progress.hypervolume is not None:
-        parts.append(f"archive hypervolume {progress.hypervolume:.4f}")
-    if progress.candidates:
-        parts.append(f"candidates: {', '.join(progress.candidates)}")
-    return " · ".join(parts)

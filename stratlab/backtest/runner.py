@@ -1,14 +1,14 @@
 """Out-of-sample backtests: one strategy over one window, with the series a report plots.
 
-``backtest_rules`` is the research cycle's backtest step: the fitted parameters are run on
-the held-out test split only. Indicators are computed on the history through the test
-split, so they are warmed up on past bars, and every signal still uses bars up to its own
-bar only; the simulation itself covers just the test window and starts flat.
+``backtest_test_split`` is the research cycle's backtest step for every kind: signals
+computed on the history through the test split are simulated on the held-out test split
+only. Indicators are thus warmed up on past bars, and every signal still uses bars up to
+its own bar only; the simulation itself covers just the test window and starts flat. The
+signals come from the strategy layer above the engine (``stratlab.strategies``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +19,6 @@ from stratlab.backtest.engine import Costs, FillOrder, Signals, simulate
 from stratlab.backtest.metrics import metrics_from_portfolio
 from stratlab.market.splits import Splits
 from stratlab.models.research import BacktestMetrics, LookaheadProbe, StrategySpec
-from stratlab.strategies.rules import rules_signals
 
 DEFAULT_INIT_CASH = 100_000.0
 
@@ -76,23 +75,6 @@ def backtest_signals(
         equity=equity,
         benchmark=_buy_and_hold(close, init_cash),
         drawdown=_drawdown(equity, init_cash),
-    )
-
-
-def backtest_rules(
-    spec: StrategySpec,
-    params: Mapping[str, float],
-    splits: Splits,
-    *,
-    costs: Costs,
-    init_cash: float = DEFAULT_INIT_CASH,
-    fill_order: FillOrder = "conservative",
-) -> BacktestRun:
-    """Backtest a ``rules`` spec with fixed ``params`` on the test split."""
-    history = splits.through("test")
-    entries, exits = rules_signals(spec, history, [dict(params)])
-    return backtest_test_split(
-        spec, splits, entries, exits, costs=costs, init_cash=init_cash, fill_order=fill_order
     )
 
 

@@ -11,8 +11,6 @@ non-normal returns:
   that benchmark to the best Sharpe ratio luck alone would deliver over the trials run;
   ``average_correlation`` and ``effective_trials`` say how many trials were independent,
   ``null_sharpe_variance`` floors the trials' dispersion.
-* ``pbo_cscv`` (Bailey, Borwein, López de Prado & Zhu 2017) estimates how often the
-  in-sample winner of a grid falls below the median out of sample.
 * ``excess_returns`` removes the share of a benchmark's drift a strategy earns by merely
   being in the market.
 
@@ -20,7 +18,8 @@ Every Sharpe ratio is PER BAR (mean / standard deviation of bar returns, never
 annualised), because that is the unit the papers' formulas are written in: an annual
 figure must be divided by sqrt(bars per year) before it comes here. Skewness is γ3 and
 kurtosis γ4 is NON-excess (3 for normal returns). Every function is pure: arrays in,
-a float or a frozen dataclass out.
+a float or a frozen dataclass out. How often a grid's in-sample winner fails out of
+sample (PBO, CSCV) is in ``stratlab.backtest.pbo``.
 
 References:
 
@@ -29,32 +28,25 @@ References:
 * Bailey, D. H. & López de Prado, M. (2014). "The Deflated Sharpe Ratio: Correcting for
   Selection Bias, Backtest Overfitting and Non-Normality". Journal of Portfolio
   Management 40(5). (Expected maximum Sharpe, DSR, number of trials.)
-* Bailey, D. H., Borwein, J., López de Prado, M. & Zhu, Q. J. (2017). "The Probability of
-  Backtest Overfitting". Journal of Computational Finance 20(4). (CSCV, PBO.)
 * Lo, A. (2002). "The Statistics of Sharpe Ratios". Financial Analysts Journal 58(4);
   Mertens, E. (2002). "Comments on variance of the IID estimator in Lo (2002)".
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 from scipy.special import ndtr, ndtri
 
+from stratlab.backtest._returns import FLAT, as_matrix, finite
+
 EULER_GAMMA = 0.5772156649015329
 """The Euler–Mascheroni constant γ of the expected-maximum formula."""
 
-PboMetric = Literal["sharpe", "mean"]
-"""What CSCV ranks columns by: per-bar Sharpe ratio, or mean bar return."""
-
-_FLAT = 1e-12  # a return spread below this is a flat series, not a huge Sharpe
 _MIN_SPREAD = 1e-12  # floor of the PSR variance factor, which only a two-point law zeroes
-_PBO_CHUNK = 1024  # CSCV combinations per vectorised step: bounds memory at M x 1024 floats
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,32 +64,17 @@ class DeflatedSharpe:
     trial_variance: float
 
 
-@dataclass(frozen=True, slots=True)
-class Pbo:
-    """The probability of backtest overfitting from CSCV.
-
-    ``probability`` is the share of the ``combinations`` train/test splits (of ``splits``
-    blocks) whose in-sample winner ranked at or below the out-of-sample median;
-    ``logits`` holds each split's λ, in the order of ``itertools.combinations``.
-    """
-
-    probability: float
-    splits: int
-    combinations: int
-    logits: tuple[float, ...] = field(repr=False)
-
-
 def sharpe_per_bar(returns: npt.ArrayLike) -> float:
     """Per-bar Sharpe ratio ``mean / std(ddof=1)`` of the finite returns, zero risk-free rate.
 
     0.0 with fewer than two finite returns or a spread below 1e-12 (a flat series has no
     meaningful ratio, and reading it as huge would pass any significance test).
     """
-    values = _finite(returns)
+    values = finite(returns)
     if values.size < 2:
         return 0.0
     std = float(np.std(values, ddof=1))
-    return float(np.mean(values)) / std if std >= _FLAT else 0.0
+    return float(np.mean(values)) / std if std >= FLAT else 0.0
 
 
 def return_moments(returns: npt.ArrayLike) -> tuple[float, float]:
@@ -108,8 +85,8 @@ def return_moments(returns: npt.ArrayLike) -> tuple[float, float]:
     three finite values or a flat series give the normal (0.0, 3.0): there is no evidence
     of non-normality to penalise.
     """
-    values = _finite(returns)
-    if values.size < 3 or float(np.std(values)) < _FLAT:
+    values = finite(returns)
+    if values.size < 3 or float(np.std(values)) < FLAT:
         return 0.0, 3.0
     centred = values - values.mean()
     m2 = float(np.mean(centred**2))
@@ -249,11 +226,11 @@ def average_correlation(returns_matrix: npt.ArrayLike) -> float:
     left out; fewer than two usable columns, or fewer than two bars, give 0.0. Non-finite
     entries are read as 0 (a bar without a recorded return made nothing).
     """
-    matrix = _as_matrix(returns_matrix)
+    matrix = as_matrix(returns_matrix)
     if matrix.shape[0] < 2:
         return 0.0
     std = matrix.std(axis=0)
-    usable = std >= _FLAT
+    usable = std >= FLAT
     columns = int(usable.sum())
     if columns < 2:
         return 0.0
@@ -282,50 +259,6 @@ def effective_trials(*, trials: int, avg_correlation: float) -> float:
     return rho + (1.0 - rho) * trials
 
 
-def pbo_cscv(
-    returns_matrix: npt.ArrayLike,
-    *,
-    splits: int = 16,
-    metric: PboMetric = "sharpe",
-) -> Pbo | None:
-    """Probability of backtest overfitting by combinatorially symmetric cross-validation.
-
-    Bailey, Borwein, López de Prado & Zhu (2017), "The Probability of Backtest
-    Overfitting", §2 (CSCV steps) and the PBO definition: split the rows of the (bars, M)
-    matrix into S = ``splits`` contiguous blocks; for each of the C(S, S/2) choices of S/2
-    blocks as in-sample set J (complement J̄ out of sample), take the column n* that is
-    best on J, its relative rank ω̄ = rank(R̄_n*) / (M + 1) among the M columns on J̄
-    (average ranks for ties), and λ = ln(ω̄ / (1 - ω̄)); PBO = share of λ ≤ 0.
-
-    ``metric`` ranks columns by per-bar Sharpe ratio (flat: 0) or mean return. When S does
-    not divide the bars, block sizes differ by one row rather than dropping bars. None when
-    M < 2 or bars < 2·S: too little to split, so the caller reports it as not run. An odd
-    or non-positive S is a caller error (ValueError). Non-finite entries are read as 0.
-    """
-    if splits < 2 or splits % 2:
-        raise ValueError(f"splits must be a positive even number, got {splits}")
-    if metric not in ("sharpe", "mean"):
-        raise ValueError(f"unknown metric {metric!r}")
-    matrix = _as_matrix(returns_matrix)
-    bars, columns = matrix.shape
-    if columns < 2 or bars < 2 * splits:
-        return None
-    stats = _block_stats(matrix, splits)
-    membership = _half_combinations(splits)
-    logits = np.concatenate(
-        [
-            _split_logits(membership[start : start + _PBO_CHUNK], stats, metric)
-            for start in range(0, membership.shape[0], _PBO_CHUNK)
-        ]
-    )
-    return Pbo(
-        probability=float(np.mean(logits <= 0.0)),
-        splits=splits,
-        combinations=int(logits.size),
-        logits=tuple(logits.tolist()),
-    )
-
-
 def excess_returns(
     returns: npt.ArrayLike, benchmark_returns: npt.ArrayLike, exposure: float
 ) -> np.ndarray:
@@ -349,33 +282,6 @@ def excess_returns(
 # --- private helpers -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _BlockStats:
-    """Per-block sufficient statistics of a (bars, M) matrix for CSCV.
-
-    ``count`` (S,) rows per block; ``total`` and ``square`` (S, M) sums of returns and of
-    squared returns after subtracting each column's full-sample mean ``centre`` (M,).
-    Centring keeps ``square - total²/n`` free of cancellation when the mean is large.
-    """
-
-    count: np.ndarray
-    total: np.ndarray
-    square: np.ndarray
-    centre: np.ndarray
-
-
-def _finite(returns: npt.ArrayLike) -> np.ndarray:
-    values = np.asarray(returns, dtype=float).ravel()
-    return values[np.isfinite(values)]
-
-
-def _as_matrix(returns_matrix: npt.ArrayLike) -> np.ndarray:
-    matrix = np.asarray(returns_matrix, dtype=float)
-    if matrix.ndim != 2:
-        raise ValueError(f"expected a (bars, M) matrix, got shape {matrix.shape}")
-    return np.where(np.isfinite(matrix), matrix, 0.0)
-
-
 def _sharpe_spread(sharpe: float, skew: float, kurtosis: float) -> float:
     """sqrt(1 - γ3·SR + (γ4 - 1)/4 · SR²), the PSR/MinTRL denominator.
 
@@ -385,58 +291,3 @@ def _sharpe_spread(sharpe: float, skew: float, kurtosis: float) -> float:
     """
     radicand = 1.0 - skew * sharpe + (kurtosis - 1.0) / 4.0 * sharpe**2
     return math.sqrt(max(radicand, _MIN_SPREAD))
-
-
-def _block_stats(matrix: np.ndarray, splits: int) -> _BlockStats:
-    bars = matrix.shape[0]
-    starts = (np.arange(splits) * bars) // splits  # sizes differ by at most one row
-    centre = matrix.mean(axis=0)
-    centred = matrix - centre
-    return _BlockStats(
-        count=np.diff(np.append(starts, bars)).astype(float),
-        total=np.add.reduceat(centred, starts, axis=0),
-        square=np.add.reduceat(centred**2, starts, axis=0),
-        centre=centre,
-    )
-
-
-def _half_combinations(splits: int) -> np.ndarray:
-    """(C(S, S/2), S) 0/1 matrix: row c marks the blocks of the c-th in-sample set."""
-    chosen = np.array(list(itertools.combinations(range(splits), splits // 2)))
-    membership = np.zeros((chosen.shape[0], splits))
-    np.put_along_axis(membership, chosen, 1.0, axis=1)
-    return membership
-
-
-def _subset_metric(
-    count: np.ndarray, total: np.ndarray, square: np.ndarray, centre: np.ndarray, metric: str
-) -> np.ndarray:
-    """(k, M) metric of each column over k row subsets given their summed block stats."""
-    n = count[:, None]
-    mean = total / n + centre  # undo the centring for the mean, not for the variance
-    if metric == "mean":
-        return mean
-    variance = np.maximum(square - total**2 / n, 0.0) / (n - 1)
-    std = np.sqrt(variance)
-    return np.where(std >= _FLAT, mean / np.where(std >= _FLAT, std, 1.0), 0.0)
-
-
-def _split_logits(membership: np.ndarray, stats: _BlockStats, metric: str) -> np.ndarray:
-    """λ of each in-sample set in ``membership`` (k, S): one matmul per statistic."""
-    count_in = membership @ stats.count
-    total_in = membership @ stats.total
-    square_in = membership @ stats.square
-    in_sample = _subset_metric(count_in, total_in, square_in, stats.centre, metric)
-    out_sample = _subset_metric(
-        stats.count.sum() - count_in,
-        stats.total.sum(axis=0) - total_in,
-        stats.square.sum(axis=0) - square_in,
-        stats.centre,
-        metric,
-    )
-    best = np.argmax(in_sample, axis=1)
-    chosen = np.take_along_axis(out_sample, best[:, None], axis=1)
-    # Average rank (1 = worst) of the in-sample winner among the M out-of-sample results.
-    rank = (out_sample < chosen).sum(axis=1) + ((out_sample == chosen).sum(axis=1) + 1) / 2
-    omega = rank / (out_sample.shape[1] + 1)
-    return np.log(omega / (1.0 - omega))

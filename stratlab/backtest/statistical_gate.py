@@ -39,6 +39,7 @@ from stratlab.models.research import (
     StatisticalGateThresholds,
     TrainingReport,
     TrialLedger,
+    WalkForwardReport,
 )
 
 
@@ -48,31 +49,7 @@ def statistical_gate(
     """The statistical checks of one fit's walk-forward result against ``ledger``."""
     wf = report.walk_forward
     if wf is None:
-        detail = "no walk-forward result to judge"
-        checks = [
-            not_run("min_trades", thresholds.min_trades, ">=", detail),
-            not_run("deflated_sharpe", thresholds.min_deflated_sharpe, ">=", detail),
-            not_run("pbo", thresholds.max_pbo, "<=", detail),
-        ]
-        return GateResult(gate="statistical", passed=False, checks=checks)
-    annual = math.sqrt(wf.periods_per_year)
-    excess = thresholds.benchmark == "exposure_matched"
-    sharpe = wf.excess_sharpe_per_bar if excess else wf.sharpe_per_bar
-    if thresholds.trials == "grid":
-        trials, dispersion, counted = ledger.n_effective, ledger.sharpe_var, "effective trials"
-    else:
-        trials, dispersion, counted = float(ledger.fits), ledger.oos_sharpe_var, "fits"
-    trials = max(trials, 1.0)
-    variance = max(dispersion, null_sharpe_variance(wf.oos_bars))
-    dsr = deflated_sharpe_ratio(
-        sharpe=sharpe,
-        bars=wf.oos_bars,
-        trials=trials,
-        trial_variance=variance,
-        skew=wf.skew,
-        kurtosis=wf.kurtosis,
-    )
-    against = "an exposure-matched buy-and-hold" if excess else "zero"
+        return _nothing_to_judge(thresholds)
     checks = [
         check(
             "min_trades",
@@ -81,26 +58,9 @@ def statistical_gate(
             ">=",
             detail=f"{wf.trades} closed trades in {wf.oos_bars} walk-forward bars",
         ),
-        check(
-            "deflated_sharpe",
-            dsr.probability,
-            thresholds.min_deflated_sharpe,
-            ">=",
-            detail=f"Sharpe {sharpe * annual:.2f}/yr against {against}; the best of "
-            f"{trials:,.1f} {counted} ({ledger.n:,} grid trials in the ledger) would "
-            f"reach {dsr.benchmark_sharpe * annual:.2f}/yr by luck",
-        ),
+        _deflated_sharpe_check(wf, ledger, thresholds),
         _pbo_check(report, thresholds),
-        check(
-            "sharpe_plausible",
-            wf.sharpe,
-            thresholds.implausible_sharpe,
-            "<=",
-            detail="an annualised Sharpe this high is implausible: flagged for a human "
-            "(look for a leak of future data)"
-            if wf.sharpe > thresholds.implausible_sharpe
-            else "",
-        ),
+        _plausibility_check(wf, thresholds),
     ]
     passed = all(c.status != "failed" for c in checks) and checks[1].status == "passed"
     return GateResult(gate="statistical", passed=passed, checks=checks)
@@ -125,6 +85,55 @@ def with_lookahead(gate: GateResult, probe: LookaheadProbe | None) -> GateResult
     )
 
 
+def _nothing_to_judge(thresholds: StatisticalGateThresholds) -> GateResult:
+    detail = "no walk-forward result to judge"
+    checks = [
+        not_run("min_trades", thresholds.min_trades, ">=", detail),
+        not_run("deflated_sharpe", thresholds.min_deflated_sharpe, ">=", detail),
+        not_run("pbo", thresholds.max_pbo, "<=", detail),
+    ]
+    return GateResult(gate="statistical", passed=False, checks=checks)
+
+
+def _deflated_sharpe_check(
+    wf: WalkForwardReport, ledger: TrialLedger, thresholds: StatisticalGateThresholds
+) -> GateCheck:
+    annual = math.sqrt(wf.periods_per_year)
+    excess = thresholds.benchmark == "exposure_matched"
+    sharpe = wf.excess_sharpe_per_bar if excess else wf.sharpe_per_bar
+    trials, variance, counted = _trials(wf, ledger, thresholds)
+    dsr = deflated_sharpe_ratio(
+        sharpe=sharpe,
+        bars=wf.oos_bars,
+        trials=trials,
+        trial_variance=variance,
+        skew=wf.skew,
+        kurtosis=wf.kurtosis,
+    )
+    against = "an exposure-matched buy-and-hold" if excess else "zero"
+    return check(
+        "deflated_sharpe",
+        dsr.probability,
+        thresholds.min_deflated_sharpe,
+        ">=",
+        detail=f"Sharpe {sharpe * annual:.2f}/yr against {against}; the best of "
+        f"{trials:,.1f} {counted} ({ledger.n:,} grid trials in the ledger) would "
+        f"reach {dsr.benchmark_sharpe * annual:.2f}/yr by luck",
+    )
+
+
+def _trials(
+    wf: WalkForwardReport, ledger: TrialLedger, thresholds: StatisticalGateThresholds
+) -> tuple[float, float, str]:
+    """The DSR's N (at least 1) and V (floored by one record's sampling variance), and
+    what N counts: the ledger's fits, or its effective grid trials."""
+    if thresholds.trials == "grid":
+        trials, dispersion, counted = ledger.n_effective, ledger.sharpe_var, "effective trials"
+    else:
+        trials, dispersion, counted = float(ledger.fits), ledger.oos_sharpe_var, "fits"
+    return max(trials, 1.0), max(dispersion, null_sharpe_variance(wf.oos_bars)), counted
+
+
 def _pbo_check(report: TrainingReport, thresholds: StatisticalGateThresholds) -> GateCheck:
     if report.pbo is None:
         return not_run(
@@ -140,4 +149,17 @@ def _pbo_check(report: TrainingReport, thresholds: StatisticalGateThresholds) ->
         thresholds.max_pbo,
         "<=",
         detail=f"CSCV over {report.grid_size} combinations, {report.pbo_splits} blocks",
+    )
+
+
+def _plausibility_check(wf: WalkForwardReport, thresholds: StatisticalGateThresholds) -> GateCheck:
+    return check(
+        "sharpe_plausible",
+        wf.sharpe,
+        thresholds.implausible_sharpe,
+        "<=",
+        detail="an annualised Sharpe this high is implausible: flagged for a human "
+        "(look for a leak of future data)"
+        if wf.sharpe > thresholds.implausible_sharpe
+        else "",
     )

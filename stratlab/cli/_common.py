@@ -24,8 +24,9 @@ from rich.text import Text
 from temporalio.client import Client
 
 from stratlab.config import Settings
+from stratlab.llm.seeding import prepare_database
 from stratlab.runtime import LocalStack, connect_client
-from stratlab.store.db import Pool, apply_schema, make_pool
+from stratlab.store.db import Pool, make_pool
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 """The ``--json`` flag every listing command takes: one definition, one help text."""
@@ -90,7 +91,7 @@ async def store(cfg: Settings, *, timeout: float = 15) -> AsyncIterator[Pool]:
             "start the lab (`stratlab dev`) or check DATABASE_URL"
         ) from err
     try:
-        await apply_schema(pool)
+        await prepare_database(pool)
         yield pool
     finally:
         await pool.close()

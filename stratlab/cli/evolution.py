@@ -40,7 +40,8 @@ from stratlab.models.optimization import (
 )
 from stratlab.runtime import StackError
 from stratlab.store.db import Pool
-from stratlab.store.optimization import ExperimentRepo, GenerationRepo
+from stratlab.store.experiments import ExperimentRepo
+from stratlab.store.generations import GenerationRepo
 from stratlab.store.prompts import PromptRepo
 from stratlab.temporal_names import NIGHTLY_SCHEDULE_ID, OPTIMIZE_WORKFLOW_ID, REVIEW_WORKFLOW_ID
 from workflows.labels import optimization_labels
@@ -71,8 +72,8 @@ async def _lab(cfg: Settings, *, local: bool) -> AsyncIterator[tuple[Client, Poo
 async def check_task_ids(db: Pool, task_ids: list[str]) -> None:
     """``CliError`` naming the first unknown benchmark task, before any workflow starts
     (the regression runs would otherwise fail one by one after the generation began)."""
-    from stratlab.evolution.benchmarks import load_suite
-    from stratlab.store.optimization import BenchmarkRepo
+    from stratlab.evolution.suite import load_suite
+    from stratlab.store.benchmarks import BenchmarkRepo
 
     suite = [t.task_id for t in load_suite().tasks]
     known = set(suite) | {t.task_id for t in await BenchmarkRepo(db).list()}

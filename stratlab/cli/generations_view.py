@@ -28,7 +28,8 @@ from stratlab.models.optimization import (
     OffspringVerdict,
 )
 from stratlab.store.db import Pool
-from stratlab.store.optimization import ExperimentRepo, GenerationRepo
+from stratlab.store.experiments import ExperimentRepo
+from stratlab.store.generations import GenerationRepo
 
 # --- generations and the Pareto front ---------------------------------------------------------
 

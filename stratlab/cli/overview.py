@@ -55,7 +55,7 @@ def when(value: datetime | None) -> str:
 async def status(cfg: Settings, *, as_json: bool) -> None:
     """Everything that runs, from Temporal and Postgres; either being unreachable is an
     error (exit 1), not an empty table."""
-    from stratlab.cli.schedules import client_for, lab_schedules
+    from stratlab.cli.lab_schedules import client_for, lab_schedules
 
     client = await client_for(cfg)
     async with store(cfg, timeout=5) as db:

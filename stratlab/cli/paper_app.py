@@ -1,5 +1,6 @@
 """``stratlab paper``: start, steer and read the paper-trading strategies (one
-``PaperTradingWorkflow`` each). The command bodies are in ``paper_view``."""
+``PaperTradingWorkflow`` each). The command bodies are in ``paper_control`` (start and
+signals), ``paper_view`` (list), ``paper_status`` and ``paper_results`` (equity, trades)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from stratlab.cli import paper_control, paper_view
+from stratlab.cli import paper_control, paper_results, paper_status, paper_view
 from stratlab.cli._common import JsonOpt, check_plot_path, run, settings
 from stratlab.temporal_names import PAPER_PAUSE, PAPER_RESUME, PAPER_STOP
 
@@ -87,7 +88,7 @@ def list_strategies(as_json: JsonOpt = False) -> None:
 @paper_app.command("status")
 def status(strategy_id: StrategyArg, as_json: JsonOpt = False) -> None:
     """One strategy: its portfolio, its last decisions and guardrail changes, its workflow."""
-    run(paper_view.status(settings(), strategy_id, as_json=as_json))
+    run(paper_status.status(settings(), strategy_id, as_json=as_json))
 
 
 @paper_app.command("pause")
@@ -125,10 +126,10 @@ def equity(
 ) -> None:
     """Portfolio value against buy-and-hold: sampled points and final figures."""
     check_plot_path(plot)
-    run(paper_view.equity(settings(), strategy_id, plot=plot, as_json=as_json))
+    run(paper_results.equity(settings(), strategy_id, plot=plot, as_json=as_json))
 
 
 @paper_app.command("trades")
 def trades(strategy_id: StrategyArg, as_json: JsonOpt = False) -> None:
     """Round trips from the book's fills, open ones included."""
-    run(paper_view.trades(settings(), strategy_id, as_json=as_json))
+    run(paper_results.trades(settings(), strategy_id, as_json=as_json))

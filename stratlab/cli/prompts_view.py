@@ -20,7 +20,7 @@ from stratlab.config import Settings
 from stratlab.models.llm import Role
 from stratlab.models.optimization import FITNESS_VERSION, ExperimentRecord, Fitness
 from stratlab.models.prompts import PromptRecord, PromptTag
-from stratlab.store.optimization import ExperimentRepo
+from stratlab.store.experiments import ExperimentRepo
 from stratlab.store.prompts import PromptRepo
 
 ROLES: tuple[str, ...] = get_args(Role)

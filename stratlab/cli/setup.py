@@ -19,8 +19,9 @@ from stratlab.cli._common import CliError, console, database_url, print_json
 from stratlab.cli.control import ensure_research_schedule
 from stratlab.cli.evolution import ensure_nightly_schedule
 from stratlab.config import Settings
+from stratlab.llm.seeding import prepare_database
 from stratlab.runtime import ensure_search_attributes, wait_for_temporal
-from stratlab.store.db import Conn, SchemaOutOfDateError, apply_schema, schema_digest
+from stratlab.store.db import Conn, SchemaOutOfDateError, schema_digest
 from stratlab.store.roles import ensure_app_role
 from stratlab.temporal_names import NIGHTLY_SCHEDULE_ID, RESEARCH_SCHEDULE_ID
 
@@ -45,7 +46,7 @@ async def setup(
                 "give it the admin user's DATABASE_URL"
             )
         try:
-            await apply_schema(conn)
+            await prepare_database(conn)
         except SchemaOutOfDateError as err:
             raise CliError(
                 f"setup must connect as the owner of the lab's tables; DATABASE_URL "

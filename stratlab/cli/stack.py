@@ -18,13 +18,14 @@ from temporalio.client import Client
 
 from stratlab.cli._common import console, print_link
 from stratlab.config import Settings
+from stratlab.llm.seeding import prepare_database
 from stratlab.runtime import (
     LocalStack,
     ensure_search_attributes,
     numba_cache_env,
     wait_for_temporal,
 )
-from stratlab.store.db import Pool, apply_schema, make_pool
+from stratlab.store.db import Pool, make_pool
 from stratlab.telemetry import configure_logging, get_logger
 from stratlab.telemetry.instruments import Instruments
 from stratlab.telemetry.langfuse import shutdown_langfuse
@@ -69,7 +70,7 @@ async def local_lab(
         db = make_pool(stack.database_url, max_size=12)
         await db.open(wait=True, timeout=30)
         try:
-            await apply_schema(db)
+            await prepare_database(db)
             yield RunningLab(cfg, stack, client, db, telemetry.instruments)
         finally:
             await db.close()
@@ -172,7 +173,7 @@ async def worker(cfg: Settings, pools: tuple[str, ...]) -> None:
         await db.open(wait=True, timeout=30)
         # A no-op when `stratlab setup` applied this schema.sql; a clear error when the
         # database holds another one (an upgrade whose set-up has not run yet).
-        await apply_schema(db)
+        await prepare_database(db)
         stop = asyncio.Event()
         install_stop_signals(stop)
         log.info(

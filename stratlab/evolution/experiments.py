@@ -24,13 +24,8 @@ from typing import Protocol
 import structlog
 
 from stratlab.backtest.statistical_gate import statistical_gate
-from stratlab.evolution.benchmarks import (
-    default_tasks,
-    evaluate,
-    load_suite,
-    task_score,
-    task_set_hash,
-)
+from stratlab.evolution.benchmarks import evaluate, task_score
+from stratlab.evolution.suite import default_tasks, load_suite, task_set_hash
 from stratlab.models.optimization import (
     FITNESS_VERSION,
     BenchmarkTask,
@@ -54,7 +49,8 @@ from stratlab.models.research import (
     TrialStats,
 )
 from stratlab.store.actions import ActionRepo
-from stratlab.store.optimization import BenchmarkRepo, ExperimentRepo
+from stratlab.store.benchmarks import BenchmarkRepo
+from stratlab.store.experiments import ExperimentRepo
 from stratlab.store.prompts import PromptRepo
 
 log = structlog.get_logger(__name__)

@@ -1,14 +1,10 @@
-"""One generation on the store side: plan it, choose its tasks, load and register prompts,
-record what NSGA-II chose, and apply a human's review.
+"""One generation on the store side: plan it, choose its task set, and load its parents
+with what the mutator is told about their failures.
 
-Prompts are never changed: children are inserted as new rows (draft, then experimental
-while measured) and every lifecycle change is an appended tag event. Candidates are the
-offspring on the first front that beat prod on the targets (tasks prod fails: a higher
-mean graded score) and do not regress on the controls (tasks prod passes: no control's
-score falls more than ``CONTROL_TOLERANCE`` below prod's); every offspring's verdict, and
-why it is not a candidate, is recorded with the generation (``verdicts``). Scores, not
-passes, because under honest gates almost nothing passes: a rule on passes would never
-find a candidate.
+``GenerationService`` is what the activities call for every store-side step of a
+generation; registering offspring and applying reviews are the prompt lifecycle's
+(``lifecycle``), and the generation's record with each offspring's verdict is
+``generation_record``'s.
 """
 
 from __future__ import annotations
@@ -16,26 +12,19 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 
-from stratlab.evolution.benchmarks import default_tasks
 from stratlab.evolution.experiments import ExperimentService
-from stratlab.evolution.verdicts import CONTROL_TOLERANCE as CONTROL_TOLERANCE  # re-export
-from stratlab.evolution.verdicts import (
-    Measured,
-    measured_cycles,
-    offspring_verdicts,
-    score_by_task,
-)
+from stratlab.evolution.generation_record import GenerationRecorder
+from stratlab.evolution.lifecycle import PromptLifecycle
+from stratlab.evolution.suite import default_tasks
+from stratlab.evolution.verdicts import score_by_task
 from stratlab.models.optimization import (
     FITNESS_VERSION,
     ApplyReviewInput,
     GenerationPlan,
-    GenerationRecord,
     GenerationResult,
     LoadParentsInput,
     OffspringRecord,
-    OffspringVerdict,
     OptimizationInput,
     ParentsLoaded,
     ParentSpec,
@@ -48,14 +37,14 @@ from stratlab.models.optimization import (
     TaskSelection,
 )
 from stratlab.store.actions import ActionRepo
-from stratlab.store.db import default_prompt_id, prompt_content_hash
-from stratlab.store.optimization import ExperimentRepo, GenerationRepo
+from stratlab.store.experiments import ExperimentRepo
+from stratlab.store.generations import GenerationRepo
 from stratlab.store.prompts import PromptRepo
-
-ACTOR = "optimizer"
 
 
 class GenerationService:
+    """The store side of every step of a generation the workflow asks of the database."""
+
     def __init__(
         self,
         prompts: PromptRepo,
@@ -65,14 +54,17 @@ class GenerationService:
         derive_seed: Callable[[int, int], int],
         actions: ActionRepo,
     ) -> None:
-        self._actions = actions
         self._prompts = prompts
         self._experiments = experiments
         self._generations = generations
         self._experiment_service = experiment_service
         self._derive_seed = derive_seed
+        self._lifecycle = PromptLifecycle(prompts)
+        self._recorder = GenerationRecorder(experiments, generations, actions, self._lifecycle)
 
     async def begin(self, inp: OptimizationInput) -> GenerationPlan:
+        """The generation's number and seed, its parents (prod and the previous
+        generation's survivors not archived since) and the previous archive."""
         suite = await self._experiment_service.suite_tasks()
         generation = inp.generation
         if generation is None:
@@ -124,6 +116,8 @@ class GenerationService:
         )
 
     async def load_parents(self, inp: LoadParentsInput) -> ParentsLoaded:
+        """The parents ranked best first, the one the LLM mutates with its failures, the
+        known prompt texts, and prod's bar for racing."""
         parents: list[ParentSpec] = []
         for prompt_id, experiment_id in zip(inp.prompt_ids, inp.experiment_ids, strict=True):
             prompt = await self._prompts.get(prompt_id)
@@ -171,201 +165,16 @@ class GenerationService:
         )
 
     async def register(self, inp: RegisterInput) -> list[OffspringRecord]:
-        """Insert accepted children as immutable rows (draft → experimental); a child whose
-        text is already registered resolves to that prompt and is not re-tagged."""
-        records: list[OffspringRecord] = []
-        for index, checked in enumerate(inp.children):
-            child = checked.child
-            digest = prompt_content_hash(child.system, child.content)
-            # The id follows from the role and text, like the defaults' ids: the same child
-            # bred in another run or database is the same prompt, so ties between equally fit
-            # prompts break the same way everywhere and a campaign reproduces exactly.
-            prompt_id = default_prompt_id(inp.role, digest)
-            record = OffspringRecord(
-                operator=child.operator,
-                parent_ids=child.parent_ids,
-                accepted=checked.accepted,
-                reason=checked.reason,
-                content_hash=digest,
-            )
-            if checked.accepted:
-                known = await self._prompts.get(prompt_id)
-                stored = await self._prompts.insert(
-                    prompt_id=prompt_id,
-                    role=inp.role,
-                    content=child.content,
-                    system=child.system,
-                    version=f"1.{inp.generation + 1}.{index}",
-                    parent_ids=child.parent_ids,
-                    generation=inp.generation,
-                    metadata={"operator": child.operator, "rationale": child.rationale},
-                    tag="draft",
-                    actor=ACTOR,
-                    reason=f"bred in generation {inp.generation} by {child.operator}",
-                )
-                # Only a prompt this generation created is put under regression; a retry
-                # finds it still a draft of this generation. An older prompt keeps its tag.
-                fresh = known is None or (
-                    known.tag == "draft" and known.generation == inp.generation
-                )
-                if fresh and stored.id == prompt_id:
-                    await self._prompts.tag(
-                        prompt_id,
-                        "experimental",
-                        actor=ACTOR,
-                        reason=f"regression run in generation {inp.generation}",
-                    )
-                record.prompt_id = stored.id
-            records.append(record)
-        return records
+        """Insert accepted children as immutable rows (see ``PromptLifecycle.register``)."""
+        return await self._lifecycle.register(inp)
 
     async def record(self, inp: RecordGenerationInput) -> GenerationResult:
-        plan, selected = inp.plan, inp.selected
-        verdicts = await self._verdicts(inp)
-        candidates = {v.prompt_id for v in verdicts if v.candidate and v.prompt_id}
-        survivors = {s.prompt_id for s in selected.survivors}
-        for member in inp.evaluated:
-            if member.prompt_id in candidates:
-                await self._prompts.tag(
-                    member.prompt_id,
-                    "candidate",
-                    actor=ACTOR,
-                    reason=f"generation {plan.generation}: beats prod's score on targets, "
-                    "keeps controls",
-                )
-            elif member.prompt_id not in survivors:
-                await self._archive_if_experimental(member.prompt_id, plan.generation)
-        evaluations, cost = await self._measured(inp)
-        saved = await self._saved(inp)
-        # The mutator's and the sanity checks' calls are made for the generation too.
-        calls = (await self._actions.totals_by_prefix(inp.llm_action_ids)).cost_usd
-        stored = await self._generations.record(
-            GenerationRecord(
-                role=plan.role,
-                generation=plan.generation,
-                campaign_id=plan.campaign_id,
-                search=plan.search,
-                seed=plan.seed,
-                task_ids=inp.selection.task_ids,
-                population=selected.survivors,
-                offspring=inp.offspring,
-                front=selected.front,
-                archive=selected.archive,
-                hypervolume=selected.hypervolume,
-                archive_hypervolume=selected.archive_hypervolume,
-                best_success_rate=max(
-                    (m.fitness.success_rate for m in inp.evaluated if m.fitness), default=0.0
-                ),
-                best_score=max((m.fitness.score for m in inp.evaluated if m.fitness), default=0.0),
-                prod_prompt_id=plan.prod_prompt_id,
-                prod_fitness=next(
-                    (m.fitness for m in inp.evaluated if m.prompt_id == plan.prod_prompt_id), None
-                ),
-                evaluations=evaluations,
-                evaluations_saved=saved,
-                cost_usd=round(cost + calls, 6),
-                llm_calls_cost_usd=round(calls, 6),
-                candidates=sorted(candidates),
-                verdicts=verdicts,
-                stopped_reason=inp.stopped_reason,
-                logbook=[selected.logbook] if selected.logbook else [],
-                started_at=inp.started_at,
-                finished_at=datetime.now(UTC),
-            )
-        )
-        return GenerationResult.of(stored)
+        """Judge, tag and store the finished generation (see ``GenerationRecorder``)."""
+        return await self._recorder.record(inp)
 
     async def apply_review(self, inp: ApplyReviewInput) -> ReviewOutcome:
-        prompt = await self._prompts.get(inp.prompt_id)
-        if prompt is None:
-            raise LookupError(f"no prompt {inp.prompt_id!r} to review")
-        previous = None
-        if inp.decision == "approved":
-            try:
-                previous = (await self._prompts.current_prod(prompt.role)).id
-            except LookupError:
-                previous = None
-            await self._prompts.tag(
-                prompt.id, "prod", actor=inp.actor, reason=inp.reason or "approved"
-            )
-        else:
-            await self._prompts.tag(
-                prompt.id, "archived", actor=inp.actor, reason=inp.reason or inp.decision
-            )
-        return ReviewOutcome(
-            prompt_id=prompt.id,
-            decision=inp.decision,
-            reason=inp.reason,
-            actor=inp.actor,
-            previous_prod_id=previous if previous != prompt.id else None,
-        )
-
-    async def _verdicts(self, inp: RecordGenerationInput) -> list[OffspringVerdict]:
-        """Each offspring's verdict under the candidate rule (see ``verdicts``)."""
-        prod = (
-            score_by_task(await self._experiments.results(inp.prod_experiment_id))
-            if inp.prod_experiment_id
-            else None
-        )
-        scores = {
-            m.prompt_id: score_by_task(await self._experiments.results(m.experiment_id))
-            for m in inp.evaluated
-            if m.origin == "offspring" and m.experiment_id
-        }
-        measured = Measured(
-            prod_prompt_id=inp.plan.prod_prompt_id,
-            parent_ids=inp.plan.parent_ids,
-            front=inp.selected.front,
-            evaluated=inp.evaluated,
-            targets=inp.selection.targets,
-            controls=inp.selection.controls,
-            prod_scores=prod,
-            scores=scores,
-            stopped_reason=inp.stopped_reason,
-            significance=inp.plan.significance,
-        )
-        return offspring_verdicts(inp.offspring, measured)
-
-    async def _measured(self, inp: RecordGenerationInput) -> tuple[int, float]:
-        """Research cycles measured for the generation and what they cost: every run it
-        started, the baseline included, each once (a reused run adds nothing). A run
-        recorded before the workflow passed its run ids counts as it did then: the
-        evaluated members' runs of this generation, planned cycles."""
-        if inp.experiment_ids:
-            ids = list(dict.fromkeys(inp.experiment_ids))
-            runs = [await self._experiments.get(e) for e in ids]
-            cost = sum(r.fitness.cost_usd for r in runs if r is not None and r.fitness)
-            return await measured_cycles(self._experiments, ids), cost
-        found = [
-            await self._experiments.get(m.experiment_id) for m in inp.evaluated if m.experiment_id
-        ]
-        fresh = [r for r in found if r is not None and r.generation == inp.plan.generation]
-        return (
-            sum(len(r.task_ids) * r.rollouts for r in fresh),
-            sum(r.fitness.cost_usd for r in fresh if r.fitness),
-        )
-
-    async def _saved(self, inp: RecordGenerationInput) -> int:
-        """Planned cycles racing did not run: per raced-out run of this generation, its
-        tasks x rollouts less the cycles it measured."""
-        saved = 0
-        for member in inp.evaluated:
-            if member.raced_out and member.experiment_id:
-                run = await self._experiments.get(member.experiment_id)
-                if run is not None:
-                    measured = await measured_cycles(self._experiments, [run.experiment_id])
-                    saved += len(run.task_ids) * run.rollouts - measured
-        return saved
-
-    async def _archive_if_experimental(self, prompt_id: str, generation: int) -> None:
-        found = await self._prompts.get(prompt_id)
-        if found is not None and found.tag in ("draft", "experimental"):
-            await self._prompts.tag(
-                prompt_id,
-                "archived",
-                actor=ACTOR,
-                reason=f"not selected in generation {generation}",
-            )
+        """A human's decision on a candidate (see ``PromptLifecycle.apply_review``)."""
+        return await self._lifecycle.apply_review(inp)
 
 
 def _rank_key(parent: ParentSpec) -> tuple[float, float, float, str]:

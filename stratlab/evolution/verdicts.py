@@ -93,7 +93,13 @@ def offspring_verdicts(
     return verdicts
 
 
-def _judge(prompt_id: str, m: Measured) -> tuple[NotCandidateCause, str]:
+_Failure = tuple[NotCandidateCause, str]
+"""A rule an offspring fails: its cause and the sentence that says why."""
+
+
+def _judge(prompt_id: str, m: Measured) -> _Failure:
+    """The offspring's verdict: the first rule it fails (every failed rule's sentence in
+    the reason), or ``candidate``."""
     if prompt_id in m.parent_ids:
         return "same_as_parent", f"same text as {_who(prompt_id, m)}: measured as a parent"
     member = next(
@@ -107,28 +113,56 @@ def _judge(prompt_id: str, m: Measured) -> tuple[NotCandidateCause, str]:
     if m.prod_scores is None:
         return "no_prod_run", "prod has no run on this task set to compare with"
     prod = m.prod_scores
-    failed: list[tuple[NotCandidateCause, str]] = []
+    failed: list[_Failure] = []
     if prompt_id not in m.front:
         failed.append(("dominated", _dominated(member, m)))
+    on_targets, p = _on_targets(scores, prod, m)
+    failed += on_targets
+    failed += _on_controls(scores, prod, m)
+    if failed:
+        return failed[0][0], "; ".join(text for _, text in failed)
+    assert p is not None  # no target rule failed, so the targets' test ran
+    mine, prods = _mean(scores, m.targets), _mean(prod, m.targets)
+    return "candidate", (
+        f"on the Pareto front, beats prod on the targets ({mine:.3f} vs {prods:.3f}, "
+        f"p = {p:.3f}) and keeps {len(m.controls)} control(s)"
+    )
+
+
+def _on_targets(
+    scores: Mapping[str, float], prod: Mapping[str, float], m: Measured
+) -> tuple[list[_Failure], float | None]:
+    """The target rule the offspring fails, if any, and the p-value of its test when the
+    offspring's mean is above prod's (the test runs only then)."""
     mine, prods = _mean(scores, m.targets), _mean(prod, m.targets)
     if not m.targets:
-        failed.append(("no_targets", "no target task: prod fails none of the task set"))
-    elif not mine > prods:
-        failed.append(
+        return [("no_targets", "no target task: prod fails none of the task set")], None
+    if not mine > prods:
+        return [
             (
                 "not_better_on_targets",
                 f"no better than prod on the targets (mean score {mine:.3f} vs {prods:.3f})",
             )
-        )
-    elif (p := paired_p_value(_differences(scores, prod, m.targets))) >= m.significance:
-        failed.append(
+        ], None
+    p = paired_p_value(_differences(scores, prod, m.targets))
+    if p >= m.significance:
+        return [
             (
                 "not_significant_on_targets",
                 f"better than prod on the targets ({mine:.3f} vs {prods:.3f}) but not "
                 f"significantly: p = {p:.3f} over {len(m.targets)} target(s), needs < "
                 f"{m.significance:g}",
             )
-        )
+        ], p
+    return [], p
+
+
+def _on_controls(
+    scores: Mapping[str, float], prod: Mapping[str, float], m: Measured
+) -> list[_Failure]:
+    """The control rules the offspring fails: significantly worse over the controls, and
+    any one control falling more than ``CONTROL_TOLERANCE`` below prod's score."""
+    failed: list[_Failure] = []
     known = [t for t in m.controls if t in prod]
     worse = paired_p_value(_differences(scores, prod, known), alternative="less")
     if known and worse < CONTROL_SIGNIFICANCE:
@@ -149,12 +183,7 @@ def _judge(prompt_id: str, m: Measured) -> tuple[NotCandidateCause, str]:
                 f"prod {prod[lost[0]]:.3f}{more})",
             )
         )
-    if failed:
-        return failed[0][0], "; ".join(text for _, text in failed)
-    return "candidate", (
-        f"on the Pareto front, beats prod on the targets ({mine:.3f} vs {prods:.3f}, "
-        f"p = {p:.3f}) and keeps {len(m.controls)} control(s)"
-    )
+    return failed
 
 
 def _dominated(member: Individual, m: Measured) -> str:

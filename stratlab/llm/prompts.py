@@ -9,7 +9,7 @@ are rewritten by the optimizer, so they are untrusted: rendering runs in Jinja2'
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
@@ -183,76 +183,101 @@ DEFAULT_PROMPTS: dict[str, DefaultPrompt] = {
 
 def example_context(role: str) -> BaseModel:
     """A plausible context for ``role``: for dry renders of candidate templates and tests."""
-    if role == "designer":
-        from stratlab.market.indicators import describe_indicators
+    example = _EXAMPLE_CONTEXTS.get(role)
+    if example is None:
+        known = ", ".join(DEFAULT_PROMPTS)
+        raise ValueError(f"no example context for role {role!r}; known: {known}")
+    return example()
 
-        return DesignerContext(
-            symbol="sp500",
-            kind="any",
-            iteration=1,
-            max_iterations=3,
-            indicator_catalogue=describe_indicators(),
-            data_summary="sp500 daily bars 1999-01-04 to 2014-12-31 (train and validation).",
-        )
-    if role == "assessor":
-        return AssessorContext(
-            symbol="sp500",
-            iteration=1,
-            max_iterations=3,
-            spec_json='{"name": "example", "kind": "rules"}',
-            training_summary="grid of 25 combinations; validation sharpe 0.62 over 14 trades",
-            metrics=BacktestMetrics.model_validate(
-                {
-                    "sharpe": 0.42,
-                    "total_return": 0.08,
-                    "max_drawdown": 0.12,
-                    "trades": 12,
-                    "win_rate": 0.5,
-                    "exposure": 0.4,
-                    "benchmark_return": 0.15,
-                    "bars": 1000,
-                }
-            ),
-            benchmark_return=0.15,
-            gate_passed=True,
-        )
-    if role == "mutator":
-        designer = DEFAULT_PROMPTS["designer"]
-        return MutatorContext(
-            role="designer",
-            system=designer.system,
-            template=designer.content,
-            failure_summary=(
-                "12 of 30 benchmark tasks failed. Most common causes:\n"
-                "- max_drawdown too high: 7 tasks\n"
-                "- outcome failed_training_gate: 3 tasks\n"
-                "Failed tasks:\n"
-                "- sp500-gfc-crash-capital-preservation: max_drawdown 0.31 > 0.12 "
-                "(needs <= 0.12)"
-            ),
-            variations=3,
-        )
-    if role == "sanity":
-        designer = DEFAULT_PROMPTS["designer"]
-        return SanityContext(
-            role="designer",
-            system=designer.system,
-            template=designer.content,
-            parent_template=designer.content,
-        )
-    if role == "composer":
-        return ComposerContext(
-            ts="2016-01-04T00:00:00+00:00",
-            equity=100_000.0,
-            cash=100_000.0,
-            max_position_notional=50_000.0,
-            instruments=[
-                ComposerInstrument(
-                    symbol="sp500",
-                    features={"close": 2012.66, "ret_20": 0.012, "sma_ratio_20_50": 1.01},
-                )
-            ],
-            digest=["sp500: 2 trades, realised P&L +120.50, win rate 50%"],
-        )
-    known = ", ".join(DEFAULT_PROMPTS)
-    raise ValueError(f"no example context for role {role!r}; known: {known}")
+
+def _example_designer() -> DesignerContext:
+    # Imported here: the indicator catalogue imports pandas, which no other render needs.
+    from stratlab.market.indicators import describe_indicators
+
+    return DesignerContext(
+        symbol="sp500",
+        kind="any",
+        iteration=1,
+        max_iterations=3,
+        indicator_catalogue=describe_indicators(),
+        data_summary="sp500 daily bars 1999-01-04 to 2014-12-31 (train and validation).",
+    )
+
+
+def _example_assessor() -> AssessorContext:
+    return AssessorContext(
+        symbol="sp500",
+        iteration=1,
+        max_iterations=3,
+        spec_json='{"name": "example", "kind": "rules"}',
+        training_summary="grid of 25 combinations; validation sharpe 0.62 over 14 trades",
+        metrics=BacktestMetrics.model_validate(
+            {
+                "sharpe": 0.42,
+                "total_return": 0.08,
+                "max_drawdown": 0.12,
+                "trades": 12,
+                "win_rate": 0.5,
+                "exposure": 0.4,
+                "benchmark_return": 0.15,
+                "bars": 1000,
+            }
+        ),
+        benchmark_return=0.15,
+        gate_passed=True,
+    )
+
+
+def _example_mutator() -> MutatorContext:
+    designer = DEFAULT_PROMPTS["designer"]
+    return MutatorContext(
+        role="designer",
+        system=designer.system,
+        template=designer.content,
+        failure_summary=(
+            "12 of 30 benchmark tasks failed. Most common causes:\n"
+            "- max_drawdown too high: 7 tasks\n"
+            "- outcome failed_training_gate: 3 tasks\n"
+            "Failed tasks:\n"
+            "- sp500-gfc-crash-capital-preservation: max_drawdown 0.31 > 0.12 "
+            "(needs <= 0.12)"
+        ),
+        variations=3,
+    )
+
+
+def _example_sanity() -> SanityContext:
+    designer = DEFAULT_PROMPTS["designer"]
+    return SanityContext(
+        role="designer",
+        system=designer.system,
+        template=designer.content,
+        parent_template=designer.content,
+    )
+
+
+def _example_composer() -> ComposerContext:
+    return ComposerContext(
+        ts="2016-01-04T00:00:00+00:00",
+        equity=100_000.0,
+        cash=100_000.0,
+        max_position_notional=50_000.0,
+        instruments=[
+            ComposerInstrument(
+                symbol="sp500",
+                features={"close": 2012.66, "ret_20": 0.012, "sma_ratio_20_50": 1.01},
+            )
+        ],
+        digest=["sp500: 2 trades, realised P&L +120.50, win rate 50%"],
+    )
+
+
+_EXAMPLE_CONTEXTS: dict[str, Callable[[], BaseModel]] = {
+    "designer": _example_designer,
+    "assessor": _example_assessor,
+    "mutator": _example_mutator,
+    "sanity": _example_sanity,
+    "composer": _example_composer,
+}
+"""One example per role of ``DEFAULT_PROMPTS``; each is built on demand, so the designer's
+indicator catalogue is only read when asked for."""

@@ -14,7 +14,8 @@ right answer is also known:
 
 Research cycles refuse these symbols unless the optimizer's regression runs start them
 (trigger ``regression``); ``stratlab evaluate`` refuses them too. This module holds only
-names and numbers (it lives with the models), so they can check a cycle's input without importing pandas.
+names and numbers, so the models (its home) check a cycle's input without importing
+pandas.
 """
 
 from __future__ import annotations

@@ -163,7 +163,9 @@ class TradeDigestEntry(BaseModel):
     last_trade_ts: UtcDatetime | None = None
     avg_entry_price: float | None = None
     max_drawdown: float | None = Field(
-        None, description="largest drop of the cumulative realised P&L, money, >= 0"
+        None,
+        description="positive fraction, 0.25 = 25% below the peak of the trades' returns "
+        "compounded in order",
     )
     recent_performance_score: float | None = Field(
         None, description="mean return of the last trades, clipped to [-1, 1]"

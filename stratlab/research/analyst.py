@@ -28,8 +28,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from stratlab.market.datasets import OHLCV_COLUMNS
 from stratlab.market.indicators import INDICATORS, compute_indicator
+from stratlab.market.ohlcv import OHLCV_COLUMNS
 from stratlab.market.splits import Splits
 from stratlab.models.research import AnalystSuggestion, IndicatorRef, ParamRange, StrategySpec
 from stratlab.research._analyst_code import (

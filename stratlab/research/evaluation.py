@@ -21,12 +21,7 @@ import numpy as np
 import pandas as pd
 
 from stratlab.backtest.gates import backtest_gate
-from stratlab.backtest.runner import (
-    DEFAULT_INIT_CASH,
-    BacktestRun,
-    backtest_rules,
-    backtest_test_split,
-)
+from stratlab.backtest.runner import DEFAULT_INIT_CASH, BacktestRun, backtest_test_split
 from stratlab.backtest.significance import probabilistic_sharpe_ratio, sharpe_per_bar
 from stratlab.backtest.statistical_gate import statistical_gate
 from stratlab.market.splits import Splits
@@ -44,6 +39,7 @@ from stratlab.research.data import load_configured_splits
 from stratlab.research.training import ResearchStep, costs_from, universe_of
 from stratlab.sandbox.executor import SandboxUnavailableError
 from stratlab.strategies.code import backtest_code
+from stratlab.strategies.fitting import backtest_rules
 from stratlab.strategies.lookahead import cut_points, probe_ml, probe_rules
 from stratlab.strategies.ml import ml_signals
 

@@ -158,32 +158,11 @@ def interpret(
     probe: ProbePlan | None = None,
 ) -> Parsed:
     """Classify one finished run; see ``SandboxRun`` for the meaning of each kind."""
-    if outcome.killed == "timeout":
-        return Parsed(
-            error_kind="timeout",
-            error=f"the strategy did not finish within {limits.wall_seconds:g} s of wall-clock "
-            "time; look for an endless loop or too much work per parameter set",
-        )
-    if outcome.killed == "output_limit":
-        return Parsed(
-            error_kind="output_limit",
-            error=f"the strategy printed more than {limits.output_bytes // 1024} KiB and was "
-            "stopped; do not print from signals()",
-        )
-    if outcome.internal_error is not None:
-        return Parsed(internal_error=outcome.internal_error)
-    died_of = _signal_of(outcome)
-    if died_of is not None and outcome.memory_capped:
-        return Parsed(error_kind="memory", error=_OUT_OF_MEMORY.format(limits.memory_mb))
-    if died_of is not None:
-        return _killed_by(died_of, limits)
+    ended = _ended_without_result(outcome, limits)
+    if ended is not None:
+        return ended
     bound = max_result_bytes(n_bars, n_sets)
-    try:
-        with (run_dir / "result.json").open("rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            raw = b"" if size > bound else handle.read(bound + 1)
-    except OSError:
-        size, raw = 0, b""
+    size, raw = _read_bounded(run_dir / "result.json", bound)
     if size > bound or len(raw) > bound:
         # Refused unread: parsing megabytes of crafted JSON holds the GIL for seconds.
         return Parsed(
@@ -215,6 +194,44 @@ def interpret(
         return Parsed(error_kind="bad_result", error=answer)
     parsed = _signals(document, n_bars, n_sets)
     return dataclasses.replace(parsed, probe=answer) if parsed.entries is not None else parsed
+
+
+def _ended_without_result(outcome: Outcome, limits: SandboxLimits) -> Parsed | None:
+    """The verdict on a run from how it ended alone, its result file unread: stopped by
+    the supervisor, failed before the strategy code ran, or killed by a signal. None for
+    a run that exited by itself."""
+    if outcome.killed == "timeout":
+        return Parsed(
+            error_kind="timeout",
+            error=f"the strategy did not finish within {limits.wall_seconds:g} s of wall-clock "
+            "time; look for an endless loop or too much work per parameter set",
+        )
+    if outcome.killed == "output_limit":
+        return Parsed(
+            error_kind="output_limit",
+            error=f"the strategy printed more than {limits.output_bytes // 1024} KiB and was "
+            "stopped; do not print from signals()",
+        )
+    if outcome.internal_error is not None:
+        return Parsed(internal_error=outcome.internal_error)
+    died_of = _signal_of(outcome)
+    if died_of is not None and outcome.memory_capped:
+        return Parsed(error_kind="memory", error=_OUT_OF_MEMORY.format(limits.memory_mb))
+    if died_of is not None:
+        return _killed_by(died_of, limits)
+    return None
+
+
+def _read_bounded(path: Path, bound: int) -> tuple[int, bytes]:
+    """The file's size and its bytes, at most ``bound + 1`` of them, and none when the
+    size is over ``bound``; ``(0, b"")`` when it cannot be opened."""
+    try:
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            raw = b"" if size > bound else handle.read(bound + 1)
+    except OSError:
+        size, raw = 0, b""
+    return size, raw
 
 
 def _signal_of(outcome: Outcome) -> int | None:

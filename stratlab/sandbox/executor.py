@@ -13,6 +13,7 @@ bits. A failure of the sandbox itself comes back on a separate control pipe that
 runner closes before the strategy code runs, so code cannot fake one. Where the host
 lets the worker make cgroups, a pids and a memory cgroup per run cap threads and every
 kind of memory (``_cgroups``); a root worker without them says so in the run's notes.
+``_process`` starts and supervises the process itself.
 The run dir is removed on every exit path, cancellation included. Asked for,
 the same process then runs the look-ahead probe (``stratlab.strategies.lookahead``) on
 prefixes of the data, and its answer is validated as strictly.
@@ -35,7 +36,6 @@ import dataclasses
 import os
 import re
 import shutil
-import signal
 import time
 import uuid
 from collections.abc import Sequence
@@ -48,12 +48,12 @@ import numpy as np
 import pandas as pd
 
 from stratlab.models.research import LookaheadProbe
-from stratlab.sandbox import _cgroups, _inputs, _isolation, _result
+from stratlab.sandbox import _cgroups, _inputs, _isolation, _process, _result
 from stratlab.sandbox._seccomp import seccomp_program
 from stratlab.sandbox.limits import SandboxLimits
+from stratlab.sandbox.probe import SIGNAL_CUTS, probe_outcome
 from stratlab.sandbox.rundirs import RUN_DIR_PREFIX, make_run_dir
 from stratlab.sandbox.validator import CodeValidationError, validate_code
-from stratlab.strategies.lookahead import SIGNAL_CUTS, probe_outcome
 
 __all__ = [
     "ErrorKind",
@@ -78,7 +78,6 @@ _INPUT_WRITER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox-in
 """Writes each run's input files off the event loop (see ``run_signals``)."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_ERROR = 1500
-_MAX_CONTROL = 16 * 1024
 
 
 class SandboxUnavailableError(RuntimeError):
@@ -96,7 +95,7 @@ class SandboxRun:
     strategy code, never the worker's paths or environment.
 
     ``probe`` is the look-ahead probe when one was asked for (``probe_cuts``) and the
-    code returned valid signals; see ``stratlab.strategies.lookahead`` for its meaning.
+    code returned valid signals; see ``stratlab.sandbox.probe`` for its meaning.
     It comes from the same process as the signals, so code written to deceive could
     forge it: it catches accidental look-ahead, which is what LLM-written code has.
     """
@@ -150,21 +149,80 @@ async def run_signals(
     plan, param_index = _probe_plan(
         probe_cuts, probe_param_index, probe_signal_cuts, len(frame), len(param_sets)
     )
-    if validate:
-        try:
-            validate_code(source)
-        except CodeValidationError as exc:
-            syntax = any(v.rule == "syntax" for v in exc.violations)
-            return SandboxRun(
-                ok=False,
-                isolation=isolation,
-                duration_ms=_ms(started),
-                run_id=run_id,
-                error_kind="syntax" if syntax else "validation",
-                error=str(exc),
-                notes=notes,
-            )
+    rejected = _rejection(source) if validate else None
+    if rejected is not None:
+        return SandboxRun(
+            ok=False,
+            isolation=isolation,
+            duration_ms=_ms(started),
+            run_id=run_id,
+            error_kind=rejected[0],
+            error=rejected[1],
+            notes=notes,
+        )
     probe_request = None if plan is None else _probe_request(plan, param_index)
+    outcome, parsed, run_dir = await _run_in_fresh_dir(
+        source, frame, param_sets, probe_request, run_id, bwrap, limits, plan
+    )
+    return _finished(outcome, parsed, run_dir, frame.index, isolation, started, run_id, notes)
+
+
+def _finished(
+    outcome: _result.Outcome,
+    parsed: _result.Parsed,
+    run_dir: Path,
+    index: pd.Index,
+    isolation: SandboxMode,
+    started: float,
+    run_id: str,
+    notes: tuple[str, ...],
+) -> SandboxRun:
+    """The ``SandboxRun`` of a run that went through the sandbox, its errors cleaned;
+    ``SandboxUnavailableError`` when the sandbox itself could not start."""
+    if parsed.internal_error is not None:
+        raise SandboxUnavailableError(
+            "the sandbox could not start Python with numpy and pandas: "
+            f"{_clean(parsed.internal_error, run_dir)}"
+        )
+    return SandboxRun(
+        ok=parsed.error_kind is None,
+        isolation=isolation,
+        duration_ms=_ms(started),
+        run_id=run_id,
+        entries=parsed.entries,
+        exits=parsed.exits,
+        error_kind=parsed.error_kind,
+        error=_clean(parsed.error, run_dir),
+        notes=(*notes, *outcome.notes),
+        probe=_probe(parsed.probe, index, run_dir),
+    )
+
+
+def _rejection(source: str) -> tuple[ErrorKind, str] | None:
+    """The error kind and text when the AST pre-filter rejects ``source``; None when clean."""
+    try:
+        validate_code(source)
+    except CodeValidationError as exc:
+        syntax = any(v.rule == "syntax" for v in exc.violations)
+        return ("syntax" if syntax else "validation"), str(exc)
+    return None
+
+
+async def _run_in_fresh_dir(
+    source: str,
+    frame: pd.DataFrame,
+    param_sets: list[dict[str, float]],
+    probe_request: dict[str, object] | None,
+    run_id: str,
+    bwrap: str | None,
+    limits: SandboxLimits,
+    plan: _result.ProbePlan | None,
+) -> tuple[_result.Outcome, _result.Parsed, Path]:
+    """Write the inputs to a new run dir, run the code there and interpret its answer.
+
+    Returns how the process ended, what it produced and the run dir's path (for cleaning
+    errors); the dir itself is removed on every exit path, cancellation included.
+    """
     # Made here, on the loop, so that the try below owns it from its first moment: made in
     # a thread, a cancellation while the thread ran would lose the path and leak the dir.
     run_dir = make_run_dir()
@@ -190,23 +248,7 @@ async def run_signals(
         with contextlib.suppress(BaseException):
             writing.result()  # milliseconds: the inputs are a few small files
         shutil.rmtree(run_dir, ignore_errors=True)
-    if parsed.internal_error is not None:
-        raise SandboxUnavailableError(
-            "the sandbox could not start Python with numpy and pandas: "
-            f"{_clean(parsed.internal_error, run_dir)}"
-        )
-    return SandboxRun(
-        ok=parsed.error_kind is None,
-        isolation=isolation,
-        duration_ms=_ms(started),
-        run_id=run_id,
-        entries=parsed.entries,
-        exits=parsed.exits,
-        error_kind=parsed.error_kind,
-        error=_clean(parsed.error, run_dir),
-        notes=(*notes, *outcome.notes),
-        probe=_probe(parsed.probe, frame.index, run_dir),
-    )
+    return outcome, parsed, run_dir
 
 
 def _probe_plan(
@@ -312,7 +354,7 @@ async def _require_bwrap() -> str:
     return bwrap
 
 
-# --- the process ------------------------------------------------------------------------
+# --- the run's cgroup and process --------------------------------------------------------
 
 
 async def _execute(
@@ -320,7 +362,7 @@ async def _execute(
 ) -> _result.Outcome:
     cgroup = _cgroups.create(run_id, limits)
     try:
-        outcome = await _execute_in(cgroup, run_dir, run_id, bwrap, limits)
+        outcome = await _process.run_process(cgroup, run_dir, run_id, bwrap, limits)
         capped = outcome.returncode != 0 and cgroup.memory_exceeded()
     finally:
         # in a thread: killed tasks take a moment to leave the cgroup; started before any
@@ -334,145 +376,3 @@ def _cgroup_notes(cgroup: _cgroups.RunCgroup, bwrap: str | None) -> tuple[str, .
     if bwrap is None or cgroup.caps_tasks or os.geteuid() != 0:
         return ()  # rlimits mode says so already; RLIMIT_NPROC binds any other uid
     return (WEAKER_TASKS_NOTE,)
-
-
-async def _execute_in(
-    cgroup: _cgroups.RunCgroup, run_dir: Path, run_id: str, bwrap: str | None,
-    limits: SandboxLimits,
-) -> _result.Outcome:  # fmt: skip
-    seccomp_fd = _seccomp_fd() if bwrap else None
-    # One pipe for stdout and stderr: one shared cap, and asyncio's wait() does not wait
-    # for it (it would for PIPE, and a process holding it open would hang the wait).
-    read_fd, write_fd = os.pipe()
-    # The runner's control pipe: only the runner writes to it, before the strategy code
-    # runs (see ``_runner``), so what comes through it is a real sandbox failure.
-    control_read, control_write = os.pipe()
-    try:
-        if bwrap is None:
-            command = _isolation.rlimits_command(run_dir, run_id, control_write)
-        else:
-            command = _isolation.bwrap_command(
-                bwrap, run_dir, run_id, limits, seccomp_fd, control_write
-            )
-        passed = (control_write,) if seccomp_fd is None else (seccomp_fd, control_write)
-        proc = await asyncio.create_subprocess_exec(
-            *command.argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=write_fd,
-            stderr=write_fd,
-            cwd=command.cwd,
-            env=command.env,
-            pass_fds=passed,
-            start_new_session=True,  # its own process group, killed as a whole
-            preexec_fn=_isolation.rlimits_preexec(limits, cgroup.procs_files()),
-        )
-    except BaseException:
-        os.close(read_fd)
-        os.close(control_read)
-        raise
-    finally:
-        os.close(write_fd)
-        os.close(control_write)
-        if seccomp_fd is not None:
-            os.close(seccomp_fd)
-    try:
-        outcome = await _supervise(proc, read_fd, limits, kill_leftovers=bwrap is None)
-        # Every process of the run is dead by now, so the pipe holds all it ever will.
-        report = _read_available(control_read, _MAX_CONTROL)
-    finally:
-        os.close(control_read)
-    if not report:
-        return outcome
-    return dataclasses.replace(outcome, internal_error=report.decode("utf-8", "replace"))
-
-
-def _read_available(fd: int, limit: int) -> bytes:
-    """What is buffered in pipe ``fd``, at most ``limit`` bytes, without blocking."""
-    os.set_blocking(fd, False)
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        try:
-            chunk = os.read(fd, limit - size)
-        except BlockingIOError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-def _seccomp_fd() -> int | None:
-    """The filter in a fresh memfd: bwrap reads its fd to the end, so one per run."""
-    program = seccomp_program()
-    if program is None:
-        return None
-    fd = os.memfd_create("stratlab-seccomp")  # not inheritable unless passed
-    os.write(fd, program)
-    os.lseek(fd, 0, os.SEEK_SET)
-    return fd
-
-
-class _OutputCounter(asyncio.Protocol):
-    """Counts and discards the run's output; flags it once past the cap."""
-
-    def __init__(self, limit: int) -> None:
-        self.remaining = limit
-        self.over = asyncio.Event()
-        self.closed = asyncio.Event()
-
-    def data_received(self, data: bytes) -> None:
-        self.remaining -= len(data)
-        if self.remaining < 0:
-            self.over.set()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed.set()
-
-
-async def _supervise(
-    proc: asyncio.subprocess.Process, read_fd: int, limits: SandboxLimits, *, kill_leftovers: bool
-) -> _result.Outcome:
-    """Wait for the process within the wall clock while draining its output under the cap."""
-    started = time.monotonic()
-    counter = _OutputCounter(limits.output_bytes)
-    transport: asyncio.BaseTransport | None = None
-    exited = asyncio.create_task(proc.wait())
-    overflowed = asyncio.create_task(counter.over.wait())
-    try:
-        transport, _ = await asyncio.get_running_loop().connect_read_pipe(
-            lambda: counter, os.fdopen(read_fd, "rb", 0)
-        )
-        done, _ = await asyncio.wait(
-            {exited, overflowed}, timeout=limits.wall_seconds, return_when=asyncio.FIRST_COMPLETED
-        )
-        killed: Literal["timeout", "output_limit"] | None = None
-        if counter.over.is_set():
-            killed = "output_limit"
-        elif exited not in done:
-            killed = "timeout"
-        if killed or kill_leftovers:
-            # In bwrap mode the pid namespace dies with its init; in rlimits mode children
-            # of a finished run are killed here too (a setsid() escapee is the known gap).
-            _kill_group(proc.pid)
-        returncode = await proc.wait()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(counter.closed.wait(), timeout=1.0)
-    finally:
-        if proc.returncode is None:  # cancelled or failed: leave nothing behind
-            _kill_group(proc.pid)
-        overflowed.cancel()
-        if transport is not None:
-            transport.close()
-    return _result.Outcome(
-        returncode=returncode,
-        killed=killed,
-        elapsed=time.monotonic() - started,
-        bwrap=not kill_leftovers,
-    )
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
-        os.killpg(pgid, signal.SIGKILL)

@@ -33,17 +33,17 @@ the designer verbatim):
 * ``signals-function``: a top-level ``def signals(data, params)`` must exist.
 * ``too-long`` / ``too-complex``: the source is capped, and so is the depth of its
   syntax tree, so a runaway generation fails fast and any input gets a verdict.
+
+The lists of allowed and forbidden names behind these rules live in ``_names``.
 """
 
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass
 
-from stratlab.sandbox import _reach
+from stratlab.sandbox import _names, _reach
 
-ALLOWED_IMPORTS = frozenset({"numpy", "pandas", "math"})
 MAX_SOURCE_CHARS = 50_000
 # Syntax-tree depth. Honest strategies stay far below it; past it, compiling the code
 # (here and in the sandbox) can hit the recursion limit, depending on the caller's stack.
@@ -52,61 +52,6 @@ _TOO_DEEP = (
     f"the code is nested more than {MAX_NESTING} levels deep (a very long chain such as "
     "1+1+... counts one level per term); split it into several statements"
 )
-
-FORBIDDEN_NAMES = frozenset(
-    {
-        "getattr", "setattr", "delattr", "eval", "exec", "open", "compile", "__import__",
-        "globals", "locals", "vars", "input", "breakpoint", "help", "exit", "quit",
-        "attrgetter", "methodcaller",
-    }
-)  # fmt: skip
-
-INTROSPECTION_ATTRIBUTES = frozenset(
-    {
-        "gi_frame", "gi_code", "gi_yieldfrom", "gi_running", "cr_frame", "cr_code",
-        "cr_await", "ag_frame", "ag_code", "ag_await", "f_back", "f_globals", "f_locals",
-        "f_builtins", "f_code", "f_trace", "f_lasti", "tb_frame", "tb_next", "tb_lasti",
-        "co_code", "co_consts", "co_names", "mro", "with_traceback",
-    }
-)  # fmt: skip
-
-FORBIDDEN_API_ATTRIBUTES = frozenset(
-    {
-        # numpy file and native-code APIs
-        "fromfile", "tofile", "load", "loads", "save", "savez", "savez_compressed",
-        "savetxt", "loadtxt", "genfromtxt", "fromregex", "memmap", "open_memmap",
-        "DataSource", "ctypeslib", "ctypes", "testing", "f2py", "distutils", "show_config",
-        "dump", "dumps", "npyio", "NpzFile",
-        # pandas I/O and string evaluation
-        "HDFStore", "ExcelWriter", "ExcelFile", "eval", "query", "style", "plot",
-        # module-like attributes that lead out of numpy/pandas
-        "os", "sys", "subprocess", "builtins", "importlib", "io", "pickle", "shutil",
-        "socket", "pathlib", "tempfile", "glob", "mmap", "signal", "threading",
-        "multiprocessing", "inspect", "gc", "types", "weakref", "resource", "marshal",
-        "posix", "platform", "code", "codecs", "compat", "core", "util", "api",
-        # attribute access and calls by name, and format templates by parts
-        "attrgetter", "methodcaller", "Formatter", "vformat",
-    }
-)  # fmt: skip
-
-# ``to_*`` methods that only convert in memory; every other ``to_*`` may write a file.
-SAFE_TO_ATTRIBUTES = frozenset(
-    {
-        "to_numpy", "to_list", "to_frame", "to_series", "to_period", "to_timestamp",
-        "to_datetime", "to_numeric", "to_timedelta", "to_offset", "to_pydatetime",
-        "to_dict", "to_records", "to_flat_index", "to_tuples",
-    }
-)  # fmt: skip
-
-# Methods that look another method up by a name given as a string.
-NAME_DISPATCHERS = frozenset({"apply", "applymap", "agg", "aggregate", "transform", "map", "pipe"})
-_DISPATCH_KEYWORDS = frozenset({"func", "arg", "aggfunc"})
-_FORMAT_METHODS = frozenset({"format", "format_map"})
-
-_DUNDER = re.compile(r"__\w+__")
-# A str.format replacement field whose field name reaches an attribute or an item. The
-# name's class excludes ``.`` and ``[``, so the match is linear in the string's length.
-_FORMAT_ACCESS = re.compile(r"\{[^{}:!.\[]*[.\[]")
 
 
 @dataclass(frozen=True)
@@ -179,67 +124,6 @@ def _find_violations(source: str) -> list[Violation]:
     return sorted(checker.violations, key=lambda v: (v.line, v.rule))
 
 
-def attribute_problem(attr: str, *, reaches_allowed_module: bool = False) -> tuple[str, str] | None:
-    """``(rule, message)`` when ``attr`` may not be used as an attribute (or as a method
-    name given to ``apply`` and the like); ``reaches_allowed_module`` says the validator
-    resolved it, from an import, to an allowed module (``np.lib``)."""
-    if _DUNDER.fullmatch(attr):
-        return "no-dunder-attribute", f"attribute {attr!r} is not allowed"
-    if attr.startswith("_"):
-        return "no-private-attribute", f"private attribute {attr!r} is not allowed"
-    if attr in INTROSPECTION_ATTRIBUTES:
-        return (
-            "no-introspection",
-            f"attribute {attr!r} reaches frames or code objects and is not allowed",
-        )
-    if attr in FORBIDDEN_API_ATTRIBUTES or attr.startswith("read_"):
-        return (
-            "forbidden-api",
-            f"{attr!r} is not allowed: strategy code may not do file, network or "
-            "native-code I/O, nor reach other modules",
-        )
-    if attr.startswith("to_") and attr not in SAFE_TO_ATTRIBUTES:
-        return (
-            "forbidden-api",
-            f"{attr!r} may write files and is not allowed; in-memory conversions such "
-            "as to_numpy() are fine",
-        )
-    if attr in _reach.leaving_names() and not reaches_allowed_module:
-        return (
-            "module-not-allowed",
-            f"{attr!r} leads to a module other than numpy, pandas and math; use the "
-            "numpy and pandas functions directly",
-        )
-    return None
-
-
-def _is_text(node: ast.AST) -> bool:
-    return isinstance(node, ast.Constant) and isinstance(node.value, str)
-
-
-# String methods and builtins that make a new string out of others.
-_TEXT_BUILDERS = frozenset(
-    {
-        "join", "format", "format_map", "replace", "lower", "upper", "strip", "lstrip",
-        "rstrip", "title", "capitalize", "casefold", "swapcase", "removeprefix",
-        "removesuffix", "translate", "zfill", "ljust", "rjust", "center", "str", "chr",
-        "repr", "ascii",
-    }
-)  # fmt: skip
-
-
-def _builds_text(node: ast.AST) -> bool:
-    """Is ``node`` an expression that assembles a string (concatenation, an f-string,
-    ``"".join(...)``, ``str(...)``)?"""
-    if isinstance(node, ast.JoinedStr | ast.BinOp):
-        return True
-    if isinstance(node, ast.Call):
-        func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-        return name in _TEXT_BUILDERS
-    return False
-
-
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())[:200]
 
@@ -295,7 +179,7 @@ class _Checker:
         self.violations.append(Violation(rule, getattr(node, "lineno", 0), message))
 
     def _check_identifier(self, node: ast.AST, name: str | None, what: str) -> None:
-        if name and _DUNDER.fullmatch(name):
+        if name and _names.DUNDER.fullmatch(name):
             self._add(node, "no-dunder-name", f"{what} {name!r}: dunder names are not allowed")
 
     def visit_Import(self, node: ast.Import) -> None:
@@ -318,8 +202,8 @@ class _Checker:
 
     def _check_module(self, node: ast.AST, module: str) -> None:
         parts = module.split(".")
-        if parts[0] not in ALLOWED_IMPORTS:
-            allowed = ", ".join(sorted(ALLOWED_IMPORTS))
+        if parts[0] not in _names.ALLOWED_IMPORTS:
+            allowed = ", ".join(sorted(_names.ALLOWED_IMPORTS))
             self._add(
                 node,
                 "import-not-allowed",
@@ -336,7 +220,7 @@ class _Checker:
             and _reach.resolve_chain(node, self.aliases) is not None
         )
         self._check_attribute_name(node, node.attr, reaches_allowed_module=reached)
-        if node.attr in _FORMAT_METHODS and not _is_text(node.value):
+        if node.attr in _names.FORMAT_METHODS and not _names.is_text(node.value):
             self._add(
                 node,
                 "format-receiver",
@@ -347,16 +231,16 @@ class _Checker:
     def _check_attribute_name(
         self, node: ast.AST, attr: str, *, reaches_allowed_module: bool = False
     ) -> None:
-        problem = attribute_problem(attr, reaches_allowed_module=reaches_allowed_module)
+        problem = _names.attribute_problem(attr, reaches_allowed_module=reaches_allowed_module)
         if problem is not None:
             self._add(node, *problem)
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if not isinstance(func, ast.Attribute) or func.attr not in NAME_DISPATCHERS:
+        if not isinstance(func, ast.Attribute) or func.attr not in _names.NAME_DISPATCHERS:
             return
         targets = [*node.args[:1]]
-        targets += [k.value for k in node.keywords if k.arg in _DISPATCH_KEYWORDS]
+        targets += [k.value for k in node.keywords if k.arg in _names.DISPATCH_KEYWORDS]
         while targets:
             target = targets.pop()
             if isinstance(target, ast.List | ast.Tuple | ast.Set):
@@ -365,14 +249,14 @@ class _Checker:
                 targets.extend(target.values)
             elif isinstance(target, ast.Constant) and isinstance(target.value, str):
                 name = target.value
-                if attribute_problem(name) is not None:
+                if _names.attribute_problem(name) is not None:
                     self._add(
                         target,
                         "name-dispatch",
                         f".{func.attr}({name[:40]!r}) calls a method that is not allowed; "
                         "pass a function, e.g. .apply(lambda x: ...)",
                     )
-            elif _builds_text(target):
+            elif _names.builds_text(target):
                 self._add(
                     target,
                     "name-dispatch",
@@ -381,7 +265,7 @@ class _Checker:
                 )
 
     def visit_Name(self, node: ast.Name) -> None:
-        if node.id in FORBIDDEN_NAMES:
+        if node.id in _names.FORBIDDEN_NAMES:
             self._add(node, "forbidden-name", f"{node.id!r} is not allowed in strategy code")
         else:
             self._check_identifier(node, node.id, "name")
@@ -389,9 +273,9 @@ class _Checker:
     def visit_Constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, str | bytes):
             text = node.value if isinstance(node.value, str) else node.value.decode("latin-1")
-            if _DUNDER.search(text):
+            if _names.DUNDER.search(text):
                 self._add(node, "dunder-string", "strings that spell dunder names are not allowed")
-            elif _FORMAT_ACCESS.search(text):
+            elif _names.FORMAT_ACCESS.search(text):
                 self._add(
                     node,
                     "format-attribute",

@@ -1,9 +1,12 @@
-"""The connection pool, the schema and the default prompts.
+"""The connection pool, the schema and the seeding of default prompts.
 
 One ``AsyncConnectionPool`` per process, made here with ``open=False`` and opened by the
 entry point. Connections are in autocommit mode and hand out dict rows: a single
 statement commits on its own, and repositories wrap multi-statement work in
 ``conn.transaction()`` explicitly, so no connection is ever left idle in a transaction.
+
+The store does not know which prompts are the defaults: the caller hands them to
+``apply_schema`` (``stratlab.llm.seeding.prepare_database`` hands in the LLM layer's).
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ class SchemaOutOfDateError(RuntimeError):
 
 
 class DefaultPromptLike(Protocol):
-    """What ``stratlab.llm.prompts.DEFAULT_PROMPTS`` holds per role."""
+    """A role's default prompt as the caller of ``apply_schema`` hands it in."""
 
     @property
     def role(self) -> str: ...
@@ -128,27 +131,31 @@ def schema_digest() -> str:
     return hashlib.sha256(SCHEMA_PATH.read_bytes()).hexdigest()
 
 
-async def apply_schema(target: ConnectionSource | Conn, *, seed_prompts: bool = True) -> None:
-    """Apply ``schema.sql`` unless the database already records its digest, and seed the
-    default prompts, under an advisory lock so workers starting together take turns.
+async def apply_schema(
+    target: ConnectionSource | Conn, *, prompts: Iterable[DefaultPromptLike] = ()
+) -> None:
+    """Apply ``schema.sql`` unless the database already records its digest, and seed
+    ``prompts`` as the defaults (``seed_default_prompts``; none when empty), under an
+    advisory lock so workers starting together take turns.
 
     The DDL needs the tables' owner. The application role of a deployment owns nothing,
     so for it an up-to-date database is a no-op and an out-of-date one is a
     ``SchemaOutOfDateError`` that says who must apply it.
     """
+    defaults = list(prompts)
     if isinstance(target, AsyncConnection):
-        await _apply(target, seed_prompts=seed_prompts)
+        await _apply(target, defaults)
     else:
         async with target.connection() as conn:
-            await _apply(conn, seed_prompts=seed_prompts)
+            await _apply(conn, defaults)
 
 
-async def _apply(conn: Conn, *, seed_prompts: bool) -> None:
+async def _apply(conn: Conn, prompts: list[DefaultPromptLike]) -> None:
     digest = schema_digest()
     if await _recorded_digest(conn) != digest:
         await _apply_ddl(conn, digest)
-    if seed_prompts:
-        await seed_default_prompts(conn, _default_prompts())
+    if prompts:
+        await seed_default_prompts(conn, prompts)
 
 
 async def _recorded_digest(conn: Conn) -> str | None:
@@ -177,12 +184,6 @@ async def _apply_ddl(conn: Conn, digest: str) -> None:
             "may not apply it; run `stratlab setup` (or `stratlab db init`) with a "
             f"DATABASE_URL of the tables' owner ({err.diag.message_primary})"
         ) from err
-
-
-def _default_prompts() -> list[DefaultPromptLike]:
-    from stratlab.llm.prompts import DEFAULT_PROMPTS
-
-    return list(DEFAULT_PROMPTS.values())
 
 
 async def seed_default_prompts(conn: Conn, prompts: Iterable[DefaultPromptLike]) -> list[str]:

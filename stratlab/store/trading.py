@@ -17,10 +17,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field
 
+from stratlab.models.paper_book import PaperBookState
 from stratlab.models.trading import HistoryKind, HistoryRecord, StrategyStatus, UtcDatetime
 from stratlab.store._util import fetch_all, fetch_one, jsonb, to_decimal
 from stratlab.store.db import ConnectionSource
-from stratlab.trading.paper import PaperBook
 
 __all__ = ["EquityPoint", "PaperRepo", "PaperStrategyRecord", "history_record_id"]
 
@@ -199,10 +199,10 @@ class PaperRepo:
 
     # --- books ---------------------------------------------------------------------------
 
-    async def save_book(self, strategy_id: str, cycle: int, book: PaperBook) -> bool:
-        """Store the book as of ``cycle``. True when written; False, changing nothing, when
-        this cycle or a newer one is already stored (a retry or a stale activity). Raises
-        ``LookupError`` for an unknown strategy."""
+    async def save_book(self, strategy_id: str, cycle: int, book: PaperBookState) -> bool:
+        """Store the book's state as of ``cycle`` (a ``PaperBook`` is one). True when
+        written; False, changing nothing, when this cycle or a newer one is already stored
+        (a retry or a stale activity). Raises ``LookupError`` for an unknown strategy."""
         params = {"strategy_id": strategy_id, "cycle": cycle, "state": jsonb(book)}
         async with self._pool.connection() as conn:
             try:
@@ -211,12 +211,15 @@ class PaperRepo:
                 raise LookupError(f"no paper strategy {strategy_id!r}") from err
         return row is not None
 
-    async def load_book(self, strategy_id: str) -> tuple[int, PaperBook] | None:
-        """The last stored cycle and its book, or None when none is stored."""
+    async def load_book(self, strategy_id: str) -> tuple[int, PaperBookState] | None:
+        """The last stored cycle and its book's state, or None when none is stored
+        (``stratlab.trading.paper.PaperBook.from_state`` makes a book of it)."""
         async with self._pool.connection() as conn:
             params = {"strategy_id": strategy_id}
             row = await (await conn.execute(_LOAD_BOOK, params)).fetchone()
-        return None if row is None else (int(row["cycle"]), PaperBook.from_state(row["state"]))
+        if row is None:
+            return None
+        return int(row["cycle"]), PaperBookState.model_validate(row["state"])
 
     # --- history -------------------------------------------------------------------------
 

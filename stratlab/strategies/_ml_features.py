@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from stratlab.market.datasets import PRICE_COLUMNS
+from stratlab.market.ohlcv import PRICE_COLUMNS
 from stratlab.models.research import MlSpec, StrategySpec
 
 VOLUME_WINDOW = 20

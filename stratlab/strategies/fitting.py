@@ -15,11 +15,16 @@ Sharpe ratios' dispersion and how correlated they are, for the trial ledger, and
 the probability of backtest overfitting of the grid (CSCV) when it has enough
 candidates. ``fit_grid`` is the part shared with ``stratlab.strategies.code``, whose
 signals come from the sandbox instead of ``rules_signals``.
+
+``backtest_rules`` is the rules kind's backtest step: the fitted parameters' signals are
+computed on the history through the test split, so indicators warm up on past bars, and
+simulated on the held-out test split only (``stratlab.backtest.runner``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,12 +32,12 @@ import pandas as pd
 
 from stratlab.backtest.engine import Costs, FillOrder, simulate
 from stratlab.backtest.metrics import compute_metrics, metrics_from_portfolio, periods_per_year
-from stratlab.backtest.runner import DEFAULT_INIT_CASH
+from stratlab.backtest.pbo import Pbo, pbo_cscv
+from stratlab.backtest.runner import DEFAULT_INIT_CASH, BacktestRun, backtest_test_split
 from stratlab.backtest.significance import (
     average_correlation,
     effective_trials,
     excess_returns,
-    pbo_cscv,
     return_moments,
     sharpe_per_bar,
 )
@@ -47,6 +52,7 @@ from stratlab.backtest.walkforward import (
 )
 from stratlab.market.splits import Splits
 from stratlab.models.research import (
+    BacktestMetrics,
     LookaheadProbe,
     StrategySpec,
     TrainingReport,
@@ -129,6 +135,23 @@ def fit_rules_grid(
     return with_probe(fitted, probe)
 
 
+def backtest_rules(
+    spec: StrategySpec,
+    params: Mapping[str, float],
+    splits: Splits,
+    *,
+    costs: Costs,
+    init_cash: float = DEFAULT_INIT_CASH,
+    fill_order: FillOrder = "conservative",
+) -> BacktestRun:
+    """Backtest a ``rules`` spec with fixed ``params`` on the test split."""
+    history = splits.through("test")
+    entries, exits = rules_signals(spec, history, [dict(params)])
+    return backtest_test_split(
+        spec, splits, entries, exits, costs=costs, init_cash=init_cash, fill_order=fill_order
+    )
+
+
 def with_probe(fitted: GridFit, probe: LookaheadProbe | None) -> GridFit:
     """``fitted`` with its look-ahead probe in the report."""
     report = fitted.report.model_copy(update={"lookahead": probe})
@@ -157,11 +180,7 @@ def fit_grid(
     """
     started = time.perf_counter() if started is None else started
     history = splits.through("validation")
-    expected = (len(history), len(grid))
-    if np.shape(entries) != expected or np.shape(exits) != expected:
-        raise ValueError(
-            f"signals of shape {np.shape(entries)}/{np.shape(exits)}; expected {expected}"
-        )
+    _check_signal_shapes(entries, exits, expected=(len(history), len(grid)))
     pf = simulate(
         history,
         entries,
@@ -177,20 +196,9 @@ def fit_grid(
         folds = anchored_folds(len(history), folds=walk.folds, first_test=walk.first_test)
     walked = walk_forward(paths, folds)
     oos = _oos_series(history, walked)
-    oos_metrics = compute_metrics(
-        equity=pd.Series(DEFAULT_INIT_CASH * np.cumprod(1.0 + oos.returns), index=oos.ts),
-        trade_returns=walked.trade_returns,
-        in_market=walked.in_market,
-        # buy-and-hold over the same bar returns: from the close before the first OOS bar
-        benchmark_close=history["close"].iloc[walked.start - 1 : walked.end],
-        initial_value=DEFAULT_INIT_CASH,
-    )
+    oos_metrics = _oos_metrics(history, walked, oos)
     best = walked.final_column
-    pbo = (
-        pbo_cscv(paths.returns, splits=walk.pbo_splits)
-        if paths.combinations >= walk.min_pbo_candidates
-        else None
-    )
+    pbo = _grid_pbo(paths, walk)
     return GridFit(
         report=TrainingReport(
             kind=spec.kind,
@@ -239,6 +247,34 @@ def oos_statistics(oos: OosSeries) -> dict[str, float]:
         "kurtosis": kurtosis,
         "exposure": exposure,
     }
+
+
+def _check_signal_shapes(
+    entries: np.ndarray, exits: np.ndarray, *, expected: tuple[int, int]
+) -> None:
+    if np.shape(entries) != expected or np.shape(exits) != expected:
+        raise ValueError(
+            f"signals of shape {np.shape(entries)}/{np.shape(exits)}; expected {expected}"
+        )
+
+
+def _oos_metrics(history: pd.DataFrame, walked: WalkForward, oos: OosSeries) -> BacktestMetrics:
+    """The metrics of the stitched out-of-sample record, as one equity curve."""
+    return compute_metrics(
+        equity=pd.Series(DEFAULT_INIT_CASH * np.cumprod(1.0 + oos.returns), index=oos.ts),
+        trade_returns=walked.trade_returns,
+        in_market=walked.in_market,
+        # buy-and-hold over the same bar returns: from the close before the first OOS bar
+        benchmark_close=history["close"].iloc[walked.start - 1 : walked.end],
+        initial_value=DEFAULT_INIT_CASH,
+    )
+
+
+def _grid_pbo(paths: GridPaths, walk: WalkForwardSettings) -> Pbo | None:
+    """CSCV over the grid's columns, once it has ``walk.min_pbo_candidates`` of them."""
+    if paths.combinations < walk.min_pbo_candidates:
+        return None
+    return pbo_cscv(paths.returns, splits=walk.pbo_splits)
 
 
 def _oos_series(history: pd.DataFrame, walked: WalkForward) -> OosSeries:

@@ -20,11 +20,8 @@ Cut points:
 * Such added cuts before the first caller cut are lenient: a prefix shorter than the
   warm-up may fail (``np.polyfit`` on three bars); that cut is skipped, not an error.
 
-Outcome (``LookaheadProbe``): ``passed`` only when every compared prefix matched and no
-caller cut failed. A look-ahead sets ``first_bar`` (the earliest over all cuts),
-``series`` and ``cut``. A caller cut that failed sets ``cut`` and says why in ``detail``
-with ``first_bar`` None: the check could not be made, which never counts as passed; so
-is a probe without cut points (``cuts == 0``).
+Outcome: ``stratlab.sandbox.probe.probe_outcome`` makes the ``LookaheadProbe`` of every
+probe, in process or in the sandbox; its module says what the fields mean.
 
 ``_runner`` (the script inside the sandbox, which cannot import stratlab) implements the
 same policy for code strategies; ``probe_outcome`` turns its answer into the model.
@@ -39,19 +36,14 @@ import numpy as np
 import pandas as pd
 
 from stratlab.models.research import LookaheadProbe
+from stratlab.sandbox.probe import SIGNAL_CUTS, probe_outcome
 from stratlab.strategies.rules import rules_signals
 
 if TYPE_CHECKING:
     from stratlab.models.research import StrategySpec
 
 Signals = tuple[np.ndarray, np.ndarray]
-SIGNAL_CUTS = 10  # cuts added per series at bars where the full run signals
 _SERIES = ("entries", "exits")
-_FIX = (
-    "compute each bar's signal from that bar and earlier bars only (no shift(-n), centred "
-    "windows, bfill, or statistics of the whole series such as mean(), max(), rank() or "
-    "iloc[-1])"
-)
 
 
 def cut_points(n_bars: int, *, count: int = 20, first: int = 0, warmup: int = 50) -> list[int]:
@@ -152,56 +144,10 @@ def probe_ml(
     spec: StrategySpec, model_blob: bytes, frame: pd.DataFrame, cuts: Sequence[int]
 ) -> LookaheadProbe:
     """Probe an ``ml`` spec with its trained model."""
-    # Imported here: scikit-learn is slow to import and the sandbox host needs this
-    # module for ``probe_outcome`` only.
+    # Imported here: scikit-learn is slow to import, and only ``ml`` specs need it.
     from stratlab.strategies.ml import ml_signals
 
     return probe_signals(lambda data: ml_signals(spec, model_blob, data), frame, cuts)
-
-
-def probe_outcome(
-    index: pd.Index,
-    *,
-    cuts: int,
-    first_bar: int | None = None,
-    series: str = "",
-    cut: int | None = None,
-    error: str | None = None,
-) -> LookaheadProbe:
-    """The model of one probe, with a ``detail`` sentence written for the designer.
-
-    ``index`` is the index of the frame the probe ran on (for ``first_ts`` and dates);
-    pass ``first_bar`` for a look-ahead, ``cut`` and ``error`` for a caller cut whose
-    prefix run failed, neither for a clean probe.
-    """
-    if first_bar is not None:
-        detail = (
-            f"signals look ahead: the {series} signal at bar {first_bar}{_date(index, first_bar)} "
-            f"changed when bars after it were added (prefix ending at bar {cut}"
-            f"{_date(index, cut)}); {_FIX}"
-        )
-        return LookaheadProbe(
-            cuts=cuts,
-            passed=False,
-            first_bar=first_bar,
-            first_ts=_timestamp(index, first_bar),
-            series=series,
-            cut=cut,
-            detail=detail,
-        )
-    if error is not None and cut is not None:
-        detail = (
-            "the look-ahead probe could not check the code: it failed on a shorter history "
-            f"(the first {cut + 1} bars, ending at bar {cut}{_date(index, cut)}): {error}; "
-            "signals(data, params) must run on any prefix of the data longer than its "
-            "warm-up, so that each bar's signal can be checked against the full run"
-        )
-        return LookaheadProbe(cuts=cuts, passed=False, cut=cut, detail=detail)
-    if cuts == 0:
-        detail = "not run: the data has no bars after the warm-up to cut at"
-        return LookaheadProbe(cuts=0, passed=False, detail=detail)
-    detail = f"no look-ahead: signals on {cuts} prefixes of the data equal the full run's"
-    return LookaheadProbe(cuts=cuts, passed=True, detail=detail)
 
 
 def _as_flags(values: Any) -> np.ndarray:
@@ -216,17 +162,3 @@ def _as_flags(values: Any) -> np.ndarray:
     if array.dtype == bool:
         return array
     return np.where(pd.isna(array), False, array).astype(bool)
-
-
-def _timestamp(index: pd.Index, bar: int) -> Any:
-    if isinstance(index, pd.DatetimeIndex) and 0 <= bar < len(index):
-        return index[bar].to_pydatetime()
-    return None
-
-
-def _date(index: pd.Index, bar: int | None) -> str:
-    if bar is None or not isinstance(index, pd.DatetimeIndex) or not 0 <= bar < len(index):
-        return ""
-    stamp = index[bar]
-    text = stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat()
-    return f" ({text})"

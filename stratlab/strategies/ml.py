@@ -10,7 +10,7 @@ is in the checkpoint and everything else is recomputed deterministically from th
 
 :meth:`MlTrainer.report` measures skill on the validation split against the base rate:
 the log loss of always forecasting the train split's up-rate, and the AUC with a
-one-sided p-value (see :func:`auc_significance`). Only the train split is fitted on
+one-sided p-value (``stratlab.strategies.ml_skill``). Only the train split is fitted on
 (scaler, classifier, base rate); the validation split is only scored; the test split is
 never read, since features are computed on ``splits.through("validation")`` at most.
 Checkpoints and model blobs are pickles of our own objects: they live only in our own
@@ -21,24 +21,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import pickle
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import sklearn
-from scipy.stats import norm, rankdata
-from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import log_loss
-from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
 from stratlab.models.research import DataSplit, EpochStats, StrategySpec, TrainingReport
 from stratlab.strategies._ml_features import _ml_part, feature_matrix, finite_rows, labels
+from stratlab.strategies._ml_model import CLASSES, Classifier, make_classifier, up_probability
+from stratlab.strategies.ml_skill import auc_significance, base_rate_log_loss
 
 if TYPE_CHECKING:
     from stratlab.backtest.walkforward import Fold
@@ -48,8 +46,6 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "MODEL_FORMAT",
     "MlTrainer",
-    "auc_significance",
-    "base_rate_log_loss",
     "feature_matrix",
     "labels",
     "ml_signals",
@@ -61,9 +57,6 @@ CHECKPOINT_FORMAT = 1
 """Version of :meth:`MlTrainer.checkpoint` blobs; bump when their content changes."""
 MODEL_FORMAT = 1
 """Version of :meth:`MlTrainer.model_blob` blobs; bump when their content changes."""
-
-_CLASSES = np.array([0.0, 1.0])
-Classifier: TypeAlias = SGDClassifier | MLPClassifier
 
 
 @dataclass(frozen=True)
@@ -83,7 +76,7 @@ class MlTrainer:
         self._seed = seed
         self._splits: list[DataSplit] = splits.describe()
         self._scaler, self._train, self._validation = _prepare(spec, splits)
-        self._classifier: Classifier = _make_classifier(self._ml.classifier, seed=seed)
+        self._classifier: Classifier = make_classifier(self._ml.classifier, seed=seed)
         # The shuffle order is drawn from this generator, which goes into the checkpoint.
         self._rng = np.random.default_rng(seed)
         self._history: list[EpochStats] = []
@@ -109,12 +102,12 @@ class MlTrainer:
             raise RuntimeError(f"training already finished after {self.epoch} epochs")
         started = time.perf_counter()
         order = self._rng.permutation(self._train.y.shape[0])
-        self._classifier.partial_fit(self._train.x[order], self._train.y[order], classes=_CLASSES)
-        train_p = _p_up(self._classifier, self._train.x)
-        validation_p = _p_up(self._classifier, self._validation.x)
+        self._classifier.partial_fit(self._train.x[order], self._train.y[order], classes=CLASSES)
+        train_p = up_probability(self._classifier, self._train.x)
+        validation_p = up_probability(self._classifier, self._validation.x)
         stats = EpochStats(
             epoch=self.epoch + 1,
-            loss=float(log_loss(self._train.y, train_p, labels=_CLASSES)),
+            loss=float(log_loss(self._train.y, train_p, labels=CLASSES)),
             validation_accuracy=float(np.mean((validation_p >= 0.5) == self._validation.y)),
         )
         self._history.append(stats)
@@ -123,7 +116,7 @@ class MlTrainer:
 
     def validation_probabilities(self) -> np.ndarray:
         """P(up) of the usable validation rows under the current model."""
-        return _p_up(self._classifier, self._validation.x)
+        return up_probability(self._classifier, self._validation.x)
 
     def checkpoint(self) -> bytes:
         """Everything needed to continue exactly where this object is."""
@@ -195,7 +188,7 @@ class MlTrainer:
         p_up = self.validation_probabilities()
         auc = auc_significance(p_up, y, label_horizon=self._ml.label_horizon)
         return {
-            "validation_log_loss": float(log_loss(y, p_up, labels=_CLASSES)),
+            "validation_log_loss": float(log_loss(y, p_up, labels=CLASSES)),
             "base_rate_log_loss": base_rate_log_loss(self._train.y, y),
             "validation_auc": None if auc is None else auc[0],
             "auc_p_value": None if auc is None else auc[1],
@@ -232,7 +225,9 @@ def ml_signals(
     usable = finite_rows(matrix)
     p_up = np.full(len(frame), np.nan)
     if usable.any():
-        p_up[usable] = _p_up(state["classifier"], state["scaler"].transform(matrix[usable]))
+        p_up[usable] = up_probability(
+            state["classifier"], state["scaler"].transform(matrix[usable])
+        )
     entries = usable & (p_up >= ml.threshold)
     exits = usable & (p_up < ml.exit_threshold)
     return entries, exits
@@ -261,68 +256,19 @@ def walk_forward_signals(
             continue
         scaler = StandardScaler().fit(x)
         scaled = scaler.transform(x)
-        classifier = _make_classifier(ml.classifier, seed=seed)
+        classifier = make_classifier(ml.classifier, seed=seed)
         rng = np.random.default_rng(seed)
         for _ in range(ml.epochs):
             order = rng.permutation(y.shape[0])
-            classifier.partial_fit(scaled[order], y[order], classes=_CLASSES)
+            classifier.partial_fit(scaled[order], y[order], classes=CLASSES)
         block = feature_matrix(spec, history.iloc[: fold.test_end])[fold.test_start :]
         usable = finite_rows(block)
         p_up = np.full(block.shape[0], np.nan)
         if usable.any():
-            p_up[usable] = _p_up(classifier, scaler.transform(block[usable]))
+            p_up[usable] = up_probability(classifier, scaler.transform(block[usable]))
         entries[fold.test_start : fold.test_end] = usable & (p_up >= ml.threshold)
         exits[fold.test_start : fold.test_end] = usable & (p_up < ml.exit_threshold)
     return entries, exits
-
-
-def base_rate_log_loss(train_labels: np.ndarray, validation_labels: np.ndarray) -> float:
-    """Log loss on the validation labels of always forecasting the train labels' up-rate:
-    the forecast without skill, known before any validation bar is seen."""
-    y = np.asarray(validation_labels, dtype=float)
-    up_rate = float(np.mean(train_labels))
-    return float(log_loss(y, np.full(y.shape[0], up_rate), labels=_CLASSES))
-
-
-def auc_significance(
-    p_up: np.ndarray, y: np.ndarray, *, label_horizon: int = 1
-) -> tuple[float, float] | None:
-    """AUC of ``p_up`` for the 0/1 labels ``y`` and the one-sided p-value of AUC > 0.5,
-    or None when ``y`` lacks one of the classes.
-
-    AUC is the Mann-Whitney U of the up rows' scores against the down rows' divided by
-    ``n_up * n_down``, so the test is the U test's normal approximation with tie and
-    continuity corrections: for ``label_horizon=1`` the p-value is that of
-    ``scipy.stats.mannwhitneyu(p_up[y == 1], p_up[y == 0], alternative="greater",
-    method="asymptotic")``.
-
-    The U test assumes independent rows. Labels looking ``label_horizon`` bars ahead
-    overlap (consecutive rows share ``label_horizon - 1`` of their bar returns) and the
-    scores come from slow indicators, so the statistic's variance is roughly
-    ``label_horizon`` times the independent one, as for overlapping returns (Hansen &
-    Hodrick 1980; Lo & MacKinlay 1988), and the plain p-value is optimistic. z is
-    therefore divided by ``sqrt(label_horizon)``: an effective sample of
-    ``n / label_horizon`` rows. The correction is approximate: about right when scores
-    barely move within ``label_horizon`` bars, conservative when they move faster. (On
-    200 random walks with ``label_horizon=5`` and rsi/roc/zscore features, p <= 0.05 for
-    2.5 % of models with the correction and 23.5 % without it.)
-    """
-    if label_horizon < 1:
-        raise ValueError(f"label horizon must be at least 1 bar, got {label_horizon}")
-    scores = np.asarray(p_up, dtype=float)
-    up = np.asarray(y, dtype=float) == 1.0
-    n_up, n_down = int(up.sum()), int((~up).sum())
-    if n_up == 0 or n_down == 0:
-        return None
-    n = n_up + n_down
-    u = float(rankdata(scores)[up].sum()) - n_up * (n_up + 1) / 2.0
-    auc = u / (n_up * n_down)
-    ties = np.unique(scores, return_counts=True)[1].astype(float)
-    variance = n_up * n_down / 12.0 * ((n + 1) - float(np.sum(ties**3 - ties)) / (n * (n - 1)))
-    if variance <= 0.0:  # every score tied: the model ranks nothing, there is no evidence
-        return auc, 1.0
-    z = (u - n_up * n_down / 2.0 - 0.5) / math.sqrt(variance)
-    return auc, float(norm.sf(z / math.sqrt(label_horizon)))
 
 
 def spec_fingerprint(spec: StrategySpec) -> str:
@@ -368,39 +314,6 @@ def _prepare(spec: StrategySpec, splits: Splits) -> tuple[StandardScaler, _Rows,
 def _usable(matrix: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     keep = finite_rows(matrix) & np.isfinite(y)
     return matrix[keep], y[keep]
-
-
-def _make_classifier(kind: str, *, seed: int) -> Classifier:
-    # shuffle=False: the trainer shuffles with its own checkpointed generator, so the
-    # order of every epoch is reproducible after a restore. A small inverse-scaling step
-    # rather than SGD's default "optimal" schedule, whose huge first steps make epoch 1's
-    # loss an overshoot (3.3 on sp500) and the loss "decrease" an artefact of it.
-    if kind == "logistic":
-        return SGDClassifier(
-            loss="log_loss",
-            alpha=1e-3,
-            learning_rate="invscaling",
-            eta0=0.01,
-            shuffle=False,
-            random_state=seed,
-        )
-    if kind == "mlp":
-        return MLPClassifier(
-            hidden_layer_sizes=(16,),
-            alpha=1e-3,
-            batch_size=64,
-            learning_rate_init=1e-3,
-            shuffle=False,
-            random_state=seed,
-        )
-    raise ValueError(f"unknown ml classifier {kind!r}; expected 'logistic' or 'mlp'")
-
-
-def _p_up(classifier: Classifier, x: np.ndarray) -> np.ndarray:
-    if x.shape[0] == 0:
-        return np.empty(0)
-    column = int(np.flatnonzero(classifier.classes_ == 1.0)[0])
-    return classifier.predict_proba(x)[:, column]
 
 
 def _data_digest(train: _Rows, validation: _Rows) -> str:

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from stratlab.market.datasets import OHLCV_COLUMNS
 from stratlab.market.indicators import INDICATORS, compute_indicator
+from stratlab.market.ohlcv import OHLCV_COLUMNS
 from stratlab.models.research import IndicatorRef, ParamRange, StrategySpec
 from stratlab.strategies.expr import Value, parse_expression
 

@@ -13,8 +13,8 @@ import math
 import re
 from collections.abc import Collection, Iterable
 
-from stratlab.market.datasets import OHLCV_COLUMNS
 from stratlab.market.indicators import INDICATORS, IndicatorDef, ParamDef
+from stratlab.market.ohlcv import OHLCV_COLUMNS
 from stratlab.models.research import IndicatorRef, MlSpec, ParamRange, StrategySpec
 from stratlab.sandbox.validator import CodeValidationError, validate_code
 from stratlab.strategies.expr import FUNCTIONS, KEYWORDS, ExpressionError, parse_expression

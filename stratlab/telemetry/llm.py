@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
 
 import structlog
 from opentelemetry import trace
@@ -19,7 +19,7 @@ from opentelemetry import trace
 from stratlab.config import Settings
 from stratlab.llm.observe import CallTrace
 from stratlab.models.llm import LlmCallRecord
-from stratlab.store.budget import BudgetRepo
+from stratlab.models.records import BudgetDay
 from stratlab.telemetry._safe import never_raises
 from stratlab.telemetry.metrics import LabMetrics
 
@@ -149,11 +149,20 @@ def _log_call(record: LlmCallRecord, scope: str) -> None:
     )
 
 
+class BudgetSource(Protocol):
+    """What the metrics observer reads of the budget: a scope's day (the store's
+    ``BudgetRepo`` is one, passed in by the worker's wiring)."""
+
+    async def day_status(self, scope: str, day: date, *, default_cap: float) -> BudgetDay: ...
+
+
 class LlmMetricsObserver:
     """Counts calls, tokens, cost and latency; refreshes the scope's budget gauges after a
     call (one indexed row read, off the call path)."""
 
-    def __init__(self, metrics: LabMetrics, budget: BudgetRepo | None, settings: Settings) -> None:
+    def __init__(
+        self, metrics: LabMetrics, budget: BudgetSource | None, settings: Settings
+    ) -> None:
         self._metrics = metrics
         self._budget = budget
         self._settings = settings

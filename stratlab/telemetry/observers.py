@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from stratlab.config import Settings
 from stratlab.llm.observe import CallObserver
-from stratlab.store.budget import BudgetRepo
 from stratlab.telemetry.instruments import Instruments
 from stratlab.telemetry.langfuse import PromptSource, langfuse_observer
-from stratlab.telemetry.llm import LlmLogObserver, LlmMetricsObserver, LlmSpanObserver
+from stratlab.telemetry.llm import (
+    BudgetSource,
+    LlmLogObserver,
+    LlmMetricsObserver,
+    LlmSpanObserver,
+)
 
 
 def call_observers(
     settings: Settings,
     *,
     instruments: Instruments | None = None,
-    budget: BudgetRepo | None = None,
+    budget: BudgetSource | None = None,
     prompts: PromptSource | None = None,
 ) -> list[CallObserver]:
     """Observers for ``BudgetedLlm``: trace spans, log lines, metrics, Langfuse.

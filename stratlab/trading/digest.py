@@ -6,7 +6,9 @@ Trade P&L uses the average-cost method of ``PaperBook``, so the realised P&L of 
 closed trades equals the book's ``realized_pnl`` once the book is flat.
 
 The digest only counts trades that exited at or before ``now``, so a replayed clock never
-sees its own future.
+sees its own future. Its ``max_drawdown`` means what it means everywhere in the lab
+(``stratlab.backtest.drawdown``): a positive fraction, here of the instrument's trades
+compounded one after the other (0.25: a quarter below the best it had reached).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from stratlab.backtest.drawdown import max_drawdown
 from stratlab.models.trading import (
     Fill,
     HistoryRecord,
@@ -25,6 +28,7 @@ from stratlab.models.trading import (
     TradeHistoryEntry,
     to_utc,
 )
+from stratlab.trading.history import ExecutionPayload, history_record
 
 RECENT_TRADES = 5
 """How many of an instrument's last trades the recent performance score averages."""
@@ -32,8 +36,7 @@ RECENT_TRADES = 5
 
 def execution_record(compose_id: str, ts: datetime, fills: Sequence[Fill]) -> HistoryRecord:
     """The ``execution`` history record of a cycle: the shape ``build_digest`` reads."""
-    payload = {"fills": [f.model_dump(mode="json") for f in fills]}
-    return HistoryRecord(ts=ts, kind="execution", reference_id=compose_id, payload=payload)
+    return history_record("execution", compose_id, ts, ExecutionPayload(fills=list(fills)))
 
 
 def fills_from_records(records: Sequence[HistoryRecord]) -> list[Fill]:
@@ -43,8 +46,7 @@ def fills_from_records(records: Sequence[HistoryRecord]) -> list[Fill]:
     for record in records:
         if record.kind != "execution":
             continue
-        for raw in record.payload.get("fills", []):
-            fill = Fill.model_validate(raw)
+        for fill in ExecutionPayload.model_validate(record.payload).fills:
             fills.setdefault(fill.instruction_id, fill)
     return list(fills.values())
 
@@ -155,17 +157,22 @@ def build_digest(
     )
 
 
+def _growth(trades: list[TradeHistoryEntry]) -> list[float]:
+    """A stake of 1 after each trade, every closed trade's return compounded: trades of one
+    instrument run flat to flat, one after the other. A loss beyond the stake ends at 0."""
+    value, values = 1.0, []
+    for trade in trades:
+        value = max(0.0, value * (1.0 + (trade.realized_pnl_pct or 0.0)))
+        values.append(value)
+    return values
+
+
 def _entry(trades: list[TradeHistoryEntry], recent: int) -> TradeDigestEntry:
     pnls = [t.realized_pnl or 0.0 for t in trades]
     holdings = [t.holding_ms for t in trades if t.holding_ms is not None]
     entered = sum(t.quantity for t in trades)
     entry_value = sum(t.quantity * (t.entry_price or 0.0) for t in trades)
     returns = [t.realized_pnl_pct for t in trades[-recent:] if t.realized_pnl_pct is not None]
-    curve, peak, drawdown = 0.0, 0.0, 0.0
-    for pnl in pnls:  # the realised P&L curve starts at 0 before the first trade
-        curve += pnl
-        peak = max(peak, curve)
-        drawdown = max(drawdown, peak - curve)
     score = sum(returns) / len(returns) if returns else None
     last = trades[-1]
     return TradeDigestEntry(
@@ -176,7 +183,7 @@ def _entry(trades: list[TradeHistoryEntry], recent: int) -> TradeDigestEntry:
         avg_holding_ms=sum(holdings) / len(holdings) if holdings else None,
         last_trade_ts=last.exit_ts,
         avg_entry_price=entry_value / entered if entered else None,
-        max_drawdown=drawdown,
+        max_drawdown=max_drawdown(_growth(trades), 1.0),
         recent_performance_score=None
         if score is None or not math.isfinite(score)
         else max(-1.0, min(1.0, score)),

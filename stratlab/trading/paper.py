@@ -13,8 +13,9 @@ negative (margin without interest): the guardrails' exposure caps keep it sensib
 
 Idempotency: the book keeps every fill by ``instruction_id``; applying an instruction
 again returns its original fill and changes nothing, so a retried activity never fills
-twice. The whole book is one pydantic model: ``model_dump(mode="json")`` is its jsonb row
-and ``PaperBook.from_state`` reads it back.
+twice. The whole book is one pydantic model: its data is ``PaperBookState``
+(``stratlab.models.paper_book``), which the store saves as a jsonb row and loads back;
+``PaperBook.from_state`` builds the book from it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stratlab.models.paper_book import BookPosition, PaperBookState
 from stratlab.models.trading import (
     Candle,
     Fill,
@@ -33,7 +35,6 @@ from stratlab.models.trading import (
     PortfolioView,
     PositionSnapshot,
     TradeInstruction,
-    UtcDatetime,
     to_utc,
 )
 
@@ -67,29 +68,9 @@ class PaperCosts(BaseModel):
         return self.slippage_bps / 10_000.0
 
 
-class BookPosition(BaseModel):
-    quantity: float = 0.0
-    avg_price: float = 0.0
-    entry_ts: UtcDatetime | None = None
-
-
-class PaperBook(BaseModel):
-    """Cash, positions and fills of one paper strategy. Mutable; not thread-safe."""
-
-    strategy_id: str | None = None
-    initial_cash: float = 100_000.0
-    cash: float = 100_000.0
-    positions: dict[str, BookPosition] = Field(default_factory=dict)
-    realized_pnl: float = Field(0.0, description="net of all fees")
-    fees_paid: float = 0.0
-    slippage_paid: float = 0.0
-    fills: dict[str, Fill] = Field(default_factory=dict, description="by instruction_id")
-    last_prices: dict[str, float] = Field(default_factory=dict)
-    peak_value: float | None = Field(None, description="high-water mark of total value")
-    halted: bool = False
-    benchmark_base: dict[str, float] = Field(
-        default_factory=dict, description="closes at the first bar: the buy-and-hold base"
-    )
+class PaperBook(PaperBookState):
+    """Cash, positions and fills of one paper strategy, and the accounting that changes
+    them. Mutable; not thread-safe."""
 
     @classmethod
     def open(cls, initial_cash: float, *, strategy_id: str | None = None) -> PaperBook:
@@ -98,10 +79,13 @@ class PaperBook(BaseModel):
         return cls(strategy_id=strategy_id, initial_cash=initial_cash, cash=initial_cash)
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any] | PaperBook) -> PaperBook:
-        """A book from ``model_dump()`` output (or a copy of a book)."""
+    def from_state(cls, state: Mapping[str, Any] | PaperBookState) -> PaperBook:
+        """A book from stored state: a ``PaperBookState`` (what ``PaperRepo.load_book``
+        returns), ``model_dump()`` output, or a copy of another book."""
         if isinstance(state, PaperBook):
             return state.model_copy(deep=True)
+        if isinstance(state, PaperBookState):
+            return cls.model_validate(state.model_dump())
         return cls.model_validate(state)
 
     @property
@@ -188,10 +172,6 @@ class PaperBook(BaseModel):
         else:
             self.positions[symbol] = BookPosition(quantity=after, avg_price=avg, entry_ts=entry_ts)
         return realized
-
-    def position(self, symbol: str) -> float:
-        pos = self.positions.get(symbol)
-        return pos.quantity if pos else 0.0
 
     def mark(
         self,

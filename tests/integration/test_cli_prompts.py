@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from stratlab.store.db import Pool
-from stratlab.store.optimization import GenerationRepo
+from stratlab.store.generations import GenerationRepo
 from tests.fixtures.cli import assert_one_line_error, cli_json
 from tests.fixtures.prompt_registry import P0, P1, P2, P3, generation_zero, seed_registry
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from stratlab.models.optimization import OffspringVerdict
 from stratlab.store.db import Pool
-from stratlab.store.optimization import GenerationRepo
+from stratlab.store.generations import GenerationRepo
 from tests.fixtures.cli import cli_json
 from tests.fixtures.prompt_registry import P1, P3, generation_zero, seed_registry
 

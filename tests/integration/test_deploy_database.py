@@ -28,16 +28,17 @@ from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverl
 from temporalio.service import RPCError
 
 from stratlab.config import Settings
-from stratlab.evolution.benchmarks import load_suite
+from stratlab.evolution.suite import load_suite
+from stratlab.llm.seeding import prepare_database
+from stratlab.store.benchmarks import BenchmarkRepo
 from stratlab.store.db import (
     Pool,
     SchemaOutOfDateError,
     SingleConnection,
-    apply_schema,
     make_pool,
     schema_digest,
 )
-from stratlab.store.optimization import BenchmarkRepo, ExperimentRepo
+from stratlab.store.experiments import ExperimentRepo
 from stratlab.store.prompts import PromptRepo
 from stratlab.store.roles import RoleSetupError, ensure_app_role
 from tests.fixtures.cli import assert_one_line_error, run_cli
@@ -280,7 +281,7 @@ async def assert_app_role_owns_nothing(dep: Deployment) -> None:
 async def test_the_lab_runs_as_the_app_role(
     granted_deployment: Deployment, app_pool: Pool, temporal_client: Client, tmp_path: Path
 ) -> None:
-    await apply_schema(app_pool)  # the schema is current: a no-op, not a privilege error
+    await prepare_database(app_pool)  # the schema is current: a no-op, not a privilege error
     settings = lab_settings(granted_deployment.app_url, tmp_path)
     async with lab_running_as(temporal_client, app_pool, settings) as lab:
         result = await lab.run_cycle(
@@ -314,7 +315,7 @@ async def test_an_out_of_date_schema_is_one_clear_error_for_the_app_role(
         await admin.execute(_FORGE_OLD_DIGEST)
 
     with pytest.raises(SchemaOutOfDateError, match="stratlab setup"):
-        await apply_schema(app_pool)
+        await prepare_database(app_pool)
     assert await one_row(dep.admin_url, _SCHEMA_DIGEST) == {"digest": "old"}
 
     status = await stratlab(dep.app_url, temporal_client, tmp_path, "status")
@@ -323,9 +324,9 @@ async def test_an_out_of_date_schema_is_one_clear_error_for_the_app_role(
     assert_one_line_error(worker, "stratlab setup")
 
     async with await connect(dep.admin_url) as admin:
-        await apply_schema(admin)
+        await prepare_database(admin)
     assert await one_row(dep.admin_url, _SCHEMA_DIGEST) == {"digest": schema_digest()}
-    await apply_schema(app_pool)
+    await prepare_database(app_pool)
 
 
 async def test_setup_run_as_the_app_role_is_one_clear_error(

@@ -25,8 +25,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from temporalio.client import Client
 
 from stratlab.config import Settings
+from stratlab.store.benchmarks import BenchmarkRepo
 from stratlab.store.db import Pool
-from stratlab.store.optimization import BenchmarkRepo, ExperimentRepo
+from stratlab.store.experiments import ExperimentRepo
 from stratlab.store.prompts import PromptRepo
 from stratlab.telemetry.langfuse import langfuse_sink, shutdown_langfuse
 from stratlab.telemetry.tracing import build_tracer_provider

@@ -12,7 +12,8 @@ import pytest
 from optimizer.selection import hypervolume
 from stratlab.evolution.verdicts import measured_cycles
 from stratlab.models.optimization import OptimizationInput, OptimizationProgress, ReviewDecision
-from stratlab.store.optimization import ExperimentRepo, GenerationRepo
+from stratlab.store.experiments import ExperimentRepo
+from stratlab.store.generations import GenerationRepo
 from stratlab.store.prompts import PromptRepo
 from tests.fixtures.optimization import CAMPAIGN_TASKS
 from tests.fixtures.temporal import rows, save_history

@@ -20,7 +20,8 @@ from temporalio.client import Client
 
 from stratlab.models.optimization import GenerationRecord, OptimizationInput
 from stratlab.store.db import Pool, make_pool
-from stratlab.store.optimization import ExperimentRepo, GenerationRepo
+from stratlab.store.experiments import ExperimentRepo
+from stratlab.store.generations import GenerationRepo
 from stratlab.store.prompts import PromptRepo
 from tests.fixtures.postgres import create_database, database_url_for, drop_database
 from tests.fixtures.temporal import Lab, lab_settings, terminate_open_workflows

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from stratlab.evolution.benchmarks import default_tasks, load_suite
+from stratlab.evolution.suite import default_tasks, load_suite
 from stratlab.models.optimization import RaceAgainst, RegressionProgress
 from stratlab.models.research import ResearchCycleInput
-from stratlab.store.optimization import ExperimentRepo
+from stratlab.store.experiments import ExperimentRepo
 from stratlab.store.prompts import PromptRepo
 from tests.fixtures.optimization import run_regression
 from workflows.constants import RESEARCH_WORKFLOW_ID

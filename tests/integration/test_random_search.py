@@ -16,7 +16,8 @@ from stratlab.models.optimization import (
     OptimizationInput,
     OptimizationProgress,
 )
-from stratlab.store.optimization import ExperimentRepo, GenerationRepo
+from stratlab.store.experiments import ExperimentRepo
+from stratlab.store.generations import GenerationRepo
 from workflows.constants import OPTIMIZE_WORKFLOW_ID
 from workflows.optimization import OptimizationGenerationWorkflow
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from stratlab.models.optimization import RegressionProgress
-from stratlab.store.optimization import ExperimentRepo
+from stratlab.store.experiments import ExperimentRepo
 from stratlab.store.prompts import PromptRepo
 from tests.fixtures.optimization import REGRESSION_TASKS, run_regression
 from tests.fixtures.temporal import rows, save_history

@@ -11,9 +11,10 @@ import vectorbt as vbt
 from stratlab.backtest._kernels import column_sharpe_nb, simulate_long_only_nb
 from stratlab.backtest.engine import Costs, simulate
 from stratlab.backtest.metrics import metrics_from_portfolio, score_columns
-from stratlab.backtest.runner import backtest_rules, backtest_signals
+from stratlab.backtest.runner import backtest_signals
 from stratlab.market.splits import split_by_time
 from stratlab.market.synthetic import synthetic_ohlcv
+from stratlab.strategies.fitting import backtest_rules
 from stratlab.strategies.rules import rules_signals
 from tests.fixtures.specs import sma_crossover
 

@@ -13,22 +13,23 @@ import pytest
 
 from stratlab.evolution.benchmarks import (
     CRITERION_METRICS,
-    REGIMES,
-    BenchmarkSuiteError,
     BenchmarkWindowError,
     criteria_share,
-    default_tasks,
     deflated_sharpe,
     evaluate,
+    task_score,
+    window,
+)
+from stratlab.evolution.suite import (
+    REGIMES,
+    BenchmarkSuiteError,
+    default_tasks,
     load_suite,
     parse_suite,
-    task_score,
     task_set_hash,
-    window,
 )
 from stratlab.market.datasets import (
     BUNDLED_SYMBOLS,
-    NOISE_SEEDS,
     REAL_SYMBOLS,
     load_bundled,
     noise_ohlcv,
@@ -36,7 +37,7 @@ from stratlab.market.datasets import (
 from stratlab.market.planted import causal_sharpe, oracle_sharpe, planted_edge_ohlcv
 from stratlab.market.splits import split_by_time
 from stratlab.models.optimization import BenchmarkTask, Criterion
-from stratlab.models.optimizer_slice import PLANTED_SETS
+from stratlab.models.optimizer_slice import NOISE_SEEDS, PLANTED_SETS
 from stratlab.models.research import BacktestMetrics, GateCheck, GateResult
 
 SUITE = load_suite()

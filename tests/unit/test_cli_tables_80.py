@@ -15,6 +15,7 @@ from rich.table import Table
 
 from stratlab.cli._common import short_ids
 from stratlab.cli.generations_view import verdict_tally, verdicts_table
+from stratlab.cli.lab_schedules import LabSchedule
 from stratlab.cli.overview import (
     budget_table,
     cycles_table,
@@ -24,7 +25,7 @@ from stratlab.cli.overview import (
 )
 from stratlab.cli.paper_view import PaperStrategyRow, paper_table
 from stratlab.cli.read import data_table
-from stratlab.cli.schedules import LabSchedule, schedules_table
+from stratlab.cli.schedules import schedules_table
 from stratlab.cli.session_view import SessionDetail, _calls_table, _gate_table, _phases_table
 from stratlab.cli.skills import skills_table
 from stratlab.cli.trials import _ledger_table

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stratlab.evolution.benchmarks import load_suite
+from stratlab.evolution.suite import load_suite
 from stratlab.llm.offline.inspect import read_designer
 from stratlab.llm.prompts import DEFAULT_PROMPTS, DesignerContext, render_prompt
 from stratlab.models.research import ResearchCycleInput

@@ -19,7 +19,8 @@ from stratlab.models.optimization import (
     TaskResult,
 )
 from stratlab.store.db import Pool
-from stratlab.store.optimization import ExperimentRepo, GenerationRepo
+from stratlab.store.experiments import ExperimentRepo
+from stratlab.store.generations import GenerationRepo
 from tests.fixtures.generations import (
     CONTROLS,
     TARGETS,

@@ -83,3 +83,76 @@ def test_a_wrong_way_import_is_caught(module: str, imported: str, tmp_path: Path
     source = tmp_path / "m.py"
     source.write_text(f"def f():\n    import {imported}\n", encoding="utf-8")
     assert list(_imports(source)) == [imported]
+
+
+# --- inside stratlab: its packages form a DAG ----------------------------------------------------
+
+OWN_COMPONENTS = ("stratlab.llm.offline", "stratlab.llm.factory")
+"""Two parts of ``llm`` sit above the rest of stratlab. The offline stand-in imitates every
+role (designer, assessor, composer, mutator), so it reads the vocabularies of the packages
+it imitates; the factory is the composition root that picks a provider from the settings,
+the stand-in among them. Nothing below them imports either."""
+
+
+def component(module: str) -> str:
+    """The package a stratlab module belongs to for the dependency graph: ``stratlab.X``."""
+    for own in OWN_COMPONENTS:
+        if _matches(module, (own,)):
+            return own
+    return ".".join(module.split(".")[:2])
+
+
+def package_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for name, path in _modules():
+        if not name.startswith("stratlab."):
+            continue
+        source = component(name)
+        targets = {component(m) for m in _imports(path) if m.startswith("stratlab.")}
+        graph.setdefault(source, set()).update(targets - {source})
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one package (Tarjan 1972)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            members = []
+            while True:
+                member = stack.pop()
+                members.append(member)
+                if member == node:
+                    break
+            if len(members) > 1:
+                found.append(sorted(members))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_stratlab_packages_import_each_other_one_way() -> None:
+    graph = package_graph()
+    edges = [f"{a} -> {b}" for c in cycles(graph) for a in c for b in sorted(graph[a]) if b in c]
+    assert edges == []
+
+
+def test_a_cycle_between_packages_is_caught() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert component("stratlab.llm.offline.inspect") == "stratlab.llm.offline"
+    assert component("stratlab.llm.budgeted") == "stratlab.llm"

@@ -20,11 +20,11 @@ from stratlab.market.synthetic import synthetic_ohlcv
 from stratlab.models.research import IndicatorRef, MlSpec, ParamRange, StrategySpec
 from stratlab.sandbox import _result
 from stratlab.sandbox.limits import SandboxLimits
+from stratlab.sandbox.probe import probe_outcome
 from stratlab.strategies.lookahead import (
     compare_prefix,
     cut_points,
     probe_ml,
-    probe_outcome,
     probe_rules,
     probe_signals,
     signal_cut_points,

@@ -11,13 +11,11 @@ import pytest
 
 from stratlab.market.datasets import (
     BUNDLED_SYMBOLS,
-    OHLCV_COLUMNS,
-    DataImportError,
     UnknownSymbolError,
     load_bundled,
-    normalise_ohlcv,
     read_ohlcv_file,
 )
+from stratlab.market.ohlcv import OHLCV_COLUMNS, DataImportError, normalise_ohlcv
 from stratlab.market.splits import SPLIT_NAMES, split_by_time
 from stratlab.market.synthetic import synthetic_ohlcv
 

@@ -22,13 +22,12 @@ from stratlab.models.research import IndicatorRef, MlSpec, StrategySpec, Trainin
 from stratlab.strategies._ml_features import INDICATOR_SCALES, finite_rows
 from stratlab.strategies.ml import (
     MlTrainer,
-    auc_significance,
-    base_rate_log_loss,
     feature_matrix,
     labels,
     ml_signals,
     walk_forward_signals,
 )
+from stratlab.strategies.ml_skill import auc_significance, base_rate_log_loss
 
 BARS = 3000
 WARMUP = 20  # the longest indicator window of the spec below

@@ -11,7 +11,6 @@ from psycopg import sql
 
 from optimizer.breeding import derive_seed
 from stratlab.backtest.statistical_gate import statistical_gate as judge_statistically
-from stratlab.evolution.benchmarks import default_tasks, load_suite, task_set_hash
 from stratlab.evolution.experiments import (
     aggregate,
     judge,
@@ -21,6 +20,7 @@ from stratlab.evolution.generations import (
     _cause,
     failure_summary,
 )
+from stratlab.evolution.suite import default_tasks, load_suite, task_set_hash
 from stratlab.models.llm import LlmCallRecord
 from stratlab.models.optimization import (
     FITNESS_VERSION,
@@ -58,8 +58,10 @@ from stratlab.models.research import (
     WalkForwardReport,
 )
 from stratlab.store.actions import ActionRepo
+from stratlab.store.benchmarks import BenchmarkRepo
 from stratlab.store.db import Pool, default_prompt_id, prompt_content_hash
-from stratlab.store.optimization import BenchmarkRepo, ExperimentRepo, GenerationRepo
+from stratlab.store.experiments import ExperimentRepo
+from stratlab.store.generations import GenerationRepo
 from stratlab.store.prompts import PromptRepo
 from stratlab.store.research import ResearchRepo
 from tests.fixtures.generations import (

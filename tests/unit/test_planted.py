@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from stratlab.market.datasets import normalise_ohlcv
+from stratlab.market.ohlcv import normalise_ohlcv
 from stratlab.market.planted import (
     causal_returns,
     causal_sharpe,

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from stratlab.backtest.pbo import Pbo, pbo_cscv
 from stratlab.backtest.significance import (
     DeflatedSharpe,
-    Pbo,
     average_correlation,
     deflated_sharpe_ratio,
     effective_trials,
@@ -23,7 +23,6 @@ from stratlab.backtest.significance import (
     expected_max_sharpe,
     min_track_record_length,
     null_sharpe_variance,
-    pbo_cscv,
     probabilistic_sharpe_ratio,
     return_moments,
     sharpe_per_bar,

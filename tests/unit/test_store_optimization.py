@@ -23,14 +23,14 @@ from stratlab.models.optimization import (
     TaskResult,
 )
 from stratlab.models.research import BacktestMetrics
-from stratlab.store.db import Pool
-from stratlab.store.optimization import (
+from stratlab.store.benchmarks import (
     BenchmarkConflictError,
     BenchmarkRepo,
-    ExperimentRepo,
-    GenerationRepo,
     benchmark_definition_hash,
 )
+from stratlab.store.db import Pool
+from stratlab.store.experiments import ExperimentRepo
+from stratlab.store.generations import GenerationRepo
 from stratlab.store.prompts import PromptRepo
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

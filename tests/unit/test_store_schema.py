@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from stratlab.llm.seeding import prepare_database
 from stratlab.store.db import (
     Pool,
     apply_schema,
@@ -68,8 +69,8 @@ async def catalog(pool: Pool) -> dict[str, list[Any]]:
 
 async def test_schema_applied_twice_yields_the_same_catalog(db_pool: Pool) -> None:
     before = await catalog(db_pool)  # the template already applied it once
-    await apply_schema(db_pool)
-    await apply_schema(db_pool)
+    await prepare_database(db_pool)
+    await prepare_database(db_pool)
     after = await catalog(db_pool)
 
     assert after == before
@@ -80,7 +81,7 @@ async def test_schema_applied_twice_yields_the_same_catalog(db_pool: Pool) -> No
 async def test_concurrent_apply_schema_does_not_fail(db_pool: Pool) -> None:
     # Workers starting together each apply the schema: the advisory lock serialises them.
     before = await catalog(db_pool)
-    await asyncio.gather(*(apply_schema(db_pool) for _ in range(5)))
+    await asyncio.gather(*(prepare_database(db_pool) for _ in range(5)))
     assert await catalog(db_pool) == before
 
 
@@ -92,11 +93,11 @@ async def test_an_applied_schema_is_recorded_and_not_run_again_until_it_changes(
         assert row is not None and row["digest"] == schema_digest()
         # A change the DDL would undo: with the same digest recorded, it is left alone.
         await conn.execute("COMMENT ON TABLE skills IS 'edited by hand'")
-    await apply_schema(db_pool)
+    await prepare_database(db_pool)
     assert await table_comment(db_pool, "skills") == "edited by hand"
     async with db_pool.connection() as conn:
         await conn.execute("UPDATE schema_version SET digest = 'an older schema.sql'")
-    await apply_schema(db_pool)
+    await prepare_database(db_pool)
     assert await table_comment(db_pool, "skills") != "edited by hand"
     async with db_pool.connection() as conn:
         row = await (await conn.execute("SELECT digest FROM schema_version")).fetchone()
@@ -115,7 +116,7 @@ async def test_workers_applying_to_an_empty_database_together(db_pool: Pool) -> 
         await conn.execute("DROP SCHEMA public CASCADE")
         await conn.execute("CREATE SCHEMA public")
     # Five pool connections race on a bare catalog, as workers starting together would.
-    await asyncio.gather(*(apply_schema(db_pool, seed_prompts=False) for _ in range(5)))
+    await asyncio.gather(*(apply_schema(db_pool) for _ in range(5)))
     async with db_pool.connection() as conn:
         rows = await (
             await conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from stratlab.models.paper_book import PaperBookState
 from stratlab.models.trading import (
     Candle,
     GuardrailConfig,
@@ -124,6 +125,11 @@ async def test_invalid_status_is_rejected(db_pool: Pool) -> None:
 # --- books -----------------------------------------------------------------------------------
 
 
+def state_of(book: PaperBook) -> PaperBookState:
+    """What the store returns for ``book``: its state, which ``PaperBook.from_state`` reads."""
+    return PaperBookState.model_validate(book.model_dump())
+
+
 async def test_book_round_trips_and_an_older_cycle_never_overwrites(db_pool: Pool) -> None:
     repo = PaperRepo(db_pool)
     await create(repo)
@@ -132,7 +138,7 @@ async def test_book_round_trips_and_an_older_cycle_never_overwrites(db_pool: Poo
 
     book = traded_book()
     assert await repo.save_book("s1", 3, book) is True
-    assert await repo.load_book("s1") == (3, book)
+    assert await repo.load_book("s1") == (3, state_of(book))
 
     # A retried activity of cycle 3, or a stale one of cycle 2, changes nothing.
     assert await repo.save_book("s1", 3, fresh) is False
@@ -140,12 +146,12 @@ async def test_book_round_trips_and_an_older_cycle_never_overwrites(db_pool: Poo
     loaded = await repo.load_book("s1")
     assert loaded is not None
     cycle, stored = loaded
-    assert cycle == 3 and stored == book
+    assert cycle == 3 and stored == state_of(book)
     assert stored.fills["c1:sp500"].price > 500  # slippage on a buy
     assert await count(db_pool, "paper_books") == 1
 
     assert await repo.save_book("s1", 4, fresh) is True
-    assert await repo.load_book("s1") == (4, fresh)
+    assert await repo.load_book("s1") == (4, state_of(fresh))
 
 
 # --- history ---------------------------------------------------------------------------------

@@ -66,10 +66,11 @@ def test_digest_numbers_on_a_hand_made_trade_list() -> None:
     assert aaa.last_trade_ts == aaa.last_exit_ts == day(8)
     assert aaa.last_exit_bar == 8
     assert aaa.avg_entry_price == pytest.approx(96.0)  # (1000 + 1000 + 400) / 25 units
-    assert aaa.max_drawdown == pytest.approx(50.0)  # the realised curve 100, 50, 70
+    # A positive fraction, as everywhere: the trades compounded are 1.10, 1.045, 1.0659.
+    assert aaa.max_drawdown == pytest.approx(1 - 1.045 / 1.10)
     assert aaa.recent_performance_score == pytest.approx((0.10 - 0.05 + 0.02) / 3)
     bbb = digest.by_instrument["BBB"]
-    assert bbb.max_drawdown == pytest.approx(10.0)  # below the curve's start at 0
+    assert bbb.max_drawdown == 1.0  # a -200% short loses the whole stake, no more
     assert bbb.recent_performance_score == -1.0  # clipped
     recent = build_digest(TRADES, day(10), recent_trades=2).by_instrument["AAA"]
     assert recent.recent_performance_score == pytest.approx((-0.05 + 0.02) / 2)

@@ -38,11 +38,11 @@ import numpy as np
 from numba.core import config as numba_config
 
 from stratlab.backtest.engine import Costs
-from stratlab.backtest.runner import backtest_rules, backtest_test_split
+from stratlab.backtest.runner import backtest_test_split
 from stratlab.market.datasets import load_bundled
 from stratlab.market.splits import Splits, split_by_time
 from stratlab.models.research import IndicatorRef, MlSpec, ParamRange, StrategySpec
-from stratlab.strategies.fitting import fit_rules
+from stratlab.strategies.fitting import backtest_rules, fit_rules
 from stratlab.strategies.ml import MlTrainer, ml_signals
 
 WARMUP_SYMBOL = "sp500"
