@@ -22,7 +22,8 @@ from stratlab.llm.offline.inspect import (
     family_of,
     style_of,
 )
-from stratlab.models.research import IndicatorRef, ParamRange, StrategySpec
+from stratlab.models.research import StrategySpec
+from stratlab.strategies.classic import sma_crossover
 
 CAPTURING_STYLES = frozenset({TREND, BREAKOUT})
 """Design styles that can capture a trend-regime edge: they are long while the price has
@@ -40,22 +41,13 @@ def sma_cross_spec(symbol: str) -> StrategySpec:
     """The fixed trend follower of the evaluate mode: long from a fast SMA crossing above
     a slow one until it crosses back below; both windows fitted walk-forward on a 6 x 7
     grid (fast 5..30 step 5, slow 40..160 step 20); no stop-loss, no take-profit."""
-    return StrategySpec(
+    return sma_crossover(
+        fast=(5, 30, 5),
+        slow=(40, 160, 20),
         name="benchmark SMA crossover",
-        kind="rules",
         symbol=symbol,
         rationale="integrity benchmark: a trend follower that can capture a planted "
         "trend-regime edge",
-        indicators=[
-            IndicatorRef(alias="fast", kind="sma", params={"window": "fast_window"}),
-            IndicatorRef(alias="slow", kind="sma", params={"window": "slow_window"}),
-        ],
-        entry="crosses_above(fast, slow)",
-        exit="crosses_below(fast, slow)",
-        parameters=[
-            ParamRange(name="fast_window", low=5, high=30, step=5),
-            ParamRange(name="slow_window", low=40, high=160, step=20),
-        ],
     )
 
 

@@ -65,23 +65,11 @@ def _run(pinned: str, *, cold: bool) -> None:
     from stratlab.backtest.metrics import closed_trades, score_columns
     from stratlab.market.datasets import load_bundled
     from stratlab.market.splits import split_by_time
-    from stratlab.models.research import IndicatorRef, ParamRange, StrategySpec
+    from stratlab.strategies.classic import sma_crossover
     from stratlab.strategies.fitting import fit_rules
     from stratlab.strategies.rules import parameter_grid, rules_signals
 
-    spec = StrategySpec(
-        name="sma crossover",
-        indicators=[
-            IndicatorRef(alias="fast", kind="sma", params={"window": "fast_window"}),
-            IndicatorRef(alias="slow", kind="sma", params={"window": "slow_window"}),
-        ],
-        entry="crosses_above(fast, slow)",
-        exit="crosses_below(fast, slow)",
-        parameters=[
-            ParamRange(name="fast_window", low=5, high=54, step=1),
-            ParamRange(name="slow_window", low=60, high=250, step=10),
-        ],
-    )
+    spec = sma_crossover(fast=(5, 54, 1), slow=(60, 250, 10))
     costs = Costs.from_bps(5, 5)
     splits = split_by_time(load_bundled("sp500"))
     history = splits.through("validation")

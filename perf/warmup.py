@@ -113,24 +113,12 @@ def _step() -> None:
     from stratlab.backtest.runner import backtest_test_split
     from stratlab.market.datasets import load_bundled
     from stratlab.market.splits import split_by_time
-    from stratlab.models.research import IndicatorRef, MlSpec, ParamRange, StrategySpec
+    from stratlab.models.research import IndicatorRef, MlSpec, StrategySpec
+    from stratlab.strategies.classic import sma_crossover
     from stratlab.strategies.fitting import backtest_rules, fit_rules
     from stratlab.strategies.ml import MlTrainer, ml_signals
 
-    rules = StrategySpec(
-        name="sma crossover",
-        indicators=[
-            IndicatorRef(alias="fast", kind="sma", params={"window": "fast_window"}),
-            IndicatorRef(alias="slow", kind="sma", params={"window": "slow_window"}),
-        ],
-        entry="crosses_above(fast, slow)",
-        exit="crosses_below(fast, slow)",
-        parameters=[
-            ParamRange(name="fast_window", low=5, high=50, step=5),
-            ParamRange(name="slow_window", low=60, high=250, step=10),
-        ],
-        stop_loss=0.08,
-    )
+    rules = sma_crossover(fast=(5, 50, 5), slow=(60, 250, 10), stop_loss=0.08)
     ml = StrategySpec(
         name="logistic",
         kind="ml",

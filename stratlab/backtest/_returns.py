@@ -1,4 +1,4 @@
-"""Return arrays as the significance statistics read them (``significance``, ``pbo``)."""
+"""Return arrays as the statistics read them, and what counts as a flat series."""
 
 from __future__ import annotations
 

@@ -41,6 +41,7 @@ import vectorbt as vbt
 from vectorbt.portfolio.enums import OrderSide
 
 from stratlab.backtest._kernels import column_sharpe_nb
+from stratlab.backtest._returns import FLAT
 from stratlab.backtest.drawdown import max_drawdown
 from stratlab.models.research import BacktestMetrics
 
@@ -61,7 +62,6 @@ yearly bars; a median spacing of a day or more is annualised as the nearest one.
 RATIO_CAP = 100.0
 """Ceiling of ``profit_factor`` and ``|sortino|``: both are unbounded when nothing is lost."""
 
-_FLAT = 1e-12  # a return spread below this is a flat curve, not a huge Sharpe
 _ORDER_FIELDS = ("col", "idx", "size", "price", "fees", "side")
 
 
@@ -159,7 +159,7 @@ def score_columns(pf: vbt.Portfolio, *, periods_per_year: float | None = None) -
         side,
         np.array(pf.init_cash, dtype=np.float64, copy=True).reshape(-1),
         float(periods_per_year),
-        _FLAT,
+        FLAT,
     )
     return np.nan_to_num(scores, nan=0.0, posinf=0.0, neginf=0.0)
 
@@ -184,7 +184,7 @@ def sharpe_ratios(
         return np.zeros(clean.shape[1])
     mean = clean.mean(axis=0)
     std = clean.std(axis=0, ddof=1)
-    flat = std < _FLAT
+    flat = std < FLAT
     ratio = np.divide(mean, std, out=np.zeros_like(mean), where=~flat)
     return ratio * math.sqrt(periods_per_year)
 
@@ -278,8 +278,8 @@ def _sortino(returns: np.ndarray, periods_per_year: float) -> float:
         return 0.0
     mean = float(returns.mean())
     downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
-    if downside < _FLAT:
-        return RATIO_CAP if mean > _FLAT else 0.0
+    if downside < FLAT:
+        return RATIO_CAP if mean > FLAT else 0.0
     ratio = mean / downside * math.sqrt(periods_per_year)
     return float(np.clip(ratio, -RATIO_CAP, RATIO_CAP))
 

@@ -27,7 +27,8 @@ import numpy as np
 import vectorbt as vbt
 from vectorbt.portfolio.enums import OrderSide
 
-_FLAT = 1e-12
+from stratlab.backtest._returns import FLAT
+
 _BLOCK = 256  # columns per block of dense intermediates
 
 
@@ -145,7 +146,7 @@ def column_sharpes(returns: np.ndarray, start: int = 0, end: int | None = None) 
         return np.zeros(returns.shape[1])
     mean = rows.mean(axis=0)
     std = rows.std(axis=0, ddof=1)
-    return np.divide(mean, std, out=np.zeros_like(mean), where=std >= _FLAT)
+    return np.divide(mean, std, out=np.zeros_like(mean), where=std >= FLAT)
 
 
 def choose_column(paths: GridPaths, fit_end: int) -> int:

@@ -28,6 +28,7 @@ from stratlab.cli._common import (
 from stratlab.config import Settings
 from stratlab.models.optimization import OptimizationProgress
 from stratlab.models.records import SessionRecord
+from stratlab.models.research import OUTCOMES as CYCLE_OUTCOMES
 from stratlab.models.research import CycleStatus
 from stratlab.store.budget import BudgetRepo
 from stratlab.store.sessions import SessionRepo
@@ -37,10 +38,8 @@ SCOPES = ("research", "optimizer")
 OPTIMIZER_TRIGGERS = ("regression",)
 """Triggers of the cycles the optimizer runs to measure prompts: `history` hides them
 unless asked (`--trigger regression`), `status` counts them."""
-OUTCOMES = (
-    "running", "success", "failed_design", "failed_training", "failed_training_gate",
-    "failed_backtest", "failed_backtest_gate", "failed_assessment", "skipped_budget",
-)  # fmt: skip
+OUTCOMES = ("running", *CYCLE_OUTCOMES)
+"""What `history --outcome` filters on: a cycle's outcome, or running."""
 LIVE_LIMIT = 20  # running cycles asked for their live status
 
 

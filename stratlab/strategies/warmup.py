@@ -41,26 +41,19 @@ from stratlab.backtest.engine import Costs
 from stratlab.backtest.runner import backtest_test_split
 from stratlab.market.datasets import load_bundled
 from stratlab.market.splits import Splits, split_by_time
-from stratlab.models.research import IndicatorRef, MlSpec, ParamRange, StrategySpec
+from stratlab.models.research import IndicatorRef, MlSpec, StrategySpec
+from stratlab.strategies.classic import sma_crossover
 from stratlab.strategies.fitting import backtest_rules, fit_rules
 from stratlab.strategies.ml import MlTrainer, ml_signals
 
 WARMUP_SYMBOL = "sp500"
 """The bundled data set the warm-up runs on (its size does not change what compiles)."""
 
-RULES_SPEC = StrategySpec(
+RULES_SPEC = sma_crossover(
+    fast=(5, 10, 5),
+    slow=(30, 60, 30),
     name="numba warm-up: sma crossover",
     symbol=WARMUP_SYMBOL,
-    indicators=[
-        IndicatorRef(alias="fast", kind="sma", params={"window": "fast_window"}),
-        IndicatorRef(alias="slow", kind="sma", params={"window": "slow_window"}),
-    ],
-    entry="crosses_above(fast, slow)",
-    exit="crosses_below(fast, slow)",
-    parameters=[
-        ParamRange(name="fast_window", low=5, high=10, step=5),
-        ParamRange(name="slow_window", low=30, high=60, step=30),
-    ],
     stop_loss=0.05,
     take_profit=0.10,
 )
