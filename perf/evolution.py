@@ -17,6 +17,13 @@ the ratio NSGA-II / random is printed per seed with the median and range.
 
     .venv/bin/python perf/evolution.py --seeds 1,2,3 --generations 4 --population 8
 
+``--start KEY,KEY`` starts both searches from a weaker prod prompt instead: the default
+designer prompt with those vocabulary instructions added (``stratlab.evolution.vocabulary``,
+first phrasing each), registered and tagged prod before generation 0. The default prompt
+has no instructions and scores near what the lab's gates allow on these tasks, so there is
+little for any search to find from it; from a seed carrying instructions that hurt, a
+search has to find and compound the removals, which is what selection pressure is for.
+
 Writes perf/results/evolution.json and docs/evolution-hv.png (hypervolume against
 evaluations, one line per campaign). DATABASE_URL (a server where it may create
 databases) is faster than the embedded pgserver it starts otherwise.
@@ -35,10 +42,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from perf.generation import fresh_lab, run_guarded
+from optimizer.genome import parse, render, with_instructions
+from perf.generation import Lab, fresh_lab, run_guarded
+from stratlab.evolution.library import instruction_library
 from stratlab.evolution.suite import default_tasks, load_suite
+from stratlab.llm.prompts import DEFAULT_PROMPTS
 from stratlab.models.optimization import GenerationRecord, OptimizationInput
 from stratlab.store.generations import GenerationRepo
+from stratlab.store.prompts import PromptRepo
 from workflows import constants as c
 from workflows.optimization import OptimizationGenerationWorkflow
 
@@ -53,6 +64,8 @@ async def campaign(args: argparse.Namespace, seed: int, search: str) -> dict[str
     tasks = [t.task_id for t in default_tasks(load_suite().tasks)]
     t0 = time.perf_counter()
     async with fresh_lab(args) as lab:
+        if args.start:
+            await start_from(lab, args.start)
         handle = await lab.client.start_workflow(
             OptimizationGenerationWorkflow.run,
             OptimizationInput(
@@ -80,6 +93,30 @@ async def campaign(args: argparse.Namespace, seed: int, search: str) -> dict[str
         "wall_s": time.perf_counter() - t0,
         "generations": [_generation_row(g, records) for g in records],
     }
+
+
+def start_prompt(keys: list[str]) -> tuple[str, str]:
+    """The default designer prompt with the first phrasing of each instruction ``keys``
+    names added to its instruction list: ``(system, content)``."""
+    library = instruction_library(ROLE)
+    unknown = [k for k in keys if k not in library]
+    if unknown:
+        raise SystemExit(f"--start: unknown instruction {unknown}; known: {sorted(library)}")
+    default = DEFAULT_PROMPTS[ROLE]
+    genome = parse(default.system, default.content)
+    return render(with_instructions(genome, [library[k][0] for k in keys]))
+
+
+async def start_from(lab: Lab, keys: list[str]) -> None:
+    """Register the weaker start prompt and make it the designer's prod prompt."""
+    system, content = start_prompt(keys)
+    record = await PromptRepo(lab.db).insert(
+        prompt_id=f"{ROLE}-start-{'-'.join(keys)}"[:60], role=ROLE, system=system,
+        content=content, metadata={"start": keys},
+    )  # fmt: skip
+    await PromptRepo(lab.db).tag(
+        record.id, "prod", actor="perf/evolution.py", reason=f"start: {keys}"
+    )
 
 
 def _generation_row(g: GenerationRecord, records: list[GenerationRecord]) -> dict[str, Any]:
@@ -221,6 +258,7 @@ async def main(args: argparse.Namespace) -> None:
             "max_parallel": args.max_parallel,
             "provider": "offline",
             "label": args.label,
+            "start": args.start or "the default designer prompt",
             "date": time.strftime("%Y-%m-%d"),
         },
         "summary": summary,
@@ -240,11 +278,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--population", type=int, default=8, help="offspring per generation")
     parser.add_argument("--max-parallel", type=int, default=16, help="research cycles at once")
     parser.add_argument("--timeout", type=float, default=60, help="minutes per campaign")
+    parser.add_argument(
+        "--start", default="", help="comma-separated instruction keys added to the start prompt"
+    )
     parser.add_argument("--label", default="", help="a note stored with the figures")
     parser.add_argument("--out", type=Path, default=ROOT / "perf/results/evolution.json")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs/evolution-hv.png")
     args = parser.parse_args(argv)
     args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    args.start = [k.strip() for k in args.start.split(",") if k.strip()]
     if len(args.seeds) < 1 or args.generations < 1 or args.population < 2:
         parser.error("--seeds needs one or more, --generations >= 1, --population >= 2")
     args.cold_jit = False  # fresh_lab's option: the shared numba cache

@@ -76,7 +76,17 @@ def fitness_text(fitness: Fitness | None) -> str:
     if fitness is None:
         return "not measured"
     score, success, tokens, latency = fitness_cells(fitness)
-    return f"score {score} · success {success} · {tokens} tokens · {latency}"
+    return (
+        f"score {score}{interval_text(fitness)} · success {success} · {tokens} tokens · {latency}"
+    )
+
+
+def interval_text(fitness: Fitness) -> str:
+    """The score's 95% interval over rollouts, when there were enough to measure one (the
+    JSON's ``score_low`` / ``score_high`` are null otherwise)."""
+    if fitness.score_low is None or fitness.score_high is None:
+        return ""
+    return f" ({fitness.score_low:.3f}–{fitness.score_high:.3f})"
 
 
 async def resolve_prompt(repo: PromptRepo, ref: str) -> PromptRecord:

@@ -25,6 +25,7 @@ import structlog
 
 from stratlab.backtest.statistical_gate import statistical_gate
 from stratlab.evolution.benchmarks import evaluate, task_score
+from stratlab.evolution.intervals import score_interval
 from stratlab.evolution.suite import default_tasks, load_suite, task_set_hash
 from stratlab.models.optimization import (
     FITNESS_VERSION,
@@ -292,11 +293,13 @@ def _distinct(value: float, threshold: float) -> str:
 
 def aggregate(results: list[TaskResult]) -> Fitness:
     """Fitness over the tasks that ran (a task skipped for budget measured nothing):
-    the mean task score, the share passed, mean tokens and latency, total cost."""
+    the mean task score with its interval over rollouts, the share passed, mean tokens
+    and latency, total cost."""
     measured = [r for r in results if r.outcome != "skipped_budget"]
     n = len(measured)
     if n == 0:
         return Fitness()
+    interval = score_interval(rollout_scores(measured))
     return Fitness(
         score=sum(r.score for r in measured) / n,
         success_rate=sum(r.passed for r in measured) / n,
@@ -306,4 +309,14 @@ def aggregate(results: list[TaskResult]) -> Fitness:
         passed=sum(r.passed for r in measured),
         cost_usd=round(sum(r.cost_usd for r in measured), 6),
         version=FITNESS_VERSION,
+        score_low=interval[0] if interval else None,
+        score_high=interval[1] if interval else None,
     )
+
+
+def rollout_scores(results: list[TaskResult]) -> dict[str, list[float]]:
+    """Each task's rollout scores, in the order measured."""
+    by_task: dict[str, list[float]] = {}
+    for r in results:
+        by_task.setdefault(r.task_id, []).append(r.score)
+    return by_task

@@ -21,6 +21,8 @@ async def test_regression_run_judges_each_task_and_reuses_a_finished_run(lab: An
     await save_history(handle, "regression_run")
     assert result.status == "completed" and not result.reused
     assert result.fitness is not None and result.fitness.tasks == 3
+    # One rollout a task: the noise was not measured, so the score has no interval.
+    assert result.fitness.score_low is None and result.fitness.score_high is None
     # The progress query answers a model, here every planned cycle done.
     progress = await handle.query(RegressionRunWorkflow.progress)
     assert progress == RegressionProgress(done=3, planned=3, stopped=None)
@@ -55,6 +57,21 @@ async def test_regression_run_judges_each_task_and_reuses_a_finished_run(lab: An
     assert again.reused and again.experiment_id == result.experiment_id
     assert again.fitness == result.fitness
     assert await reuse.query(RegressionRunWorkflow.progress) == RegressionProgress()
+
+
+async def test_several_rollouts_give_the_score_an_interval(lab: Any) -> None:
+    prod = await PromptRepo(lab.db).current_prod("designer")
+    _, result = await run_regression(
+        lab, prompt_id=prod.id, task_ids=REGRESSION_TASKS[:2], rollouts=2, max_parallel=4
+    )
+    fitness = result.fitness
+    assert fitness is not None and fitness.tasks == 4  # 2 tasks x 2 rollouts
+    results = await ExperimentRepo(lab.db).results(result.experiment_id)
+    assert sorted((r.task_id, r.rollout) for r in results) == sorted(
+        (t, k) for t in REGRESSION_TASKS[:2] for k in (1, 2)
+    )
+    assert fitness.score_low is not None and fitness.score_high is not None
+    assert fitness.score_low <= fitness.score <= fitness.score_high
 
 
 async def test_unknown_prompt_or_task_fails_the_run_with_a_clear_error(lab: Any) -> None:

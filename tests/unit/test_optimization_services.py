@@ -20,6 +20,7 @@ from stratlab.evolution.generations import (
     _cause,
     failure_summary,
 )
+from stratlab.evolution.intervals import score_interval
 from stratlab.evolution.suite import default_tasks, load_suite, task_set_hash
 from stratlab.models.llm import LlmCallRecord
 from stratlab.models.optimization import (
@@ -1091,3 +1092,15 @@ async def test_record_stores_the_generation_with_this_generations_evaluations(
     assert stored.best_score == pytest.approx((0.8 * 3 + 0.02) / 4)  # kid-bad's mean
     assert done.best_score == stored.best_score
     assert stored.prod_fitness is None  # prod's Individual carried no fitness
+
+
+def test_aggregate_gives_the_score_an_interval_only_over_several_rollouts() -> None:
+    once = [result(t, passed=True, score=0.8) for t in ("a", "b")]
+    assert aggregate(once).score_low is None and aggregate(once).score_high is None
+    again = [result("a", passed=False, score=0.4), result("b", passed=True, score=0.7),
+             result("a", passed=True, score=0.6), result("b", passed=True, score=0.9)]  # fmt: skip
+    fitness = aggregate([*once, *again])
+    assert fitness.score == pytest.approx(0.7)
+    low, high = score_interval({"a": [0.8, 0.4, 0.6], "b": [0.8, 0.7, 0.9]}) or (0, 0)
+    assert (fitness.score_low, fitness.score_high) == pytest.approx((low, high))
+    assert 0.0 < low < fitness.score < high < 1.0

@@ -42,6 +42,11 @@ class Fitness(BaseModel):
     passed: int = 0
     cost_usd: float = 0.0
     version: int = Field(0, description="FITNESS_VERSION it was measured under")
+    score_low: float | None = Field(
+        None, description="95% interval of score from the rollouts' spread within each task "
+        "(stratlab.evolution.intervals); None with one rollout per task: noise not measured"
+    )  # fmt: skip
+    score_high: float | None = None
 
     def objectives(self) -> tuple[float, float, float]:
         """(score ↑, tokens ↓, latency ↓): the NSGA-II fitness values."""
