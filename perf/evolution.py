@@ -171,7 +171,7 @@ def compare(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def plot(runs: list[dict[str, Any]], summary: dict[str, Any], path: Path) -> None:
+def plot(runs: list[dict[str, Any]], summary: dict[str, Any], path: Path, start: list[str]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -194,6 +194,7 @@ def plot(runs: list[dict[str, Any]], summary: dict[str, Any], path: Path) -> Non
     ratio = f"{median:.2f}x" if median is not None else "n/a"
     ax.set_title(
         f"Prompt evolution against random search, offline provider, optimizer's own tasks\n"
+        f"{'start: the default prompt + ' + ', '.join(start) + chr(10) if start else ''}"
         f"median hypervolume ratio at equal evaluations: {ratio} (target {TARGET_RATIO}x)",
         fontsize=10,
     )
@@ -266,7 +267,7 @@ async def main(args: argparse.Namespace) -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    plot(runs, summary, args.plot)
+    plot(runs, summary, args.plot, args.start)
     print_summary(runs, summary)
     print(f"figures: {args.out}, plot: {args.plot}")
 
