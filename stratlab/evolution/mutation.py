@@ -142,14 +142,11 @@ class PromptMutator:
         self, role: Role, context: MutatorContext | SanityContext, model: type[T], action: str
     ) -> T:
         prompt = await self._prompts.current_prod(role)
-        request = LlmRequest(
-            role=role,
-            system=prompt.system,
+        request = LlmRequest.answered_by(
+            model, role=role, system=prompt.system,
             prompt=render_prompt(prompt.content, context),
-            schema_name=model.__name__,
-            json_schema=model.model_json_schema(),
             max_output_tokens=self._output_tokens(role, context),
-        )
+        )  # fmt: skip
         answer = await self._llm.ask(
             request,
             lambda n: CallContext(

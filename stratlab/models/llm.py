@@ -24,6 +24,18 @@ class LlmRequest(BaseModel):
     temperature: float = 0.2
     model: str | None = None
 
+    @classmethod
+    def answered_by(
+        cls, answer: type[BaseModel], *, role: Role, system: str, prompt: str,
+        max_output_tokens: int,
+    ) -> LlmRequest:  # fmt: skip
+        """A request whose answer is JSON matching ``answer``: the model's name and schema
+        go with the prompt, so the provider can ask for structured output."""
+        return cls(
+            role=role, system=system, prompt=prompt, schema_name=answer.__name__,
+            json_schema=answer.model_json_schema(), max_output_tokens=max_output_tokens,
+        )  # fmt: skip
+
 
 class LlmResponse(BaseModel):
     text: str = Field(description="raw answer text: JSON for structured output")

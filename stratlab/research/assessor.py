@@ -110,11 +110,8 @@ class Assessor:
                 for c in (backtest.gate.failures() if backtest.gate else [])
             ],
         )
-        return LlmRequest(
-            role="assessor",
-            system=prompt.system,
+        return LlmRequest.answered_by(
+            Assessment, role="assessor", system=prompt.system,
             prompt=render_prompt(prompt.content, context),
-            schema_name="Assessment",
-            json_schema=Assessment.model_json_schema(),
             max_output_tokens=self._settings.max_output_tokens,
-        )
+        )  # fmt: skip

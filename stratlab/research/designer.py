@@ -89,14 +89,10 @@ class Designer:
         system, text = prompt.system, render_prompt(prompt.content, context)
         if blinder is not None:  # a registry template may spell a name or a date itself
             system, text = blinder.prompt(system), blinder.prompt(text)
-        request = LlmRequest(
-            role="designer",
-            system=system,
-            prompt=text,
-            schema_name="StrategySpec",
-            json_schema=StrategySpec.model_json_schema(),
+        request = LlmRequest.answered_by(
+            StrategySpec, role="designer", system=system, prompt=text,
             max_output_tokens=self._settings.max_output_tokens,
-        )
+        )  # fmt: skip
         symbols = await known_symbols(self._market)
         try:
             answer = await self._llm.ask(

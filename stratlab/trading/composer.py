@@ -114,14 +114,11 @@ class PaperComposerService:
         return payload
 
     def _request(self, prompt: PromptRecord, context: ComposerContext) -> LlmRequest:
-        return LlmRequest(
-            role="composer",
-            system=prompt.system,
+        return LlmRequest.answered_by(
+            LlmPlanProposal, role="composer", system=prompt.system,
             prompt=render_prompt(prompt.content, context),
-            schema_name="LlmPlanProposal",
-            json_schema=LlmPlanProposal.model_json_schema(),
             max_output_tokens=self._settings.max_output_tokens,
-        )
+        )  # fmt: skip
 
 
 def composer_context(

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from stratlab.llm.parsing import MAX_OUTPUT_CHARS, MalformedOutputError, parse_structured
+from stratlab.models.llm import LlmRequest
 from stratlab.models.research import Assessment, StrategySpec
 
 ASSESSMENT = {
@@ -108,3 +109,14 @@ def test_extra_fields_are_ignored() -> None:
 def test_oversized_output_is_rejected_before_scanning() -> None:
     text = "x" * (MAX_OUTPUT_CHARS + 1)
     assert _reason(text) == f"output is {len(text):,} characters; the limit is 1,000,000"
+
+
+@pytest.mark.parametrize("answer", [StrategySpec, Assessment])
+def test_a_request_carries_the_name_and_schema_of_the_answer_it_parses_into(
+    answer: type[StrategySpec] | type[Assessment],
+) -> None:
+    request = LlmRequest.answered_by(
+        answer, role="designer", system="s", prompt="p", max_output_tokens=512
+    )
+    assert (request.schema_name, request.max_output_tokens) == (answer.__name__, 512)
+    assert request.json_schema == answer.model_json_schema()
