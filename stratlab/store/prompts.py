@@ -159,7 +159,7 @@ class PromptRepo:
 
     async def current_prod(self, role: str) -> PromptRecord:
         """The role's prod prompt. Raises ``LookupError`` when the role has none (the
-        defaults are seeded by ``apply_schema``)."""
+        defaults are seeded with the schema: ``stratlab.llm.seeding.prepare_database``)."""
         found = await fetch_one(self._pool, _CURRENT_PROD, {"role": role}, PromptRecord)
         if found is None:
             raise LookupError(

@@ -50,3 +50,13 @@ def up_probability(classifier: Classifier, x: np.ndarray) -> np.ndarray:
         return np.empty(0)
     column = int(np.flatnonzero(classifier.classes_ == 1.0)[0])
     return classifier.predict_proba(x)[:, column]
+
+
+def fit_epoch(
+    classifier: Classifier, x: np.ndarray, y: np.ndarray, rng: np.random.Generator
+) -> None:
+    """One epoch: a ``partial_fit`` pass over the rows in an order drawn from ``rng``. The
+    trainer and the walk-forward folds both fit this way, so a fold's model is the model
+    the trainer would fit on the same rows from the same seed."""
+    order = rng.permutation(y.shape[0])
+    classifier.partial_fit(x[order], y[order], classes=CLASSES)

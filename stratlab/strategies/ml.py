@@ -35,7 +35,13 @@ from sklearn.preprocessing import StandardScaler
 
 from stratlab.models.research import DataSplit, EpochStats, StrategySpec, TrainingReport
 from stratlab.strategies._ml_features import _ml_part, feature_matrix, finite_rows, labels
-from stratlab.strategies._ml_model import CLASSES, Classifier, make_classifier, up_probability
+from stratlab.strategies._ml_model import (
+    CLASSES,
+    Classifier,
+    fit_epoch,
+    make_classifier,
+    up_probability,
+)
 from stratlab.strategies.ml_skill import auc_significance, base_rate_log_loss
 
 if TYPE_CHECKING:
@@ -101,8 +107,7 @@ class MlTrainer:
         if self.done:
             raise RuntimeError(f"training already finished after {self.epoch} epochs")
         started = time.perf_counter()
-        order = self._rng.permutation(self._train.y.shape[0])
-        self._classifier.partial_fit(self._train.x[order], self._train.y[order], classes=CLASSES)
+        fit_epoch(self._classifier, self._train.x, self._train.y, self._rng)
         train_p = up_probability(self._classifier, self._train.x)
         validation_p = up_probability(self._classifier, self._validation.x)
         stats = EpochStats(
@@ -259,8 +264,7 @@ def walk_forward_signals(
         classifier = make_classifier(ml.classifier, seed=seed)
         rng = np.random.default_rng(seed)
         for _ in range(ml.epochs):
-            order = rng.permutation(y.shape[0])
-            classifier.partial_fit(scaled[order], y[order], classes=CLASSES)
+            fit_epoch(classifier, scaled, y, rng)
         block = feature_matrix(spec, history.iloc[: fold.test_end])[fold.test_start :]
         usable = finite_rows(block)
         p_up = np.full(block.shape[0], np.nan)
