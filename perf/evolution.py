@@ -110,13 +110,12 @@ def start_prompt(keys: list[str]) -> tuple[str, str]:
 async def start_from(lab: Lab, keys: list[str]) -> None:
     """Register the weaker start prompt and make it the designer's prod prompt."""
     system, content = start_prompt(keys)
-    record = await PromptRepo(lab.db).insert(
+    prompts = PromptRepo(lab.db)
+    record = await prompts.insert(
         prompt_id=f"{ROLE}-start-{'-'.join(keys)}"[:60], role=ROLE, system=system,
         content=content, metadata={"start": keys},
     )  # fmt: skip
-    await PromptRepo(lab.db).tag(
-        record.id, "prod", actor="perf/evolution.py", reason=f"start: {keys}"
-    )
+    await prompts.tag(record.id, "prod", actor="perf/evolution.py", reason=f"start: {keys}")
 
 
 def _generation_row(g: GenerationRecord, records: list[GenerationRecord]) -> dict[str, Any]:

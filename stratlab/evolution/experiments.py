@@ -27,6 +27,7 @@ from stratlab.backtest.statistical_gate import statistical_gate
 from stratlab.evolution.benchmarks import evaluate, task_score
 from stratlab.evolution.intervals import score_interval
 from stratlab.evolution.suite import default_tasks, load_suite, task_set_hash
+from stratlab.evolution.verdicts import rollout_scores
 from stratlab.models.optimization import (
     FITNESS_VERSION,
     BenchmarkTask,
@@ -312,11 +313,3 @@ def aggregate(results: list[TaskResult]) -> Fitness:
         score_low=interval[0] if interval else None,
         score_high=interval[1] if interval else None,
     )
-
-
-def rollout_scores(results: list[TaskResult]) -> dict[str, list[float]]:
-    """Each task's rollout scores, in the order measured."""
-    by_task: dict[str, list[float]] = {}
-    for r in results:
-        by_task.setdefault(r.task_id, []).append(r.score)
-    return by_task

@@ -237,13 +237,19 @@ def _mean(scores: Mapping[str, float], tasks: Sequence[str]) -> float:
     return sum(scores.get(t, 0.0) for t in tasks) / len(tasks) if tasks else 0.0
 
 
-def score_by_task(results: Sequence[TaskResult]) -> dict[str, float]:
-    """A task's score: the mean over its measured rollouts."""
+def rollout_scores(results: Sequence[TaskResult]) -> dict[str, list[float]]:
+    """Each task's measured rollout scores, in the order given (a cycle skipped for budget
+    measured nothing)."""
     scores: dict[str, list[float]] = {}
     for r in results:
         if r.outcome != "skipped_budget":
             scores.setdefault(r.task_id, []).append(r.score)
-    return {task: sum(v) / len(v) for task, v in scores.items()}
+    return scores
+
+
+def score_by_task(results: Sequence[TaskResult]) -> dict[str, float]:
+    """A task's score: the mean over its measured rollouts."""
+    return {task: sum(v) / len(v) for task, v in rollout_scores(results).items()}
 
 
 # --- evaluations ------------------------------------------------------------------------------
