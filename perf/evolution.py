@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import statistics
 import sys
 import time
@@ -43,6 +44,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from optimizer.genome import parse, render, with_instructions
+from optimizer.selection import hypervolume
 from perf.generation import Lab, fresh_lab, run_guarded
 from stratlab.evolution.library import instruction_library
 from stratlab.evolution.suite import default_tasks, load_suite
@@ -123,6 +125,8 @@ def _generation_row(g: GenerationRecord, records: list[GenerationRecord]) -> dic
     assert g.started_at and g.finished_at
     return {
         "generation": g.generation,
+        "prod_point": list(g.prod_fitness.objectives()) if g.prod_fitness else None,
+        "archive_points": [list(m.fitness.objectives()) for m in g.archive if m.fitness],
         "search": g.search,
         "evaluations": g.evaluations,
         "evaluations_saved": g.evaluations_saved,
@@ -143,9 +147,47 @@ def hypervolume_at(run: dict[str, Any], budget: int) -> float:
     return within[-1]["archive_hypervolume"] if within else 0.0
 
 
+def headroom(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """How much room the start left, measured on what the benchmark found.
+
+    ``start`` is the hypervolume of the start prompt alone (generation 0's prod point;
+    the same for every campaign of one start). ``ceiling`` is that of the best front any
+    campaign of this run found, searches pooled: the most a search could have reached as
+    far as this benchmark knows. ``max_ratio`` (ceiling / start) bounds the ratio any
+    search could show against one that found nothing: when it is below the target, the
+    target cannot be met from this start, however good the search."""
+    starts = [
+        hypervolume([tuple(r["generations"][0]["prod_point"])])
+        for r in runs
+        if r["generations"] and r["generations"][0].get("prod_point")
+    ]
+    found = [tuple(p) for r in runs for g in r["generations"] for p in g["archive_points"]]
+    if not starts or not found:
+        return {"start": None, "ceiling": None, "max_ratio": None}
+    start, ceiling = statistics.median(starts), hypervolume(found)
+    return {"start": start, "ceiling": ceiling, "max_ratio": ceiling / start if start else None}
+
+
+def share_of_headroom(hv: float, room: dict[str, Any]) -> float | None:
+    """The part of the room between the start and the ceiling that ``hv`` covers."""
+    if room["start"] is None or room["ceiling"] <= room["start"]:
+        return None
+    return (hv - room["start"]) / (room["ceiling"] - room["start"])
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """One-sided sign-test p-value of ``wins`` against ``losses`` (ties dropped): the
+    chance of ``wins`` or more heads in ``wins + losses`` fair coin flips (Conover 1999,
+    Practical Nonparametric Statistics, 3rd ed., §3.4)."""
+    n = wins + losses
+    return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2**n if n else 1.0
+
+
 def compare(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per seed: the equal budget, both hypervolumes at it and their ratio; then the median
-    and range of the ratios."""
+    """Per seed: the equal budget, both hypervolumes at it, their ratio and the share of
+    the headroom each covered; then the median and range of the ratios, the median
+    shares and a sign test of NSGA-II against random over the seeds."""
+    room = headroom(runs)
     per_seed = []
     for seed in sorted({r["seed"] for r in runs}):
         pair = {r["search"]: r for r in runs if r["seed"] == seed}
@@ -157,16 +199,28 @@ def compare(runs: list[dict[str, Any]]) -> dict[str, Any]:
         # What search added after generation 0 (the same for both: one parent, one seed).
         gain = {s: hv[s] - pair[s]["generations"][0]["archive_hypervolume"] for s in SEARCHES}
         saved = {s: sum(g["evaluations_saved"] for g in pair[s]["generations"]) for s in SEARCHES}
+        share = {s: share_of_headroom(hv[s], room) for s in SEARCHES}
         per_seed.append(
             {"seed": seed, "budget": budget, "hypervolume": hv, "ratio": ratio, "gain": gain,
-             "evaluations_saved": saved}
+             "evaluations_saved": saved, "headroom_share": share}
         )  # fmt: skip
     ratios = [p["ratio"] for p in per_seed if p["ratio"] is not None]
+    wins = sum(p["hypervolume"]["nsga2"] > p["hypervolume"]["random"] for p in per_seed)
+    losses = sum(p["hypervolume"]["nsga2"] < p["hypervolume"]["random"] for p in per_seed)
+    shares = {
+        s: [p["headroom_share"][s] for p in per_seed if p["headroom_share"][s] is not None]
+        for s in SEARCHES
+    }
     return {
         "per_seed": per_seed,
         "ratio_median": statistics.median(ratios) if ratios else None,
         "ratio_range": [min(ratios), max(ratios)] if ratios else None,
         "target": TARGET_RATIO,
+        "headroom": room,
+        "headroom_share_median": {
+            s: statistics.median(v) if v else None for s, v in shares.items()
+        },
+        "sign_test": {"wins": wins, "losses": losses, "p_value": sign_test(wins, losses)},
     }
 
 
@@ -231,6 +285,22 @@ def print_summary(runs: list[dict[str, Any]], summary: dict[str, Any]) -> None:
             f"median ratio {summary['ratio_median']:.3f} (range {low:.3f}-{high:.3f}): "
             f"{verdict} the {TARGET_RATIO}x target"
         )
+    room, sign = summary["headroom"], summary["sign_test"]
+    if room["max_ratio"] is not None:
+        print(
+            f"room: the start prompt alone {room['start']:.4f}, the best front any campaign "
+            f"found {room['ceiling']:.4f}; a search reaching it against one finding nothing "
+            f"would show {room['max_ratio']:.3f}x"
+        )
+        share = summary["headroom_share_median"]
+        print(
+            "share of that room covered at equal evaluations, median over seeds: "
+            + ", ".join(f"{s} {v:.2f}" for s, v in share.items() if v is not None)
+        )
+    print(
+        f"NSGA-II above random on {sign['wins']} seeds, below on {sign['losses']}: one-sided "
+        f"sign test p = {sign['p_value']:.3f}"
+    )
     walls = [g["wall_s"] for r in runs for g in r["generations"]]
     if walls:
         print(f"a generation took {statistics.median(walls):.0f} s (median of {len(walls)})")

@@ -20,6 +20,7 @@ from stratlab.evolution.suite import default_tasks
 from stratlab.evolution.verdicts import score_by_task
 from stratlab.models.optimization import (
     FITNESS_VERSION,
+    LLM_MUTATION,
     ApplyReviewInput,
     GenerationPlan,
     GenerationResult,
@@ -133,12 +134,7 @@ class GenerationService:
                 )
             )
         ranked = sorted(parents, key=_rank_key)
-        if inp.search == "random":  # no selection pressure: any parent, drawn by the seed
-            chosen = random.Random(inp.seed).randrange(len(ranked))
-        else:
-            # The LLM mutates a different parent each generation (best first), so the same
-            # parent and summary are not asked twice in a row.
-            chosen = inp.generation % len(ranked)
+        chosen = await self._mutation_parent(inp, ranked)
         run_of = dict(zip(inp.prompt_ids, inp.experiment_ids, strict=True))
         results = await self._experiments.results(run_of[ranked[chosen].prompt_id])
         known = [p.content_hash for p in await self._prompts.list(role=inp.role, limit=100_000)]
@@ -149,6 +145,21 @@ class GenerationService:
             known_hashes=known,
             race=await self._race_bar(inp, run_of),
         )
+
+    async def _mutation_parent(self, inp: LoadParentsInput, ranked: list[ParentSpec]) -> int:
+        """The index in ``ranked`` of the parent the LLM mutator gets.
+
+        NSGA-II: the best parent the mutator has not had yet, so the LLM (a directed
+        operator that breeds up to half the offspring) works on what selection found
+        best and its fixes compound; a parent already mutated would get the same answer
+        to the same failures. When every parent has had its turn, they rotate by
+        generation. Random search: any parent, drawn by the seed (no selection pressure).
+        """
+        if inp.search == "random":
+            return random.Random(inp.seed).randrange(len(ranked))
+        mutated = await self._prompts.parents_by_operator(inp.role, LLM_MUTATION)
+        fresh = [i for i, parent in enumerate(ranked) if parent.prompt_id not in mutated]
+        return fresh[0] if fresh else inp.generation % len(ranked)
 
     async def _race_bar(self, inp: LoadParentsInput, run_of: dict[str, str]) -> RaceAgainst | None:
         """Prod on this task set (``prompt_ids[0]``): what offspring race against."""

@@ -37,6 +37,7 @@ from stratlab.llm.prompts import (
 )
 from stratlab.models.llm import LlmRequest, Role
 from stratlab.models.optimization import (
+    LLM_MUTATION,
     CheckedChild,
     CheckInput,
     MutateInput,
@@ -87,7 +88,7 @@ class PromptMutator:
                     system=inp.parent.system,
                     content=variation.content,
                     parent_ids=[inp.parent.prompt_id],
-                    operator="llm_mutation",
+                    operator=LLM_MUTATION,
                     rationale=variation.rationale[:500],
                 )
             )

@@ -110,6 +110,11 @@ _BY_PREFIX = (
     _SELECT_PROMPTS + " WHERE p.prompt_id LIKE %(pattern)s ORDER BY p.prompt_id LIMIT %(limit)s"
 )
 _METADATA = "SELECT metadata FROM prompts WHERE prompt_id = %(prompt_id)s"
+_PARENTS_BY_OPERATOR = """
+SELECT DISTINCT parent.id
+  FROM prompts p CROSS JOIN LATERAL unnest(p.parent_ids) AS parent (id)
+ WHERE p.role = %(role)s AND p.metadata->>'operator' = %(operator)s
+"""
 
 
 class PromptRepo:
@@ -211,6 +216,13 @@ class PromptRepo:
             cur = await conn.execute(_METADATA, {"prompt_id": prompt_id})
             row = await cur.fetchone()
         return None if row is None else dict(row["metadata"])
+
+    async def parents_by_operator(self, role: str, operator: str) -> set[str]:
+        """Ids of the ``role`` prompts that have a registered child made by ``operator``
+        (the ``operator`` of the child's metadata, e.g. ``"llm_mutation"``)."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(_PARENTS_BY_OPERATOR, {"role": role, "operator": operator})
+            return {row["id"] for row in await cur.fetchall()}
 
 
 async def _append_tag(

@@ -25,6 +25,7 @@ from stratlab.evolution.suite import default_tasks, load_suite, task_set_hash
 from stratlab.models.llm import LlmCallRecord
 from stratlab.models.optimization import (
     FITNESS_VERSION,
+    LLM_MUTATION,
     ApplyReviewInput,
     BenchmarkTask,
     CheckedChild,
@@ -922,7 +923,7 @@ async def test_select_tasks_splits_a_fixed_task_set_by_the_baseline(db_pool: Poo
     assert (chosen.targets, chosen.controls) == ([FAILING[0], FAILING[1]], [PASSING[0]])
 
 
-async def test_load_parents_ranks_best_first_and_rotates_the_mutation_parent(
+async def test_load_parents_ranks_best_first_and_gives_the_llm_the_best_fresh_parent(
     db_pool: Pool,
 ) -> None:
     prod = await prod_designer(db_pool)
@@ -947,9 +948,50 @@ async def test_load_parents_ranks_best_first_and_rotates_the_mutation_parent(
     assert (first.mutation_parent, first.failure_summary) == (0, "")  # kid-a failed nothing
     assert prompt_content_hash(prod.system, prod.content) in first.known_hashes
 
+    # Not mutated yet: the best parent again, whatever the generation.
+    again = await generations.load_parents(inp.model_copy(update={"generation": 1}))
+    assert again.mutation_parent == 0
+    prompts = PromptRepo(db_pool)
+
+    async def llm_child_of(parent: str, prompt_id: str, operator: str = LLM_MUTATION) -> None:
+        await prompts.insert(
+            prompt_id=prompt_id,
+            role="designer",
+            content=f"{prompt_id} {{{{ symbol }}}}",
+            parent_ids=[parent],
+            metadata={"operator": operator},
+        )
+
+    await llm_child_of("kid-a", "kid-a-crossed", operator="crossover")  # not the LLM's
+    assert (await generations.load_parents(inp)).mutation_parent == 0
+    await llm_child_of("kid-a", "kid-a-llm")  # kid-a had its turn: prod, the next best
     second = await generations.load_parents(inp.model_copy(update={"generation": 1}))
     assert second.mutation_parent == 1
     assert "sharpe too low: 1 tasks" in second.failure_summary
+    await llm_child_of(prod.id, "prod-llm")  # every parent had its turn: by generation
+    turns = [(await generations.load_parents(inp.model_copy(update={"generation": g})))
+             .mutation_parent for g in (2, 3)]  # fmt: skip
+    assert turns == [0, 1]
+
+
+async def test_random_search_draws_the_llm_parent_by_seed_alone(db_pool: Pool) -> None:
+    prod = await prod_designer(db_pool)
+    for kid in ("kid-a", "kid-b", "kid-c"):
+        await add_prompt(db_pool, kid, f"Design {{{{ symbol }}}} {kid}")
+    ids = [prod.id, "kid-a", "kid-b", "kid-c"]
+    service = experiment_service(db_pool)
+    for prompt_id in ids:
+        eid = f"e-{prompt_id}"
+        run = RegressionRunInput(prompt_id=prompt_id, task_ids=[RISK], experiment_id=eid)
+        await service.begin(run, workflow_id="wf")
+        await service.finish(FinishExperimentInput(experiment_id=eid))
+    inp = LoadParentsInput(role="designer", prompt_ids=ids, search="random",
+                           experiment_ids=[f"e-{p}" for p in ids], generation=0)  # fmt: skip
+    chosen = {
+        (await generation_service(db_pool).load_parents(inp.model_copy(update={"seed": s})))
+        .mutation_parent for s in range(12)
+    }  # fmt: skip
+    assert len(chosen) > 1  # the seed decides, not the ranking
 
 
 async def test_load_parents_refuses_an_unknown_prompt(db_pool: Pool) -> None:

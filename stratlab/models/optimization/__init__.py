@@ -20,6 +20,7 @@ from stratlab.models.optimization.benchmarks import (
     TaskVerdict,
 )
 from stratlab.models.optimization.breeding import (
+    LLM_MUTATION,
     CheckedChild,
     CheckInput,
     MutateInput,
@@ -83,6 +84,7 @@ from stratlab.models.optimization.steps import (
 
 __all__ = [
     "FITNESS_VERSION",
+    "LLM_MUTATION",
     "OBJECTIVE_NAMES",
     "OPTIMIZABLE_ROLES",
     "ApplyReviewInput",

@@ -38,6 +38,10 @@ class ParentSpec(BaseModel):
     fitness: Fitness | None = None
 
 
+LLM_MUTATION = "llm_mutation"
+"""The operator name of a child the LLM mutator wrote (DEAP's are in optimizer.operators)."""
+
+
 class ProposedChild(BaseModel):
     system: str
     content: str
