@@ -155,17 +155,26 @@ def headroom(runs: list[dict[str, Any]]) -> dict[str, Any]:
     campaign of this run found, searches pooled: the most a search could have reached as
     far as this benchmark knows. ``max_ratio`` (ceiling / start) bounds the ratio any
     search could show against one that found nothing: when it is below the target, the
-    target cannot be met from this start, however good the search."""
-    starts = [
-        hypervolume([tuple(r["generations"][0]["prod_point"])])
+    target cannot be met from this start, however good the search. ``perfect_ratio`` is a
+    bound that needs no search at all: a prompt scoring 1 on every task at the start's
+    tokens and latency, against the start."""
+    points = [
+        tuple(r["generations"][0]["prod_point"])
         for r in runs
         if r["generations"] and r["generations"][0].get("prod_point")
     ]
-    found = [tuple(p) for r in runs for g in r["generations"] for p in g["archive_points"]]
-    if not starts or not found:
-        return {"start": None, "ceiling": None, "max_ratio": None}
-    start, ceiling = statistics.median(starts), hypervolume(found)
-    return {"start": start, "ceiling": ceiling, "max_ratio": ceiling / start if start else None}
+    found = [tuple(p) for r in runs for g in r["generations"] for p in g.get("archive_points", [])]
+    if not points or not found:
+        return {"start": None, "ceiling": None, "max_ratio": None, "perfect_ratio": None}
+    start_point = min(points)  # one start: every campaign measured the same prompt
+    start, ceiling = hypervolume([start_point]), hypervolume(found)
+    perfect = hypervolume([(1.0, start_point[1], start_point[2])])
+    return {
+        "start": start,
+        "ceiling": ceiling,
+        "max_ratio": ceiling / start if start else None,
+        "perfect_ratio": perfect / start if start else None,
+    }
 
 
 def share_of_headroom(hv: float, room: dict[str, Any]) -> float | None:
@@ -290,7 +299,8 @@ def print_summary(runs: list[dict[str, Any]], summary: dict[str, Any]) -> None:
         print(
             f"room: the start prompt alone {room['start']:.4f}, the best front any campaign "
             f"found {room['ceiling']:.4f}; a search reaching it against one finding nothing "
-            f"would show {room['max_ratio']:.3f}x"
+            f"would show {room['max_ratio']:.3f}x; a perfect score at the start's cost "
+            f"{room['perfect_ratio']:.3f}x"
         )
         share = summary["headroom_share_median"]
         print(
@@ -304,6 +314,19 @@ def print_summary(runs: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     walls = [g["wall_s"] for r in runs for g in r["generations"]]
     if walls:
         print(f"a generation took {statistics.median(walls):.0f} s (median of {len(walls)})")
+
+
+def resummarise(path: Path, plot_path: Path) -> None:
+    """Compare the campaigns stored in ``path`` again (no campaign runs), rewrite its
+    summary and redraw the plot: for a comparison that changed after the figures were
+    measured."""
+    data = json.loads(path.read_text())
+    data["summary"] = summary = compare(data["runs"])
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    start = data["config"].get("start")
+    plot(data["runs"], summary, plot_path, start if isinstance(start, list) else [])
+    print_summary(data["runs"], summary)
+    print(f"figures: {path}, plot: {plot_path}")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -352,6 +375,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--start", default="", help="comma-separated instruction keys added to the start prompt"
     )
     parser.add_argument("--label", default="", help="a note stored with the figures")
+    parser.add_argument(
+        "--summarise", action="store_true",
+        help="compare the campaigns already in --out again and redraw --plot; runs none",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "perf/results/evolution.json")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs/evolution-hv.png")
     args = parser.parse_args(argv)
@@ -364,4 +391,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    run_guarded(main, parse_args())
+    arguments = parse_args()
+    if arguments.summarise:
+        resummarise(arguments.out, arguments.plot)
+    else:
+        run_guarded(main, arguments)

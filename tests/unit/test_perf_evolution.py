@@ -47,6 +47,7 @@ def test_the_room_is_bounded_by_the_best_front_any_campaign_found() -> None:
     assert room["ceiling"] == pytest.approx(best)
     assert room["max_ratio"] == pytest.approx(best / start)  # 0.9 / 0.5 on the score axis
     assert room["max_ratio"] == pytest.approx(1.8)
+    assert room["perfect_ratio"] == pytest.approx(2.0)  # a score of 1 against 0.5
 
 
 def test_compare_at_equal_budget_counts_shares_and_wins() -> None:
