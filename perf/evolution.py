@@ -252,6 +252,13 @@ def plot(runs: list[dict[str, Any]], summary: dict[str, Any], path: Path, start:
         ax.plot(xs, ys, "o", color=colours[run["search"]], markersize=3)
         ax.annotate(f"seed {run['seed']}", (xs[-1], ys[-1]), fontsize=7, color="0.4",
                     xytext=(3, 0), textcoords="offset points")  # fmt: skip
+    room = summary.get("headroom") or {}
+    for key, label in (("ceiling", "best front any campaign found"), ("start", "start prompt")):
+        if room.get(key) is not None:
+            ax.axhline(room[key], color="0.5", linestyle="--", linewidth=0.8)
+            ax.annotate(f"{label}: {room[key]:.3f}", (0.01, room[key]), fontsize=7,
+                        color="0.35", xycoords=("axes fraction", "data"),
+                        xytext=(0, 3), textcoords="offset points")  # fmt: skip
     median = summary["ratio_median"]
     ratio = f"{median:.2f}x" if median is not None else "n/a"
     ax.set_title(
