@@ -1,4 +1,4 @@
-"""perf/evolution.py's comparison: equal budget, room left by the start, sign test."""
+"""perf/_evolution_compare.py: equal budget, room left by the start, sign test."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from optimizer.selection import hypervolume
-from perf.evolution import compare, headroom, sign_test
+from perf._evolution_compare import compare, headroom, sign_test
 
 START = [0.5, 2_000.0, 6_000.0]
 BETTER = [0.9, 2_000.0, 6_000.0]
